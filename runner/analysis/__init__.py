@@ -1,0 +1,1 @@
+"""Turning runs into answers: metrics across repeats, verdicts, and the scenario-level analyses."""

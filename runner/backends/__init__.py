@@ -1,0 +1,72 @@
+"""Backends run one build isolated and measured. ``select`` picks one by name or, for ``auto``,
+the best this host offers, and says why."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+
+from runner.backends.interface import Backend, BackendError, RawRun, RunRequest
+
+
+class BackendName(str, Enum):
+    CGROUP = "cgroup"
+    DOCKER = "docker"
+    PROCESS = "process"
+
+
+def _cgroup() -> Backend:
+    from runner.backends.local import CgroupBackend
+
+    return CgroupBackend()
+
+
+def _docker() -> Backend:
+    from runner.backends.docker import DockerBackend
+
+    return DockerBackend()
+
+
+def _process() -> Backend:
+    from runner.backends.process import ProcessBackend
+
+    return ProcessBackend()
+
+
+FACTORIES: dict[BackendName, Callable[[], Backend]] = {
+    BackendName.CGROUP: _cgroup,
+    BackendName.DOCKER: _docker,
+    BackendName.PROCESS: _process,
+}
+
+
+def create(name: str) -> Backend:
+    try:
+        factory = FACTORIES[BackendName(name)]
+    except ValueError:
+        raise BackendError(f"unknown backend {name!r}") from None
+    return factory()
+
+
+def select_auto(image: str | None = None) -> tuple[Backend, str]:
+    """The best backend this host offers: Docker with the image, else a local cgroup, else the
+    process tree (approximate). Returns it with the reason in words."""
+    reasons = []
+    if image is not None:
+        try:
+            from runner.backends.docker import DockerBackend
+
+            backend = DockerBackend(image_required=image)
+            return backend, f"Docker engine answers and image {image} exists"
+        except (BackendError, ImportError) as exc:
+            reasons.append(f"docker: {exc}")
+    try:
+        return _cgroup(), "a writable local memory cgroup (hard limit, kernel peak)" + (
+            f"; {reasons[0]}" if reasons else "")
+    except BackendError as exc:
+        reasons.append(f"cgroup: {exc}")
+    return _process(), "no hard limit available (" + "; ".join(reasons) + ")"
+
+
+__all__ = ["Backend", "BackendError", "BackendName", "RawRun", "RunRequest", "create",
+           "select_auto"]

@@ -1,0 +1,88 @@
+"""The backend plug-in layer: what every backend takes (a RunRequest) and gives (a RawRun)."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner.errors import HostError
+from runner.results import Timeline
+from runner.spec.model import DockerOptions
+
+
+@dataclass
+class RunRequest:
+    """One build to run. Paths are host paths; a backend maps them where the build sees them."""
+
+    argv: list[str]
+    env: dict[str, str]  # added to (or, for containers, forming) the build's environment
+    workdir: Path
+    limit: int | None
+    timeout: float
+    sample_interval: float
+    trace: bool  # switch tracemalloc on in the probe
+    probe_stage: Path  # the staged probe folder (runner.probe.stage)
+    probe_out: Path  # an empty folder the probe writes into
+    output: Path  # the build's writable output folder
+    scratch: Path  # the runner's own scratch folder for this run (logs)
+    fixture: Path | None = None
+    image: str | None = None
+    docker: DockerOptions = field(default_factory=lambda: DockerOptions())
+
+
+@dataclass
+class RawRun:
+    """What the kernel (or the process table) said about one build."""
+
+    exit_code: int | None
+    duration: float
+    signal: int | None = None
+    timed_out: bool = False
+    oom_kills: int = 0
+    oom_killed: bool = False
+    cpu_time: float | None = None
+    cgroup_peak: int | None = None
+    rss_peak: int | None = None
+    cache_peak: int | None = None
+    limit: int | None = None
+    timeline: Timeline | None = None
+    approximate: bool = False
+    stderr_tail: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+class BackendError(HostError):
+    """The backend cannot run builds on this host (exit 3)."""
+
+
+class Backend(abc.ABC):
+    """Runs one build at a time, isolated and measured; cleans up whatever it started."""
+
+    name: str
+    approximate: bool = False
+    hard_limit: bool = True
+    cgroup_version: int | None = None
+
+    @abc.abstractmethod
+    def run(self, request: RunRequest) -> RawRun:
+        """Run the build to completion, timeout or kill; never leave anything behind."""
+
+    def remove_leftovers(self) -> list[str]:
+        """Remove what a crashed earlier runner left (cgroups, containers); says what."""
+        return []
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Release what the backend holds (clients, parent cgroups)."""
+
+
+def tail(path: Path, limit: int = 4000) -> str:
+    """The last ``limit`` characters of a log file, for error messages and reports."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - limit))
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""

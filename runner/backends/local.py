@@ -1,0 +1,182 @@
+"""The local cgroup backend: each build in its own memory cgroup below the runner's own.
+
+The build enters the cgroup before it execs (a shell writes itself to cgroup.procs, then execs),
+the hard limit holds memory and memory+swap to the same value, the runner samples the cgroup
+from outside and reads its peak and OOM-kill count after the build, then kills anything left
+and removes the cgroup, also on timeout, Ctrl-C and SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from runner import cgroups, probe
+from runner.backends.interface import Backend, BackendError, RawRun, RunRequest, tail
+from runner.results import Timeline
+
+CGROUP_PREFIX = "memsla-"
+# $0 is the cgroup.procs file; the shell moves itself in, then becomes the build.
+ENTER_AND_EXEC = 'echo 0 > "$0" && exec "$@"'
+
+
+def find_parent() -> cgroups.Cgroup:
+    """The runner's own memory cgroup, if the runner may create children in it."""
+    own = cgroups.own_cgroup()
+    if own is None:
+        raise BackendError("no memory cgroup controller is mounted on this host")
+    probe_child = f"{CGROUP_PREFIX}probe-{os.getpid()}"
+    try:
+        child = own.create_child(probe_child)
+    except OSError as exc:
+        raise BackendError(
+            f"cannot create a cgroup below {own.path}: {exc.strerror}; run as root, or on a "
+            "systemd host use a delegated scope (runner doctor)") from None
+    try:
+        child.remove()
+    except OSError:
+        pass
+    if own.version == 2 and "memory" not in _subtree_controllers(own):
+        raise BackendError(f"the memory controller is not enabled for children of {own.path} "
+                           "(cgroup.subtree_control); see runner doctor")
+    return own
+
+
+def _subtree_controllers(cgroup: cgroups.Cgroup) -> list[str]:
+    try:
+        return Path(cgroup.file("cgroup.subtree_control")).read_text().split()
+    except OSError:
+        return []
+
+
+class CgroupBackend(Backend):
+    name = "cgroup"
+
+    def __init__(self) -> None:
+        self.parent = find_parent()
+        self.cgroup_version = self.parent.version
+        self._counter = 0
+
+    def remove_leftovers(self) -> list[str]:
+        removed = []
+        for entry in Path(self.parent.path).glob(f"{CGROUP_PREFIX}*"):
+            owner = entry.name[len(CGROUP_PREFIX):].split("-", 1)[0]
+            if owner.isdigit() and _alive(int(owner)):
+                continue
+            try:
+                cgroups.Cgroup(str(entry), self.parent.version).remove()
+                removed.append(str(entry))
+            except OSError:
+                pass
+        return removed
+
+    def run(self, request: RunRequest) -> RawRun:
+        self._counter += 1
+        cgroup = self.parent.create_child(f"{CGROUP_PREFIX}{os.getpid()}-{self._counter}")
+        try:
+            cgroup.set_limit(request.limit)
+            return self._run_in(cgroup, request)
+        finally:
+            cgroup.remove()
+
+    def _run_in(self, cgroup: cgroups.Cgroup, request: RunRequest) -> RawRun:
+        t0 = time.time()
+        peak_file, reset_mode = cgroup.file(cgroup.files.PEAK_FILE), f"v{cgroup.version}"
+        env = dict(os.environ)
+        env.update(request.env)
+        env.update(probe.environment(
+            str(request.probe_stage), str(request.probe_out), trace=request.trace, t0=t0,
+            cgroup_peak_file=peak_file if os.geteuid() == 0 or cgroup.version == 2 else None,
+            reset_mode=reset_mode, existing_pythonpath=request.env.get("PYTHONPATH")))
+        stdout_path, stderr_path = request.scratch / "stdout.log", request.scratch / "stderr.log"
+        sampler = cgroups.Sampler(cgroup, request.sample_interval)
+        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+            start = time.monotonic()
+            process = subprocess.Popen(
+                ["/bin/sh", "-c", ENTER_AND_EXEC, cgroup.enter_file(), *request.argv],
+                cwd=request.workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                start_new_session=True)
+        sampler.started_at(start)
+        sampler.start()
+        waiter = _Waiter(process.pid)
+        timed_out = False
+        try:
+            if not waiter.done.wait(request.timeout):
+                timed_out = True
+                cgroup.kill_all()
+                waiter.done.wait(10)
+        except BaseException:
+            cgroup.kill_all()
+            waiter.done.wait(10)
+            raise
+        finally:
+            process.returncode = waiter.returncode if waiter.returncode is not None else -9
+            sampler.stop()
+        duration = (waiter.finished_at or time.monotonic()) - start
+        stat = cgroup.stat()
+        peak = cgroup.peak()
+        exit_code, signal_number = _decode(waiter.status)
+        oom_kills = cgroup.oom_kills()
+        return RawRun(
+            exit_code=exit_code, signal=signal_number, duration=duration,
+            timed_out=timed_out, oom_kills=oom_kills, oom_killed=oom_kills > 0,
+            cpu_time=waiter.cpu_time,
+            cgroup_peak=max(peak or 0, sampler.max_usage) or None,
+            rss_peak=max(sampler.max_anon, cgroup.anon(stat) or 0) or None,
+            cache_peak=sampler.cache_at_max, limit=cgroup.limit(),
+            timeline=Timeline(interval=request.sample_interval, t=sampler.t,
+                              cgroup=sampler.usage, anon=sampler.anon_series),
+            stderr_tail=tail(stderr_path),
+            notes=[] if cgroup.swap_allowed() is not True else [
+                "swap is allowed in this cgroup: the build may swap instead of being killed"])
+
+
+def _decode(status: int | None) -> tuple[int | None, int | None]:
+    if status is None:
+        return None, None
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        return 128 + number, number
+    return os.waitstatus_to_exitcode(status), None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Waiter(threading.Thread):
+    """Waits for the build in a thread, so the main thread stays interruptible by Ctrl-C."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(name="memsla-wait", daemon=True)
+        self.pid = pid
+        self.done = threading.Event()
+        self.status: int | None = None
+        self.returncode: int | None = None
+        self.cpu_time: float | None = None
+        self.finished_at: float | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            _, status, usage = os.wait4(self.pid, 0)
+        except ChildProcessError:
+            self.done.set()
+            return
+        self.finished_at = time.monotonic()
+        self.status = status
+        self.returncode = os.waitstatus_to_exitcode(status)
+        self.cpu_time = usage.ru_utime + usage.ru_stime
+        self.done.set()
+
+
+__all__ = ["CgroupBackend", "find_parent"]

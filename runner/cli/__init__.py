@@ -1,0 +1,52 @@
+"""The ``runner`` command: one class per subcommand, registered in COMMANDS; ``main`` maps every
+MemslaError to one stderr line and its exit code."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+
+from runner.cli.commands import COMMANDS
+from runner.errors import EXIT_INTERRUPTED, MemslaError, SpecError
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from runner import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="runner", description="memsla: memory SLAs for builds, measured by the kernel.")
+    parser.add_argument("--version", action="version", version=f"memsla {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command_class in COMMANDS:
+        command = command_class()
+        doc = (command_class.__doc__ or "").strip()
+        sub_parser = sub.add_parser(command.name, help=doc.splitlines()[0], description=doc)
+        command.prepare_parser(sub_parser)
+        sub_parser.set_defaults(handler=command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # A non-interactive shell may start us with SIGINT ignored: take both signals explicitly,
+    # so Ctrl-C and SIGTERM always reach the cleanup code.
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler.run(args))
+    except SpecError as exc:
+        print(f"{exc.location_prefix()}error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except MemslaError as exc:
+        print(f"runner: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("runner: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

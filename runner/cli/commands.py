@@ -1,0 +1,129 @@
+"""The subcommands. Each is a class: its docstring is its help, ``prepare_parser`` its options,
+``run`` its work; the return value is the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from pathlib import Path
+from typing import Protocol
+
+from rich.console import Console
+
+from runner import __version__
+from runner.errors import EXIT_HOST, EXIT_INTERRUPTED, EXIT_OK, EXIT_SLA_FAILED, HostError
+from runner.results import Results
+
+
+class Command(Protocol):
+    name: str
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def exit_code_for(results: Results) -> int:
+    if results.interrupted:
+        return EXIT_INTERRUPTED
+    if results.status == "error":
+        return EXIT_HOST
+    return EXIT_SLA_FAILED if results.status == "fail" else EXIT_OK
+
+
+class CheckCommand:
+    """Run every scenario of an SLA file and judge its SLAs.
+
+    Exit 0 when every SLA holds, 1 when one fails, 2 for bad input, 3 when the host could not
+    measure, 130 when interrupted (the results measured so far are still written).
+    """
+
+    name = "check"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("sla_file", type=Path, help="the SLA file, e.g. sla.yaml")
+        parser.add_argument("--backend", choices=["auto", "cgroup", "docker", "process"],
+                            help="override the file's backend")
+        parser.add_argument("--only", action="append", metavar="SCENARIO",
+                            help="run only this scenario (repeatable)")
+        parser.add_argument("--size", action="append", type=int, metavar="N",
+                            help="run only this value of the size parameter (repeatable)")
+        parser.add_argument("--repeats", type=int, help="override the number of timed runs")
+        parser.add_argument("--json", type=Path, metavar="PATH", help="write the full results")
+        parser.add_argument("--keep-outputs", action="store_true",
+                            help="keep each run's output, logs and probe files")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from runner.session import Session
+
+        console = Console(stderr=False)
+        session = Session(args.sla_file, console=console)
+        results = session.check(backend=args.backend, only=args.only, sizes=args.size,
+                                repeats=args.repeats, keep_outputs=args.keep_outputs,
+                                json_path=args.json)
+        from runner.reports import terminal
+
+        terminal.render(results, console)
+        if args.json:
+            console.print(f"results: {args.json}")
+        return exit_code_for(results)
+
+
+class DoctorCommand:
+    """Say what this host can measure (cgroup version, writable or not, Docker) and how to fix
+    what is missing."""
+
+    name = "doctor"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        pass
+
+    def run(self, args: argparse.Namespace) -> int:
+        from runner.backends import select_auto
+        from runner.host import doctor_checks
+
+        console = Console()
+        for check in doctor_checks():
+            mark = "[green]ok[/]  " if check.ok else "[red]no[/]  "
+            console.print(f"{mark}{check.name}: {check.detail}")
+            if check.fix and not check.ok:
+                console.print(f"      fix: {check.fix}")
+        try:
+            backend, reason = select_auto()
+        except HostError as exc:
+            console.print(f"[red]no backend can run builds here:[/] {exc}")
+            return EXIT_HOST
+        console.print(f"backend 'auto' picks [bold]{backend.name}[/]: {reason}")
+        backend.close()
+        return EXIT_OK
+
+
+class ImageCommand:
+    """Build the scenario image (offline: debootstrap base + wheels from the host), reusing
+    an image already built from the same inputs."""
+
+    name = "image"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("action", choices=["build"], help="what to do")
+
+    def run(self, args: argparse.Namespace) -> int:
+        try:
+            from runner.images import ensure_images
+        except ImportError as exc:
+            raise HostError(f"image building is unavailable: {exc}") from None
+        try:
+            tag = ensure_images(lambda line: print(line, file=sys.stderr))
+        except RuntimeError as exc:
+            raise HostError(str(exc)) from None
+        print(tag)
+        return EXIT_OK
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+COMMANDS: list[type[Command]] = [CheckCommand, DoctorCommand, ImageCommand]
+__all__ = ["COMMANDS", "__version__", "now_iso"]

@@ -1,0 +1,188 @@
+"""The registry of metric names an SLA can judge: unit, meaning, where the value comes from.
+
+Every number memsla reports is named here once, so a misspelled metric in ``sla.yaml`` is an
+error and every report labels a value the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from runner.units import Kind
+
+
+class Source(str, Enum):
+    """Which measurement a metric's value comes from."""
+
+    TIMED = "timed"  # untraced runs: durations and kernel counters
+    TRACED = "traced"  # the separate tracemalloc run: Python heap figures
+    FIT = "fit"  # the scaling fit across a scenario's sizes
+    LEAK = "leak"  # the repeated-call leak mode
+    BASELINE = "baseline"  # a comparison with a baseline results file
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    name: str
+    kind: Kind
+    source: Source
+    description: str
+
+
+RUN_METRICS: dict[str, MetricDef] = {
+    m.name: m
+    for m in (
+        MetricDef("peak", Kind.BYTES, Source.TIMED,
+                  "cgroup memory peak: everything charged to the build's cgroup, page cache of "
+                  "files it wrote included (memory.max_usage_in_bytes / memory.peak)"),
+        MetricDef("rss_peak", Kind.BYTES, Source.TIMED,
+                  "anonymous/RSS peak: the larger of the cgroup's sampled anonymous memory and "
+                  "the largest single process's max RSS; excludes page cache"),
+        MetricDef("python_peak", Kind.BYTES, Source.TRACED,
+                  "Python heap peak traced by tracemalloc inside the build process"),
+        MetricDef("python_final", Kind.BYTES, Source.TRACED,
+                  "Python heap still traced when the build process exits"),
+        MetricDef("allocations", Kind.COUNT, Source.TRACED,
+                  "memory blocks tracemalloc traces at the end of the build: a low-noise "
+                  "tripwire that moves only when the program's allocations change"),
+        MetricDef("oom_kills", Kind.COUNT, Source.TIMED,
+                  "processes of the build killed by the kernel's OOM killer"),
+        MetricDef("exit_code", Kind.COUNT, Source.TIMED,
+                  "the build command's exit status (128+N when killed by signal N)"),
+        MetricDef("duration", Kind.SECONDS, Source.TIMED,
+                  "wall-clock time of an untraced build"),
+        MetricDef("cpu_time", Kind.SECONDS, Source.TIMED,
+                  "user plus system CPU time of the build and its waited-for children"),
+        MetricDef("pages", Kind.COUNT, Source.TIMED,
+                  "the scenario's size parameter for this run"),
+        MetricDef("peak_per_page", Kind.BYTES, Source.TIMED,
+                  "peak divided by pages (fixed overhead included; see per_page)"),
+        MetricDef("rss_per_page", Kind.BYTES, Source.TIMED,
+                  "rss_peak divided by pages (fixed overhead included; see per_page)"),
+    )
+}
+
+PHASE_METRICS: dict[str, MetricDef] = {
+    m.name: m
+    for m in (
+        MetricDef("python_peak", Kind.BYTES, Source.TRACED,
+                  "Python heap peak within the phase alone (tracemalloc.reset_peak at entry)"),
+        MetricDef("peak", Kind.BYTES, Source.TIMED,
+                  "cgroup peak within the phase alone, where the host lets the build reset it"),
+        MetricDef("duration", Kind.SECONDS, Source.TIMED,
+                  "wall-clock time of the phase in an untraced build"),
+    )
+}
+
+# Fit metrics take the memory metric they describe as an optional argument: per_page(rss_peak).
+FIT_METRICS: dict[str, MetricDef] = {
+    m.name: m
+    for m in (
+        MetricDef("per_page", Kind.BYTES, Source.FIT,
+                  "marginal memory per unit of size (slope of memory = fixed + marginal x size)"),
+        MetricDef("fixed_overhead", Kind.BYTES, Source.FIT,
+                  "memory at size zero: the intercept of the linear fit"),
+        MetricDef("scaling_exponent", Kind.NUMBER, Source.FIT,
+                  "k in memory ~ size^k from a log-log fit (1 is linear)"),
+    )
+}
+FITTABLE = ("peak", "rss_peak", "python_peak")
+
+OTHER_METRICS: dict[str, MetricDef] = {
+    "leak_per_build": MetricDef(
+        "leak_per_build", Kind.BYTES, Source.LEAK,
+        "slope of retained memory per build over repeated calls in one process"),
+}
+
+GROWTH_SUFFIX = "_growth"
+_REF = re.compile(
+    r"^(?:phase\((?P<phase>[^()]+)\)\.(?P<phase_metric>\w+)"
+    r"|(?P<name>\w+)(?:\((?P<arg>\w+)\))?)$"
+)
+
+
+@dataclass(frozen=True)
+class MetricRef:
+    """A metric as written in a rule: ``peak``, ``phase(render).python_peak``,
+    ``per_page(rss_peak)`` or ``peak_growth``."""
+
+    name: str
+    phase: str | None = None
+    of: str | None = None  # the memory metric a fit metric describes
+
+    @property
+    def key(self) -> str:
+        if self.phase is not None:
+            return f"phase({self.phase}).{self.name}"
+        if self.of is not None:
+            return f"{self.name}({self.of})"
+        return self.name
+
+    @property
+    def definition(self) -> MetricDef:
+        return definition_of(self)
+
+    @property
+    def kind(self) -> Kind:
+        if self.name.endswith(GROWTH_SUFFIX) and self.name not in RUN_METRICS:
+            return Kind.RATIO
+        return self.definition.kind
+
+    @property
+    def source(self) -> Source:
+        if self.name.endswith(GROWTH_SUFFIX) and self.name not in RUN_METRICS:
+            return Source.BASELINE
+        return self.definition.source
+
+
+def definition_of(ref: MetricRef) -> MetricDef:
+    if ref.phase is not None:
+        return PHASE_METRICS[ref.name]
+    if ref.name in FIT_METRICS:
+        return FIT_METRICS[ref.name]
+    if ref.name in OTHER_METRICS:
+        return OTHER_METRICS[ref.name]
+    if ref.name.endswith(GROWTH_SUFFIX) and ref.name not in RUN_METRICS:
+        base = RUN_METRICS[ref.name[: -len(GROWTH_SUFFIX)]]
+        return MetricDef(ref.name, Kind.RATIO, Source.BASELINE,
+                         f"relative change of {base.name} against the baseline")
+    return RUN_METRICS[ref.name]
+
+
+def all_names() -> list[str]:
+    """Every name a rule may use, for error messages and 'did you mean'."""
+    names = [*RUN_METRICS, *FIT_METRICS, *OTHER_METRICS]
+    names += [f"{name}{GROWTH_SUFFIX}" for name in RUN_METRICS]
+    names += [f"phase(NAME).{name}" for name in PHASE_METRICS]
+    return names
+
+
+def parse_metric(text: str) -> MetricRef:
+    """Parse a metric reference; raises ValueError naming the accepted metrics."""
+    import difflib
+
+    match = _REF.match(text.strip())
+    if not match:
+        raise ValueError(f"cannot read metric {text!r}")
+    if match.group("phase") is not None:
+        name = match.group("phase_metric")
+        if name not in PHASE_METRICS:
+            raise ValueError(
+                f"unknown phase metric {name!r}; phases have {', '.join(PHASE_METRICS)}")
+        return MetricRef(name=name, phase=match.group("phase").strip())
+    name, arg = match.group("name"), match.group("arg")
+    if name in FIT_METRICS:
+        if arg is not None and arg not in FITTABLE:
+            raise ValueError(f"{name}({arg}): the fit takes one of {', '.join(FITTABLE)}")
+        return MetricRef(name=name, of=arg or "peak")
+    if arg is not None:
+        raise ValueError(f"metric {name!r} takes no argument")
+    known = name in RUN_METRICS or name in OTHER_METRICS or (
+        name.endswith(GROWTH_SUFFIX) and name[: -len(GROWTH_SUFFIX)] in RUN_METRICS)
+    if not known:
+        close = difflib.get_close_matches(name, all_names(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown metric {name!r}{hint}")
+    return MetricRef(name=name)

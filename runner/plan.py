@@ -1,0 +1,90 @@
+"""From a validated suite to the list of cases to run: the matrix expanded, settings resolved,
+rules scoped, placeholders ready to fill."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from runner.errors import UsageError
+from runner.metrics import MetricRef
+from runner.spec.model import Scenario, Suite
+from runner.spec.rules import Rule
+
+# Every build must complete: these hold unless the user writes a rule on the same metric.
+IMPLICIT_RULES = (
+    Rule(text="exit_code == 0", metric=MetricRef("exit_code"), op="==", bound=0),
+    Rule(text="oom_kills == 0", metric=MetricRef("oom_kills"), op="==", bound=0),
+)
+
+
+@dataclass
+class CasePlan:
+    scenario_name: str
+    scenario: Scenario
+    params: dict[str, int | str]
+    settings: dict[str, Any]
+    rules: list[Rule]
+    implicit_rules: list[Rule] = field(default_factory=list)
+
+    @property
+    def size_parameter(self) -> str | None:
+        return self.scenario.size_parameter
+
+    @property
+    def size(self) -> int | None:
+        name = self.size_parameter
+        value = self.params.get(name) if name else None
+        return value if isinstance(value, int) else None
+
+    @property
+    def label(self) -> str:
+        params = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.scenario_name}[{params}]" if params else self.scenario_name
+
+
+def build_plan(suite: Suite, *, only: list[str] | None = None,
+               overrides: Mapping[str, Any] | None = None,
+               sizes: list[int] | None = None) -> list[CasePlan]:
+    """Expand every scenario's matrix; ``overrides`` replace settings (e.g. --backend)."""
+    if only:
+        unknown = [name for name in only if name not in suite.scenarios]
+        if unknown:
+            raise UsageError(f"no scenario named {unknown[0]!r}; the file has "
+                             + ", ".join(suite.scenarios))
+    plans: list[CasePlan] = []
+    for name, scenario in suite.scenarios.items():
+        if only and name not in only:
+            continue
+        settings = suite.settings_for(scenario)
+        settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        for params in expand_matrix(scenario.matrix):
+            size_name = scenario.size_parameter
+            if sizes and size_name and params.get(size_name) not in sizes:
+                continue
+            rules = [r for r in [*scenario.slas, *suite.slas] if r.applies_to(params)]
+            written = {r.metric.key for r in rules}
+            implicit = [r for r in IMPLICIT_RULES if r.metric.key not in written]
+            plans.append(CasePlan(name, scenario, params, settings, rules, implicit))
+    return plans
+
+
+def expand_matrix(matrix: Mapping[str, list[int | str]]) -> list[dict[str, int | str]]:
+    keys = list(matrix)
+    return [dict(zip(keys, values, strict=True))
+            for values in itertools.product(*(matrix[k] for k in keys))]
+
+
+def fill(template: str, values: Mapping[str, object]) -> str:
+    """Fill ``{name}`` placeholders (the spec already checked every name is known)."""
+    return template.format_map({k: str(v) for k, v in values.items()})
+
+
+def with_size(plan: CasePlan, size: int) -> CasePlan:
+    """The same case at another size (used by capacity searches)."""
+    name = plan.size_parameter
+    if name is None:
+        raise UsageError(f"scenario {plan.scenario_name!r} has no size parameter")
+    return replace(plan, params={**plan.params, name: size})

@@ -1,0 +1,69 @@
+"""Reads the probe's JSON-lines files into the results model (host side)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.results import AllocationSite, PhaseResult, PythonHeap
+
+
+@dataclass
+class ProbeData:
+    python: list[PythonHeap] = field(default_factory=list)
+    phases: list[PhaseResult] = field(default_factory=list)
+    cgroup_segments: list[int] = field(default_factory=list)  # peaks recorded before resets
+    vm_hwm: int | None = None  # the largest process's own RSS high-water mark
+    problems: list[str] = field(default_factory=list)
+
+
+def _sites(records: list[dict[str, Any]]) -> list[AllocationSite]:
+    return [AllocationSite(file=r["file"], line=r["line"], size=r["size"], count=r["count"])
+            for r in records]
+
+
+def read_probe_dir(directory: Path) -> ProbeData:
+    data = ProbeData()
+    for path in sorted(directory.glob("probe-*.jsonl")):
+        records = []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                data.problems.append(f"{path.name}: a truncated record was skipped")
+        _read_process(records, data)
+    data.phases.sort(key=lambda p: (p.start, p.depth))
+    return data
+
+
+def _read_process(records: list[dict[str, Any]], data: ProbeData) -> None:
+    start = next((r for r in records if r.get("type") == "start"), None)
+    end = next((r for r in records if r.get("type") == "end"), None)
+    if start is None:
+        return
+    for record in records:
+        if record.get("type") == "phase":
+            data.phases.append(PhaseResult(
+                name=record["name"], depth=record.get("depth", 0), start=record["start"],
+                end=record.get("end"), python_peak=record.get("python_peak"),
+                cgroup_peak=record.get("cgroup_peak"),
+                top_allocations=_sites(record.get("top", []))))
+        elif record.get("type") == "cgroup_segment" and record.get("peak") is not None:
+            data.cgroup_segments.append(int(record["peak"]))
+    if end is not None and end.get("vm_hwm"):
+        data.vm_hwm = max(data.vm_hwm or 0, int(end["vm_hwm"]))
+    if not start.get("trace"):
+        return
+    samples = [r for r in records if r.get("type") == "sample"]
+    if end is not None and "python_peak" in end:
+        data.python.append(PythonHeap(
+            pid=start["pid"], peak=end["python_peak"], final=end.get("python_final"),
+            blocks=end.get("blocks"), vm_hwm=end.get("vm_hwm"), complete=True,
+            top_allocations=_sites(end.get("top", []))))
+    elif samples:
+        data.python.append(PythonHeap(pid=start["pid"], peak=max(s["peak"] for s in samples),
+                                      complete=False))
+        data.problems.append(f"process {start['pid']} died before its probe could report; "
+                             "its heap peak is the last periodic flush")

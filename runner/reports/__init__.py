@@ -1,0 +1,1 @@
+"""Reports: each takes the results model and writes to a stream or a file, nothing else."""

@@ -1,0 +1,89 @@
+"""The terminal table: scenario x size x SLA with the measured value next to the bound."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from runner.metrics import MetricRef, parse_metric
+from runner.results import Case, Results, Verdict
+from runner.units import Kind, format_bytes, format_seconds, format_value
+
+
+def _kind(metric: str) -> Kind:
+    try:
+        ref: MetricRef = parse_metric(metric)
+        return ref.kind
+    except ValueError:
+        return Kind.NUMBER
+
+
+def verdict_cells(verdict: Verdict) -> tuple[str, str, str]:
+    kind = _kind(verdict.metric)
+    value = format_value(kind, verdict.value)
+    bound = f"{verdict.op} {format_value(kind, verdict.bound)}"
+    if verdict.passed is None:
+        status = "[yellow]not judged:[/] " + escape(verdict.reason)
+    elif verdict.passed:
+        status = "[green]pass[/]"
+    else:
+        status = "[bold red]FAIL[/]"
+    if verdict.approximate:
+        status += " [yellow](approx.)[/]"
+    return value, bound, status
+
+
+def render(results: Results, console: Console) -> None:
+    measured = Table(title="Measured (median of timed runs; heap from the traced run)",
+                     title_justify="left")
+    for column in ("case", "backend", "limit", "cgroup peak", "rss peak", "python peak",
+                   "duration", "oom", "runs"):
+        measured.add_column(column, justify="left" if column in ("case", "backend") else "right")
+    for case in results.cases:
+        measured.add_row(*_measured_row(case))
+    console.print(measured)
+    table = Table(title="SLAs", title_justify="left")
+    for column in ("case", "rule", "stat", "value", "bound", "verdict"):
+        table.add_column(column, justify="right" if column in ("value", "bound") else "left")
+    for case in results.cases:
+        for verdict in case.verdicts:
+            rule = escape(verdict.rule) + (" (implicit)" if verdict.implicit else "")
+            table.add_row(escape(case.label), rule, verdict.stat, *verdict_cells(verdict))
+    for scenario in results.scenarios:
+        for verdict in scenario.verdicts:
+            table.add_row(escape(scenario.scenario), escape(verdict.rule), verdict.stat,
+                          *verdict_cells(verdict))
+    console.print(table)
+    for case in results.cases:
+        if case.error:
+            console.print(f"[bold red]{escape(case.label)}: not measured:[/] {escape(case.error)}")
+        for run in case.runs:
+            for note in dict.fromkeys(run.notes):
+                console.print(f"[yellow]{escape(case.label)}: {escape(note)}[/]")
+    console.print(_summary(results))
+
+
+def _median(case: Case, name: str) -> float | None:
+    stats = case.metrics.get(name)
+    return None if stats is None else stats.median
+
+
+def _measured_row(case: Case) -> list[str]:
+    oom = case.metrics.get("oom_kills")
+    return [escape(case.label), case.backend + (" (approx.)" if case.approximate else ""),
+            format_bytes(case.limit) if case.limit else "none",
+            format_bytes(_median(case, "peak")), format_bytes(_median(case, "rss_peak")),
+            format_bytes(_median(case, "python_peak")), format_seconds(_median(case, "duration")),
+            "-" if oom is None else f"{oom.max:.0f}", str(len(case.runs))]
+
+
+def _summary(results: Results) -> str:
+    verdicts = results.all_verdicts()
+    failed = sum(1 for v in verdicts if v.passed is False)
+    unknown = sum(1 for v in verdicts if v.passed is None)
+    passed = sum(1 for v in verdicts if v.passed)
+    colour = {"pass": "green", "fail": "red", "error": "red", "interrupted": "yellow"}
+    line = (f"[bold {colour[results.status]}]{results.status.upper()}[/] - {passed} of "
+            f"{len(verdicts)} SLAs hold ({failed} broken, {unknown} not judged)")
+    return line + (" (interrupted: results so far)" if results.interrupted else "")

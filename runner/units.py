@@ -1,0 +1,164 @@
+"""Parsing and formatting of quantities: bytes, seconds, counts and ratios.
+
+Values are kept in bytes and seconds everywhere; this module is the only place that knows unit
+suffixes. Binary units (KiB, MiB, GiB, TiB) are powers of 1024; decimal units (KB, MB, GB, TB)
+are powers of 1000, as the SI and IEC define them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from enum import Enum
+
+
+class Kind(str, Enum):
+    """What a quantity measures; decides which unit suffixes are accepted."""
+
+    BYTES = "bytes"
+    SECONDS = "seconds"
+    COUNT = "count"
+    RATIO = "ratio"  # a fraction; "10%" is 0.1
+    NUMBER = "number"  # dimensionless, e.g. a scaling exponent
+
+
+BYTE_UNITS: dict[str, int] = {
+    "b": 1,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
+    "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+    "k": 1024, "m": 1024**2, "g": 1024**3,  # docker-style shorthands are binary
+}
+SECOND_UNITS: dict[str, float] = {
+    "ms": 0.001, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0,
+}
+
+_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z%]*)\s*$")
+
+
+class UnitError(ValueError):
+    """A quantity could not be parsed; the message says what is accepted."""
+
+
+def _split(text: str) -> tuple[float, str]:
+    match = _QUANTITY.match(text)
+    if not match:
+        raise UnitError(f"{text!r} is not a number with an optional unit")
+    return float(match.group(1)), match.group(2)
+
+
+def parse_bytes(value: str | int | float) -> int:
+    """'2GiB' -> 2147483648; a bare number is bytes."""
+    if isinstance(value, bool):
+        raise UnitError(f"{value!r} is not a size")
+    if isinstance(value, int | float):
+        number, unit = float(value), ""
+    else:
+        number, unit = _split(value)
+    if unit and unit.lower() not in BYTE_UNITS:
+        raise UnitError(
+            f"unknown size unit {unit!r} in {value!r}; use B, KiB, MiB, GiB, TiB "
+            "(powers of 1024) or KB, MB, GB, TB (powers of 1000)"
+        )
+    result = number * BYTE_UNITS[unit.lower()] if unit else number
+    if result < 0 or not math.isfinite(result):
+        raise UnitError(f"a size must be a finite non-negative number, not {value!r}")
+    return round(result)
+
+
+def parse_seconds(value: str | int | float) -> float:
+    """'120s' -> 120.0, '500ms' -> 0.5, '10min' -> 600.0; a bare number is seconds."""
+    if isinstance(value, bool):
+        raise UnitError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        number, unit = float(value), ""
+    else:
+        number, unit = _split(value)
+    if unit and unit.lower() not in SECOND_UNITS:
+        raise UnitError(f"unknown duration unit {unit!r} in {value!r}; use ms, s, min or h")
+    result = number * SECOND_UNITS[unit.lower()] if unit else number
+    if result < 0 or not math.isfinite(result):
+        raise UnitError(f"a duration must be a finite non-negative number, not {value!r}")
+    return result
+
+
+def parse_ratio(value: str | int | float) -> float:
+    """'10%' -> 0.1; a bare number is taken as the fraction itself."""
+    if isinstance(value, bool):
+        raise UnitError(f"{value!r} is not a ratio")
+    if isinstance(value, int | float):
+        return float(value)
+    number, unit = _split(value)
+    if unit == "%":
+        return number / 100.0
+    if unit:
+        raise UnitError(f"unknown ratio unit {unit!r} in {value!r}; write a percentage like 10%")
+    return number
+
+
+def parse_number(value: str | int | float) -> float:
+    if isinstance(value, bool):
+        raise UnitError(f"{value!r} is not a number")
+    if isinstance(value, int | float):
+        return float(value)
+    number, unit = _split(value)
+    if unit:
+        raise UnitError(f"{value!r} takes no unit")
+    return number
+
+
+def parse_count(value: str | int | float) -> int:
+    number = parse_number(value)
+    if number != int(number):
+        raise UnitError(f"{value!r} is not a whole number")
+    return int(number)
+
+
+def parse(kind: Kind, value: str | int | float) -> float:
+    """Parse a quantity of the given kind into its base unit (bytes, seconds, 1)."""
+    if kind is Kind.BYTES:
+        return parse_bytes(value)
+    if kind is Kind.SECONDS:
+        return parse_seconds(value)
+    if kind is Kind.RATIO:
+        return parse_ratio(value)
+    if kind is Kind.COUNT:
+        return parse_count(value)
+    return parse_number(value)
+
+
+def format_bytes(value: float | None, *, signed: bool = False) -> str:
+    """Binary units with three significant digits: 1536 -> '1.50 KiB'."""
+    if value is None:
+        return "-"
+    sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
+    magnitude = abs(value)
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if magnitude >= size:
+            return f"{sign}{magnitude / size:.3g} {unit}"
+    return f"{sign}{magnitude:.0f} B"
+
+
+def format_seconds(value: float | None, *, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
+    magnitude = abs(value)
+    if magnitude < 1:
+        return f"{sign}{magnitude * 1000:.3g} ms"
+    if magnitude < 120:
+        return f"{sign}{magnitude:.3g} s"
+    return f"{sign}{magnitude / 60:.3g} min"
+
+
+def format_value(kind: Kind, value: float | None, *, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    if kind is Kind.BYTES:
+        return format_bytes(value, signed=signed)
+    if kind is Kind.SECONDS:
+        return format_seconds(value, signed=signed)
+    if kind is Kind.RATIO:
+        return f"{value * 100:+.3g}%" if signed else f"{value * 100:.3g}%"
+    if kind is Kind.COUNT:
+        return f"{value:+.0f}" if signed else f"{value:.0f}"
+    return f"{value:+.3g}" if signed else f"{value:.3g}"
