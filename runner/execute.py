@@ -60,7 +60,7 @@ class Executor:
             fixture = prepare_fixture(scenario.generate, values, self.spec_dir, self.cache,
                                       work / "generate.log")
         env: dict[str, str] = {}
-        if scenario.requirements:
+        if scenario.requirements and backend.uses_host_environment:
             self.on_progress(f"{plan.label}: provisioning requirements")
             venv = prepare_virtualenv(scenario.requirements, scenario.python, self.cache,
                                       work / "pip.log")
@@ -76,12 +76,12 @@ class Executor:
             output, scratch, probe_out = run_dir / "output", run_dir / "scratch", run_dir / "probe"
             for folder in (output, scratch, probe_out):
                 folder.mkdir(parents=True)
-            paths = {"fixture": fixture or "", "output": output, "scratch": scratch}
+            paths = backend.placeholder_paths(fixture, output, scratch)
             filled = {**values, **paths}
             argv = self._argv(plan, filled, env)
             run_env = {**env, **{k: fill(v, filled) for k, v in scenario.env.items()}}
-            workdir = Path(fill(workdir_template, filled)) if workdir_template else (
-                fixture or self.spec_dir)
+            workdir = Path(fill(workdir_template, filled) if workdir_template else (
+                paths["fixture"] or self.spec_dir))
             request = RunRequest(
                 argv=argv, env=run_env, workdir=workdir, limit=plan.settings["limit"],
                 timeout=plan.settings["timeout"],

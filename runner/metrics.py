@@ -167,11 +167,15 @@ def parse_metric(text: str) -> MetricRef:
     if not match:
         raise ValueError(f"cannot read metric {text!r}")
     if match.group("phase") is not None:
-        name = match.group("phase_metric")
+        name, phase = match.group("phase_metric"), match.group("phase").strip()
+        if not phase:
+            raise ValueError(f"{text.strip()!r}: the phase name is empty")
         if name not in PHASE_METRICS:
-            raise ValueError(
-                f"unknown phase metric {name!r}; phases have {', '.join(PHASE_METRICS)}")
-        return MetricRef(name=name, phase=match.group("phase").strip())
+            close = difflib.get_close_matches(name, PHASE_METRICS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown phase metric {name!r}{hint}; phases have "
+                             f"{', '.join(PHASE_METRICS)}")
+        return MetricRef(name=name, phase=phase)
     name, arg = match.group("name"), match.group("arg")
     if name in FIT_METRICS:
         if arg is not None and arg not in FITTABLE:

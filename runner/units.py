@@ -32,6 +32,9 @@ SECOND_UNITS: dict[str, float] = {
     "ms": 0.001, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0,
 }
 
+# Sizes end up in cgroup files and Docker's API, which take a signed 64-bit count of bytes.
+MAX_BYTES = 2**63 - 1
+
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z%]*)\s*$")
 
 
@@ -46,14 +49,27 @@ def _split(text: str) -> tuple[float, str]:
     return float(match.group(1)), match.group(2)
 
 
+def _number(value: str | int | float, what: str) -> tuple[float, str]:
+    """The number and unit of a quantity; bools are refused because YAML turns 'yes' into True."""
+    if isinstance(value, bool):
+        raise UnitError(f"{value!r} is not {what}")
+    if isinstance(value, str):
+        return _split(value)
+    try:
+        return float(value), ""
+    except OverflowError:
+        raise UnitError(f"{value!r} is too large for {what}") from None
+
+
+def _finite(number: float, value: str | int | float, what: str) -> float:
+    if not math.isfinite(number):
+        raise UnitError(f"{what} must be a finite number, not {value!r}")
+    return number
+
+
 def parse_bytes(value: str | int | float) -> int:
     """'2GiB' -> 2147483648; a bare number is bytes."""
-    if isinstance(value, bool):
-        raise UnitError(f"{value!r} is not a size")
-    if isinstance(value, int | float):
-        number, unit = float(value), ""
-    else:
-        number, unit = _split(value)
+    number, unit = _number(value, "a size")
     if unit and unit.lower() not in BYTE_UNITS:
         raise UnitError(
             f"unknown size unit {unit!r} in {value!r}; use B, KiB, MiB, GiB, TiB "
@@ -62,17 +78,14 @@ def parse_bytes(value: str | int | float) -> int:
     result = number * BYTE_UNITS[unit.lower()] if unit else number
     if result < 0 or not math.isfinite(result):
         raise UnitError(f"a size must be a finite non-negative number, not {value!r}")
+    if result > MAX_BYTES:
+        raise UnitError(f"{value!r} is too large for a size (at most 8 EiB)")
     return round(result)
 
 
 def parse_seconds(value: str | int | float) -> float:
     """'120s' -> 120.0, '500ms' -> 0.5, '10min' -> 600.0; a bare number is seconds."""
-    if isinstance(value, bool):
-        raise UnitError(f"{value!r} is not a duration")
-    if isinstance(value, int | float):
-        number, unit = float(value), ""
-    else:
-        number, unit = _split(value)
+    number, unit = _number(value, "a duration")
     if unit and unit.lower() not in SECOND_UNITS:
         raise UnitError(f"unknown duration unit {unit!r} in {value!r}; use ms, s, min or h")
     result = number * SECOND_UNITS[unit.lower()] if unit else number
@@ -83,27 +96,19 @@ def parse_seconds(value: str | int | float) -> float:
 
 def parse_ratio(value: str | int | float) -> float:
     """'10%' -> 0.1; a bare number is taken as the fraction itself."""
-    if isinstance(value, bool):
-        raise UnitError(f"{value!r} is not a ratio")
-    if isinstance(value, int | float):
-        return float(value)
-    number, unit = _split(value)
+    number, unit = _number(value, "a ratio")
     if unit == "%":
-        return number / 100.0
-    if unit:
+        number /= 100.0
+    elif unit:
         raise UnitError(f"unknown ratio unit {unit!r} in {value!r}; write a percentage like 10%")
-    return number
+    return _finite(number, value, "a ratio")
 
 
 def parse_number(value: str | int | float) -> float:
-    if isinstance(value, bool):
-        raise UnitError(f"{value!r} is not a number")
-    if isinstance(value, int | float):
-        return float(value)
-    number, unit = _split(value)
+    number, unit = _number(value, "a number")
     if unit:
         raise UnitError(f"{value!r} takes no unit")
-    return number
+    return _finite(number, value, "a number")
 
 
 def parse_count(value: str | int | float) -> int:
@@ -126,15 +131,24 @@ def parse(kind: Kind, value: str | int | float) -> float:
     return parse_number(value)
 
 
+def _g3(value: float, *, signed: bool = False) -> str:
+    """Three significant digits, but never 1.02e+03 for a number people read as 1024."""
+    text = f"{value:+.3g}" if signed else f"{value:.3g}"
+    if "e+" in text:
+        text = f"{value:+.0f}" if signed else f"{value:.0f}"
+    return text
+
+
 def format_bytes(value: float | None, *, signed: bool = False) -> str:
-    """Binary units with three significant digits: 1536 -> '1.50 KiB'."""
+    """Binary units with three significant digits: 1536 -> '1.5 KiB'."""
     if value is None:
         return "-"
     sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
     magnitude = abs(value)
-    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+    units = (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024))
+    for unit, size in units:
         if magnitude >= size:
-            return f"{sign}{magnitude / size:.3g} {unit}"
+            return f"{sign}{_g3(magnitude / size)} {unit}"
     return f"{sign}{magnitude:.0f} B"
 
 
@@ -144,10 +158,10 @@ def format_seconds(value: float | None, *, signed: bool = False) -> str:
     sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
     magnitude = abs(value)
     if magnitude < 1:
-        return f"{sign}{magnitude * 1000:.3g} ms"
+        return f"{sign}{_g3(magnitude * 1000)} ms"
     if magnitude < 120:
-        return f"{sign}{magnitude:.3g} s"
-    return f"{sign}{magnitude / 60:.3g} min"
+        return f"{sign}{_g3(magnitude)} s"
+    return f"{sign}{_g3(magnitude / 60)} min"
 
 
 def format_value(kind: Kind, value: float | None, *, signed: bool = False) -> str:
@@ -158,7 +172,7 @@ def format_value(kind: Kind, value: float | None, *, signed: bool = False) -> st
     if kind is Kind.SECONDS:
         return format_seconds(value, signed=signed)
     if kind is Kind.RATIO:
-        return f"{value * 100:+.3g}%" if signed else f"{value * 100:.3g}%"
+        return f"{_g3(value * 100, signed=signed)}%"
     if kind is Kind.COUNT:
         return f"{value:+.0f}" if signed else f"{value:.0f}"
-    return f"{value:+.3g}" if signed else f"{value:.3g}"
+    return _g3(value, signed=signed)

@@ -63,6 +63,14 @@ class Backend(abc.ABC):
     approximate: bool = False
     hard_limit: bool = True
     cgroup_version: int | None = None
+    # True: the build runs with the host's programs, so the runner provisions the scenario's
+    # requirements in a virtualenv; False: the backend's environment (an image) brings them.
+    uses_host_environment: bool = True
+
+    def placeholder_paths(self, fixture: Path | None, output: Path,
+                          scratch: Path) -> dict[str, str]:
+        """The path placeholders as the build sees them (containers mount them elsewhere)."""
+        return {"fixture": str(fixture or ""), "output": str(output), "scratch": str(scratch)}
 
     @abc.abstractmethod
     def run(self, request: RunRequest) -> RawRun:

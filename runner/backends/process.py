@@ -71,7 +71,7 @@ class _TreeSampler(threading.Thread):
         self.max_rss = 0
         self.cpu_time = 0.0
         self._known: dict[int, psutil.Process] = {}
-        self._stop = threading.Event()
+        self._stop_event = threading.Event()
 
     def _tree(self) -> list[psutil.Process]:
         try:
@@ -83,7 +83,7 @@ class _TreeSampler(threading.Thread):
         return found
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop_event.is_set():
             total, cpu = 0, 0.0
             for process in self._tree():
                 try:
@@ -97,7 +97,7 @@ class _TreeSampler(threading.Thread):
                 self.series.append(total)
                 self.max_rss = max(self.max_rss, total)
                 self.cpu_time = max(self.cpu_time, cpu)
-            self._stop.wait(self.interval)
+            self._stop_event.wait(self.interval)
 
     def alive_descendants(self) -> bool:
         return any(p.is_running() for p in self._known.values() if p.pid != self.root.pid)
@@ -114,5 +114,5 @@ class _TreeSampler(threading.Thread):
                 pass
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stop_event.set()
         self.join()

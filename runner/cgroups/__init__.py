@@ -220,7 +220,7 @@ def own_cgroup(pid: str = "self", root: str | None = None,
 
 
 def _join_or_root(base: str, path: str) -> str:
-    joined = os.path.join(base, path.lstrip("/"))
+    joined = os.path.normpath(os.path.join(base, path.lstrip("/")))
     return joined if os.path.isdir(joined) else base
 
 

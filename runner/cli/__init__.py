@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 
 from runner.cli.commands import COMMANDS
-from runner.errors import EXIT_INTERRUPTED, MemslaError, SpecError
+from runner.errors import EXIT_HOST, EXIT_INTERRUPTED, MemslaError, SpecError
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -50,3 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("runner: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception:
+        # A bug in memsla, not a verdict: exit 3 so it can never read as "an SLA failed".
+        traceback.print_exc()
+        print("runner: internal error (a bug in memsla; please report the traceback above)",
+              file=sys.stderr)
+        return EXIT_HOST

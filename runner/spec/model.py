@@ -272,6 +272,9 @@ class Scenario(Settings):
 
     def _check_templates(self) -> None:
         known = set(self.matrix) | set(PATH_PLACEHOLDERS)
+        # filled as runner.plan.fill does: every value as a string
+        sample = {name: str(values[0]) for name, values in self.matrix.items()}
+        sample.update({name: f"/{name}" for name in PATH_PLACEHOLDERS})
         for path, text in self._template_fields():
             if "\0" in text:
                 raise NodeError(f"{text!r} contains a NUL character", *path)
@@ -288,6 +291,10 @@ class Scenario(Settings):
                                     "needs a 'pages' parameter (or set sitegen.pages)", *path[:2])
                 raise NodeError(f"unknown placeholder {{{name}}} in {text!r}; known: "
                                 + ", ".join(sorted(known)), *path)
+            try:
+                text.format_map(sample)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                raise NodeError(f"cannot fill {text!r}: {exc}", *path) from None
         self._check_sitegen_pages()
 
     def _check_sitegen_pages(self) -> None:
@@ -300,12 +307,12 @@ class Scenario(Settings):
                 raise NodeError(f"sitegen pages must be at least 1, not {sitegen.pages}", *where)
             return
         names = sorted(set(placeholders(sitegen.pages)))
-        for combo in itertools.product(*(self.matrix.get(name, [name]) for name in names)):
-            params = dict(zip(names, combo, strict=True))
-            try:
-                text = sitegen.pages.format(**params)
-            except (ValueError, TypeError, KeyError, IndexError) as exc:
-                raise NodeError(f"sitegen pages {sitegen.pages!r}: {exc}", *where) from None
+        for name in names:
+            if name not in self.matrix:
+                raise NodeError(f"sitegen pages can use matrix parameters, not {{{name}}}", *where)
+        for combo in itertools.product(*(self.matrix[name] for name in names)):
+            params = {name: str(value) for name, value in zip(names, combo, strict=True)}
+            text = sitegen.pages.format_map(params)
             if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
                 shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
                 raise NodeError(f"sitegen pages {sitegen.pages!r} gives {text!r} for {shown}; "

@@ -65,7 +65,13 @@ class Rule:
             return float(statistics.median(values))
         if stat == "mean":
             return float(statistics.fmean(values))
-        return max(values, key=lambda v: (not self.holds(v), abs(v - self.bound)))
+        return max(values, key=self._badness)
+
+    def _badness(self, value: float) -> tuple[bool, float]:
+        # Failing values beat passing ones; among failing the farthest from the bound is worst,
+        # among passing the nearest (for '!=' every passing value is some distance away).
+        distance = abs(value - self.bound)
+        return (not self.holds(value), distance if not self.holds(value) else -distance)
 
 
 def parse_rule(text: str, *, stat: Stat = "worst",

@@ -1,0 +1,196 @@
+"""The local cgroup backend measured against planted truths, on real cgroups."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from runner import cgroups
+from tests.conftest import run_cli
+
+MiB = 1024 * 1024
+pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("writable_cgroup")]
+
+
+def _medians(case: dict[str, object], metric: str) -> float:
+    return case["metrics"][metric]["median"]  # type: ignore[index,no-any-return]
+
+
+def test_planted_allocation_is_reported_within_two_percent(sla, tmp_path: Path) -> None:
+    sla("""
+        version: 1
+        defaults: {backend: cgroup, limit: 1GiB, repeats: 2}
+        scenarios:
+          plant:
+            command: [python3, plant.py, "main={mib}"]
+            matrix: {mib: [0, 256]}
+        """)
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    assert run.exit_code == 0, run.stderr + run.stdout
+    idle, planted = run.case(mib=0), run.case(mib=256)
+    truth = 256 * MiB
+    cgroup_delta = _medians(planted, "peak") - _medians(idle, "peak")
+    assert abs(cgroup_delta - truth) / truth < 0.02, cgroup_delta / MiB
+    rss_delta = _medians(planted, "rss_peak") - _medians(idle, "rss_peak")
+    assert abs(rss_delta - truth) / truth < 0.02, rss_delta / MiB
+    heap = _medians(planted, "python_peak")
+    assert abs(heap - truth) / truth < 0.02, heap / MiB
+    # a timing never comes from the traced run: durations are counted from timed runs only
+    assert planted["metrics"]["duration"]["n"] == 2
+    assert [r["kind"] for r in planted["runs"]] == ["timed", "timed", "traced"]
+    assert run.results is not None and run.results["host"]["cgroup_version"] in (1, 2)
+
+
+def test_build_over_its_limit_is_oom_killed_and_fails(sla, tmp_path: Path) -> None:
+    sla("""
+        version: 1
+        defaults: {backend: cgroup, limit: 128MiB, repeats: 1, tracker: none}
+        scenarios:
+          big:
+            command: [python3, plant.py, "main=300"]
+            slas: [peak < 1GiB]
+        """)
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    assert run.exit_code == 1, run.stderr
+    case = run.case()
+    timed = case["runs"][0]
+    assert timed["oom_kills"] >= 1 and timed["oom_killed"]
+    assert timed["exit_code"] == 128 + signal.SIGKILL
+    assert timed["cgroup_peak"] <= 128 * MiB
+    failed = {v["rule"] for v in case["verdicts"] if v["passed"] is False}
+    assert failed == {"exit_code == 0", "oom_kills == 0"}
+
+
+def test_grandchild_oom_kill_is_reported_while_parent_survives(sla, tmp_path: Path) -> None:
+    (tmp_path / "parent.py").write_text(
+        "import subprocess, sys\n"
+        "code = subprocess.call([sys.executable, '-c', 'import subprocess, sys; "
+        "sys.exit(subprocess.call([sys.executable, \"plant.py\", \"main=400\"]))'])\n"
+        "print('grandchild exited', code)\n"
+        "sys.exit(0)\n")
+    sla("""
+        version: 1
+        defaults: {backend: cgroup, limit: 160MiB, repeats: 1, tracker: none}
+        scenarios:
+          family:
+            command: [python3, parent.py]
+        """)
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    timed = run.case()["runs"][0]
+    assert timed["exit_code"] == 0, "the parent survives and exits 0"
+    assert timed["oom_kills"] >= 1
+    assert run.exit_code == 1
+    verdict = next(v for v in run.case()["verdicts"] if v["metric"] == "oom_kills")
+    assert verdict["passed"] is False and verdict["value"] >= 1
+
+
+def test_phases_get_their_own_peaks(sla, tmp_path: Path) -> None:
+    sla("""
+        version: 1
+        defaults: {backend: cgroup, limit: 1GiB, repeats: 1}
+        scenarios:
+          phases:
+            command: [python3, plant.py, "parse=64", "render=192", "write=32"]
+            slas:
+              - phase(render).python_peak < 200MiB
+              - phase(parse).python_peak < 70MiB
+        """)
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    assert run.exit_code == 0, run.stderr + run.stdout
+    case = run.case()
+    for name, mib in (("parse", 64), ("render", 192), ("write", 32)):
+        heap = case["metrics"][f"phase({name}).python_peak"]["median"]
+        assert abs(heap - mib * MiB) / (mib * MiB) < 0.02, (name, heap / MiB)
+        cgroup_peak = case["metrics"][f"phase({name}).peak"]["median"]
+        # the phase's own cgroup peak: its block plus the interpreter, never the global peak
+        assert mib * MiB < cgroup_peak < (mib + 40) * MiB, (name, cgroup_peak / MiB)
+    # the whole-run peak survives the per-phase resets
+    assert case["metrics"]["peak"]["median"] > 192 * MiB
+
+
+def test_timeout_kills_the_whole_cgroup(sla, tmp_path: Path) -> None:
+    (tmp_path / "forks.py").write_text(
+        "import subprocess, time\n"
+        "subprocess.Popen(['sleep', '300'])\n"
+        "time.sleep(300)\n")
+    sla("""
+        version: 1
+        defaults: {backend: cgroup, repeats: 1, tracker: none, timeout: 1s}
+        scenarios:
+          slow: {command: [python3, forks.py]}
+        """)
+    started = time.monotonic()
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    assert time.monotonic() - started < 60
+    assert run.exit_code == 1
+    assert run.case()["runs"][0]["timed_out"] is True
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if p.info["cmdline"] == ["sleep", "300"]]
+
+
+def _memsla_cgroups() -> list[Path]:
+    own = cgroups.own_cgroup()
+    assert own is not None
+    return sorted(Path(own.path).glob("memsla-*"))
+
+
+def test_ctrl_c_leaves_no_cgroup_and_no_process(sla, tmp_path: Path) -> None:
+    (tmp_path / "sleeper.py").write_text(
+        "import subprocess, time\nsubprocess.Popen(['sleep', '301'])\ntime.sleep(301)\n")
+    sla("""
+        version: 1
+        defaults: {backend: cgroup, repeats: 1, tracker: none}
+        scenarios:
+          quick: {command: [python3, -c, "pass"]}
+          sleepy: {command: [python3, sleeper.py]}
+        """)
+    before = _memsla_cgroups()
+    out = tmp_path / "results.json"
+    proc = subprocess.Popen([sys.executable, "-m", "runner", "check", "sla.yaml", "--json",
+                             str(out)], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if any(p.info["cmdline"] == ["sleep", "301"]
+               for p in psutil.process_iter(["cmdline"])):
+            break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("the build never started")
+    os.kill(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if p.info["cmdline"] == ["sleep", "301"]]
+    assert _memsla_cgroups() == before
+    results = json.loads(out.read_text())
+    assert results["interrupted"] is True and results["status"] == "interrupted"
+    assert [c["scenario"] for c in results["cases"]] == ["quick"], "measured results are kept"
+
+
+def test_leftover_cgroup_of_a_dead_runner_is_removed(sla, tmp_path: Path) -> None:
+    own = cgroups.own_cgroup()
+    assert own is not None
+    dead = subprocess.run(["true"], check=True)
+    del dead
+    stale = Path(own.path) / "memsla-999999-1"
+    stale.mkdir()
+    sla("""
+        version: 1
+        defaults: {backend: cgroup, repeats: 1, tracker: none}
+        scenarios:
+          quick: {command: [python3, -c, "pass"]}
+        """)
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    assert run.exit_code == 0, run.stderr
+    assert not stale.exists()
+    assert "leftover" in run.stdout

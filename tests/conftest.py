@@ -1,0 +1,85 @@
+"""Shared test helpers: write an SLA file, run the real CLI, read its JSON results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# A program that plants touched allocations of known size, inside named phases.
+PLANT = '''
+import sys, time
+import runner
+held = []
+for spec in sys.argv[1:]:
+    name, mib = spec.split("=")
+    with runner.phase(name):
+        block = bytearray(b"\\x01") * (int(mib) * 1024 * 1024)
+        time.sleep(0.3)
+        del block
+'''
+
+
+@dataclass
+class CliRun:
+    exit_code: int
+    stdout: str
+    stderr: str
+    results: dict[str, Any] | None
+
+    def case(self, **params: Any) -> dict[str, Any]:
+        assert self.results is not None, self.stderr
+        for case in self.results["cases"]:
+            if all(case["params"].get(k) == v for k, v in params.items()):
+                return case  # type: ignore[no-any-return]
+        raise AssertionError(f"no case with {params}")
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 600,
+            env: dict[str, str] | None = None) -> CliRun:
+    out = cwd / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "runner", *args, "--json", str(out)],
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, check=False)
+    results = json.loads(out.read_text()) if out.exists() else None
+    return CliRun(proc.returncode, proc.stdout, proc.stderr, results)
+
+
+@pytest.fixture
+def sla(tmp_path: Path) -> Any:
+    """Write ``sla.yaml`` (dedented) and the planting script into tmp_path; returns the path."""
+
+    def write(text: str) -> Path:
+        (tmp_path / "plant.py").write_text(PLANT)
+        path = tmp_path / "sla.yaml"
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return write
+
+
+def require(kind: str, reason: str) -> None:
+    """Skip on a laptop, fail in CI: ``MEMSLA_REQUIRE_<KIND>=1`` turns a skip into a failure."""
+    if os.environ.get(f"MEMSLA_REQUIRE_{kind.upper()}") == "1":
+        pytest.fail(f"{reason} (MEMSLA_REQUIRE_{kind.upper()}=1 is set)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def writable_cgroup() -> None:
+    from runner.backends.interface import BackendError
+    from runner.backends.local import find_parent
+
+    try:
+        find_parent()
+    except BackendError as exc:
+        require("cgroup", f"no writable memory cgroup here: {exc}")
