@@ -104,7 +104,11 @@ def _sha12(payload: dict[str, Any]) -> str:
 def docker_dir() -> Path:
     """The folder holding Dockerfile and requirements.txt (``$MEMSLA_DOCKER_DIR`` overrides)."""
     override = os.environ.get("MEMSLA_DOCKER_DIR")
-    folder = Path(override) if override else Path(__file__).resolve().parent.parent / "docker"
+    candidates = [Path(override)] if override else [
+        Path(__file__).resolve().parent.parent / "docker",  # a checkout (editable install)
+        Path.cwd() / "docker",  # an installed memsla run from the checkout's root
+    ]
+    folder = next((c for c in candidates if (c / "Dockerfile").is_file()), candidates[0])
     if not (folder / "Dockerfile").is_file() or not (folder / "requirements.txt").is_file():
         raise ImageBuildError(
             f"no Dockerfile and requirements.txt in {folder}: run from a memsla checkout or set "

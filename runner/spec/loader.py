@@ -37,15 +37,16 @@ class _Positions:
         self.nodes: dict[Path_, _Node] = {}
 
     def locate(self, loc: Path_, *, key: bool = False) -> Position | None:
-        """The node's position, or its nearest ancestor's. A mapping or list is shown by its
-        key, because its value starts on the line of its first item."""
+        """The node's position, or its nearest ancestor's. A mapping, a list or an empty value
+        is shown by its key: a block value starts on the line of its first item, an empty one
+        at the end of the key's line."""
         path = tuple(loc)
         while path not in self.nodes:
             if not path:
                 return None
             path = path[:-1]
         node = self.nodes[path]
-        if (key or node.container) and node.key is not None:
+        if (key or node.container or node.text == "") and node.key is not None:
             return node.key
         return node.value
 
@@ -148,10 +149,7 @@ def load_suite(path: str | Path) -> Suite:
 
 def parse_suite(text: str, *, file: str = "sla.yaml") -> Suite:
     """Validate the text of an SLA file; ``file`` only names it in errors and rule sources."""
-    root, data = _read_yaml(text.removeprefix("\ufeff"), file)
-    walker = _Walker(file)
-    walker.walk(root, (), None)
-    positions = walker.positions
+    root, positions, data = _read_yaml(text.removeprefix("\ufeff"), file)
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else repr(data)
         raise _error(f"the top level must be a mapping with 'version' and 'scenarios', not "
@@ -166,14 +164,19 @@ def parse_suite(text: str, *, file: str = "sla.yaml") -> Suite:
     return _with_rule_sources(suite, positions, file)
 
 
-def _read_yaml(text: str, file: str) -> tuple[yaml.Node, Any]:
-    loader = _Loader(text)
+def _read_yaml(text: str, file: str) -> tuple[yaml.Node, _Positions, Any]:
+    """The document's root node, its positions and its data."""
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)
         root = loader.get_single_node()
         if root is None:
             raise SpecError("the file is empty; it needs 'version: 1' and 'scenarios'",
                             file=file, line=1)
-        return root, loader.construct_document(root)
+        # before constructing: the constructor flattens merge keys away in place
+        walker = _Walker(file)
+        walker.walk(root, (), None)
+        return root, walker.positions, loader.construct_document(root)
     except yaml.MarkedYAMLError as exc:
         raise _yaml_error(exc, file) from None
     except yaml.reader.ReaderError as exc:
@@ -185,11 +188,13 @@ def _read_yaml(text: str, file: str) -> tuple[yaml.Node, Any]:
     except yaml.YAMLError as exc:
         raise SpecError(f"invalid YAML: {exc}", file=file) from None
     except RecursionError:
-        mark = loader.get_mark()
-        raise SpecError("invalid YAML: nested too deeply", file=file, line=mark.line + 1,
-                        column=mark.column + 1) from None
+        mark = loader.get_mark() if loader else None
+        raise SpecError("invalid YAML: nested too deeply", file=file,
+                        line=mark.line + 1 if mark else None,
+                        column=mark.column + 1 if mark else None) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _yaml_error(exc: yaml.MarkedYAMLError, file: str) -> SpecError:
@@ -223,7 +228,7 @@ def _check_version(data: dict[str, Any], root: yaml.Node, positions: _Positions,
     if type(version) is int and version != SCHEMA_VERSION:
         message = f"this memsla reads schema version {SCHEMA_VERSION}, not version {version}"
     elif type(version) is not int:
-        shown = positions.text(("version",)) or repr(version)
+        shown = _shown(version, positions.text(("version",)))
         message = f"version must be the number {SCHEMA_VERSION}, not {shown}"
     else:
         return
