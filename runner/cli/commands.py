@@ -57,7 +57,9 @@ class CheckCommand:
     def run(self, args: argparse.Namespace) -> int:
         from runner.session import Session
 
-        console = Console(stderr=False)
+        console = Console()
+        if not console.is_terminal:  # logs in CI: wide enough that the tables do not wrap
+            console = Console(width=160)
         session = Session(args.sla_file, console=console)
         results = session.check(backend=args.backend, only=args.only, sizes=args.size,
                                 repeats=args.repeats, keep_outputs=args.keep_outputs,
