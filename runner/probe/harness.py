@@ -44,8 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"started": True, "cgroup_version": own.version if own else None}
     sampler = cgroups.Sampler(own, args.interval) if own else None
     child_holder: dict[str, subprocess.Popen[bytes]] = {}
+    stopping: list[int] = []
 
     def forward(signum: int, frame: object) -> None:
+        stopping.append(signum)
         child = child_holder.get("child")
         if child is not None:
             try:
@@ -55,10 +57,25 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    env = dict(os.environ)
     start = time.monotonic()
-    child = subprocess.Popen(["/bin/sh", "-c", RAISE_OOM_SCORE, "memsla-build", *args.command],
-                             cwd=args.workdir, start_new_session=True)
+    if "MEMSLA_T0" in env:
+        # The probe's phase times then share the timeline's zero (the build's start here),
+        # whatever a container's start-up cost before it.
+        env["MEMSLA_T0"] = repr(time.time())
+    try:
+        child = subprocess.Popen(
+            ["/bin/sh", "-c", RAISE_OOM_SCORE, "memsla-build", *args.command],
+            cwd=args.workdir, env=env, start_new_session=True)
+    except OSError as exc:
+        result.update(exit_code=127, signal=None, duration=0.0, cpu_time=0.0,
+                      error="cannot start the build in %s: %s" % (args.workdir, exc))
+        sys.stderr.write("memsla-harness: %s\n" % result["error"])
+        _write(args.out, result)
+        return 127
     child_holder["child"] = child
+    if stopping:  # a stop signal arrived before the build existed
+        forward(signal.SIGTERM, None)
     if sampler is not None:
         sampler.started_at(start)
         sampler.start()
@@ -73,13 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     waiter.start()
     while waiter.is_alive():
         waiter.join(0.5)
-    child.returncode = os.waitstatus_to_exitcode(waited["status"])
+    status = waited["status"]
+    signalled = os.WIFSIGNALED(status)
+    exit_code = 128 + os.WTERMSIG(status) if signalled else os.WEXITSTATUS(status)
+    # os.waitstatus_to_exitcode is 3.9+: the harness runs on 3.8 too
+    child.returncode = -os.WTERMSIG(status) if signalled else exit_code
     if sampler is not None:
         sampler.stop()
-    status = waited["status"]
-    exit_code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
     result.update(
-        exit_code=exit_code, signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        exit_code=exit_code, signal=os.WTERMSIG(status) if signalled else None,
         duration=waited["end"] - start, cpu_time=waited["cpu"])
     if own is not None and sampler is not None:
         stat = own.stat()
@@ -89,11 +108,15 @@ def main(argv: list[str] | None = None) -> int:
             cache_at_max=sampler.cache_at_max, oom_kills=own.oom_kills(), limit=own.limit(),
             swap_allowed=own.swap_allowed(), peak_file=own.file(own.files.PEAK_FILE),
             timeline={"t": sampler.t, "cgroup": sampler.usage, "anon": sampler.anon_series})
-    tmp = os.path.join(args.out, "harness.json.tmp")
+    _write(args.out, result)
+    return exit_code
+
+
+def _write(out: str, result: dict[str, Any]) -> None:
+    tmp = os.path.join(out, "harness.json.tmp")
     with open(tmp, "w") as handle:
         json.dump(result, handle)
-    os.replace(tmp, os.path.join(args.out, "harness.json"))
-    return exit_code
+    os.replace(tmp, os.path.join(out, "harness.json"))
 
 
 if __name__ == "__main__":

@@ -20,9 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 ANY = object()  # the column is not checked (it depends on where YAML gives up)
 
 
-def case(id: str, text: str, line: int | None, column: int | None | object,
+def case(name: str, text: str, line: int | None, column: object,
          message: str) -> Any:
-    return pytest.param(text, line, column, message, id=id)
+    return pytest.param(text, line, column, message, id=name)
 
 
 CASES = [
@@ -1096,7 +1096,7 @@ scenarios:
 
 
 @pytest.mark.parametrize(("text", "line", "column", "message"), CASES)
-def test_bad_input_points_at_the_line(text: str, line: int | None, column: int | None | object,
+def test_bad_input_points_at_the_line(text: str, line: int | None, column: object,
                                       message: str) -> None:
     with pytest.raises(SpecError) as caught:
         parse_suite(text, file="bad.yaml")
@@ -1212,7 +1212,7 @@ def restore_signals() -> Iterator[None]:
 @pytest.mark.parametrize(("text", "line", "column", "message"), CASES)
 def test_cli_prints_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                              capsys: pytest.CaptureFixture[str], text: str, line: int | None,
-                             column: int | None | object, message: str) -> None:
+                             column: object, message: str) -> None:
     from runner.cli import main
 
     monkeypatch.chdir(tmp_path)
