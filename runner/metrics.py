@@ -181,6 +181,9 @@ def parse_metric(text: str) -> MetricRef:
         if arg is not None and arg not in FITTABLE:
             raise ValueError(f"{name}({arg}): the fit takes one of {', '.join(FITTABLE)}")
         return MetricRef(name=name, of=arg or "peak")
+    if name == "phase" and arg is not None:
+        raise ValueError(f"{text.strip()!r} needs the phase's metric, e.g. "
+                         f"phase({arg}).python_peak; phases have {', '.join(PHASE_METRICS)}")
     if arg is not None:
         raise ValueError(f"metric {name!r} takes no argument")
     known = name in RUN_METRICS or name in OTHER_METRICS or (

@@ -51,7 +51,7 @@ class Session:
               sizes: list[int] | None = None, repeats: int | None = None,
               keep_outputs: bool = False, json_path: Path | None = None) -> Results:
         plans = self.plan(backend=backend, repeats=repeats, only=only, sizes=sizes)
-        first = plans[0].settings if plans else {"backend": "auto", "image": None}
+        first: dict[str, Any] = plans[0].settings if plans else {"backend": "auto", "image": None}
         chosen = self.backend_for(first["backend"], first.get("image"))
         results = Results(
             memsla_version=__version__,

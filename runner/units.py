@@ -69,6 +69,8 @@ def _finite(number: float, value: str | int | float, what: str) -> float:
 
 def parse_bytes(value: str | int | float) -> int:
     """'2GiB' -> 2147483648; a bare number is bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BYTES:
+        return value  # exact, where a float would round 2**63 - 1 up
     number, unit = _number(value, "a size")
     if unit and unit.lower() not in BYTE_UNITS:
         raise UnitError(

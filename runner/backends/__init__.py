@@ -7,6 +7,7 @@ from collections.abc import Callable
 from enum import Enum
 
 from runner.backends.interface import Backend, BackendError, RawRun, RunRequest
+from runner.spec.model import BUILTIN_SETTINGS
 
 
 class BackendName(str, Enum):
@@ -21,10 +22,13 @@ def _cgroup() -> Backend:
     return CgroupBackend()
 
 
-def _docker() -> Backend:
-    from runner.backends.docker import DockerBackend
-
-    return DockerBackend()
+def _docker(image: str | None = None) -> Backend:
+    try:
+        from runner.backends.docker import DockerBackend
+    except ImportError as exc:
+        raise BackendError(f"the docker backend is unavailable ({exc}): pip install "
+                           "'docker>=7'") from None
+    return DockerBackend(image_required=image)
 
 
 def _process() -> Backend:
@@ -40,26 +44,27 @@ FACTORIES: dict[BackendName, Callable[[], Backend]] = {
 }
 
 
-def create(name: str) -> Backend:
+def create(name: str, image: str | None = None) -> Backend:
+    """The backend called ``name``; Docker checks ``image`` (exists, fits the engine) now."""
     try:
-        factory = FACTORIES[BackendName(name)]
+        backend_name = BackendName(name)
     except ValueError:
         raise BackendError(f"unknown backend {name!r}") from None
-    return factory()
+    if backend_name is BackendName.DOCKER:
+        return _docker(image)
+    return FACTORIES[backend_name]()
 
 
 def select_auto(image: str | None = None) -> tuple[Backend, str]:
     """The best backend this host offers: Docker with the image, else a local cgroup, else the
     process tree (approximate). Returns it with the reason in words."""
     reasons = []
-    if image is not None:
-        try:
-            from runner.backends.docker import DockerBackend
-
-            backend = DockerBackend(image_required=image)
-            return backend, f"Docker engine answers and image {image} exists"
-        except (BackendError, ImportError) as exc:
-            reasons.append(f"docker: {exc}")
+    image = image or BUILTIN_SETTINGS["image"]
+    try:
+        backend = _docker(image)
+        return backend, f"Docker engine answers and image {image} exists"
+    except BackendError as exc:
+        reasons.append(f"docker: {exc}")
     try:
         return _cgroup(), "a writable local memory cgroup (hard limit, kernel peak)" + (
             f"; {reasons[0]}" if reasons else "")

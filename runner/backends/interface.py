@@ -28,7 +28,7 @@ class RunRequest:
     scratch: Path  # the runner's own scratch folder for this run (logs)
     fixture: Path | None = None
     image: str | None = None
-    docker: DockerOptions = field(default_factory=lambda: DockerOptions())
+    docker: DockerOptions = field(default_factory=lambda: DockerOptions.model_validate({}))
 
 
 @dataclass

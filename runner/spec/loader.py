@@ -211,7 +211,7 @@ def _yaml_error(exc: yaml.MarkedYAMLError, file: str) -> SpecError:
     else:
         mark = problem_mark or context_mark
         message = " ".join(part for part in (context, problem) if part)
-    if "\t" in problem or "'\\t'" in problem:
+    if "'\\t'" in problem:  # PyYAML writes the tab escaped
         message += "; indent with spaces, not tabs"
     elif "<block" in problem:
         message += "; check the indentation"

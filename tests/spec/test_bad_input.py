@@ -15,8 +15,8 @@ import pytest
 
 from runner.errors import EXIT_BAD_INPUT, SpecError
 from runner.spec import load_suite, parse_suite
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 ANY = object()  # the column is not checked (it depends on where YAML gives up)
 
 

@@ -15,6 +15,8 @@ Resetting a cgroup v1 peak destroys the cgroup-wide figure, so every reset is pr
 ``cgroup_segment`` record of the peak so far; the runner takes the maximum of all segments.
 """
 
+from __future__ import annotations
+
 import atexit
 import json
 import os
@@ -22,11 +24,12 @@ import sys
 import threading
 import time
 import types
+from typing import IO, Any, Dict, List, Optional
 
 _ENV = os.environ
 
 
-def _chain_shadowed_sitecustomize():
+def _chain_shadowed_sitecustomize() -> None:
     import importlib.machinery
     import importlib.util
 
@@ -41,7 +44,7 @@ def _chain_shadowed_sitecustomize():
 
 
 class _Probe:
-    def __init__(self, directory):
+    def __init__(self, directory: str) -> None:
         import tracemalloc
 
         self.tracemalloc = tracemalloc
@@ -52,10 +55,10 @@ class _Probe:
         self.cgroup_peak_file = _ENV.get("MEMSLA_CGROUP_PEAK") or None
         self.cgroup_reset = _ENV.get("MEMSLA_CGROUP_RESET", "")
         self.lock = threading.RLock()
-        self.stack = []  # open phases: dicts with running maxima
+        self.stack: List[Dict[str, Any]] = []  # open phases: dicts with running maxima
         self.heap_max = 0  # global heap peak folded over every reset
-        self.path = os.path.join(directory, "probe-%d.jsonl" % os.getpid())
-        self.out = open(self.path, "a", buffering=1)
+        self.path = os.path.join(directory, f"probe-{os.getpid()}.jsonl")
+        self.out: IO[str] = open(self.path, "a", buffering=1)
         self.write({"type": "start", "pid": os.getpid(), "ppid": os.getppid(),
                     "python": sys.version.split()[0], "trace": self.trace,
                     "t": self.now()})
@@ -68,17 +71,17 @@ class _Probe:
             flusher.start()
         atexit.register(self.finish)
 
-    def now(self):
+    def now(self) -> float:
         return round(time.time() - self.t0, 4)
 
-    def write(self, record):
+    def write(self, record: Dict[str, Any]) -> None:
         try:
             with self.lock:
                 self.out.write(json.dumps(record, separators=(",", ":")) + "\n")
         except Exception:
             pass
 
-    def _flush_loop(self, interval):
+    def _flush_loop(self, interval: float) -> None:
         while True:
             time.sleep(interval)
             if not self.tracemalloc.is_tracing():
@@ -88,12 +91,12 @@ class _Probe:
                         "peak": max(peak, self.heap_max)})
 
     # -- peaks ---------------------------------------------------------------------------------
-    def _heap_peak_now(self):
+    def _heap_peak_now(self) -> Optional[int]:
         if not self.trace or not self.tracemalloc.is_tracing():
             return None
         return self.tracemalloc.get_traced_memory()[1]
 
-    def _cgroup_peak_now(self, handle=None):
+    def _cgroup_peak_now(self, handle: Optional[IO[str]] = None) -> Optional[int]:
         try:
             if handle is not None:
                 handle.seek(0)
@@ -105,7 +108,7 @@ class _Probe:
             return None
         return None
 
-    def _fold(self):
+    def _fold(self) -> Optional[int]:
         """Fold the current peaks into every open phase and the global maximum."""
         heap = self._heap_peak_now()
         if heap is not None:
@@ -122,7 +125,7 @@ class _Probe:
                 frame["cgroup_peak"] = max(frame["cgroup_peak"] or 0, cgroup)
         return cgroup
 
-    def _reset(self):
+    def _reset(self) -> bool:
         if self.trace and hasattr(self.tracemalloc, "reset_peak"):
             self.tracemalloc.reset_peak()
         if self.cgroup_reset == "v1" and self.cgroup_peak_file:
@@ -136,7 +139,7 @@ class _Probe:
             return True
         return False
 
-    def _open_v2_peak(self):
+    def _open_v2_peak(self) -> Optional[IO[str]]:
         if self.cgroup_reset != "v2" or not self.cgroup_peak_file:
             return None
         try:
@@ -148,7 +151,7 @@ class _Probe:
             return None
 
     # -- phases (called by runner.phase) -------------------------------------------------------
-    def enter_phase(self, name):
+    def enter_phase(self, name: str) -> Dict[str, Any]:
         with self.lock:
             self._fold()
             resettable = self._reset()
@@ -160,7 +163,7 @@ class _Probe:
             self.stack.append(frame)
             return frame
 
-    def exit_phase(self, frame):
+    def exit_phase(self, frame: Dict[str, Any]) -> None:
         with self.lock:
             self._fold()
             if frame in self.stack:
@@ -178,7 +181,7 @@ class _Probe:
             self.write(record)
 
     # -- end -----------------------------------------------------------------------------------
-    def _top_sites(self, limit):
+    def _top_sites(self, limit: int) -> List[Dict[str, Any]]:
         try:
             snapshot = self.tracemalloc.take_snapshot()
             stats = snapshot.statistics("lineno")[:limit]
@@ -187,7 +190,7 @@ class _Probe:
         return [{"file": s.traceback[0].filename, "line": s.traceback[0].lineno,
                  "size": s.size, "count": s.count} for s in stats]
 
-    def finish(self):
+    def finish(self) -> None:
         with self.lock:
             while self.stack:  # phases left open by an exception that escaped them
                 self.exit_phase(self.stack[-1])
@@ -210,7 +213,7 @@ class _Probe:
                 pass
 
 
-def _vm_hwm():
+def _vm_hwm() -> Optional[int]:
     try:
         with open("/proc/self/status") as status:
             for line in status:
@@ -221,24 +224,23 @@ def _vm_hwm():
     return None
 
 
-def _install():
+def _install() -> None:
     directory = _ENV.get("MEMSLA_PROBE_DIR")
     if not directory:
         return
     probe = _Probe(directory)
     module = types.ModuleType("_memsla_probe")
-    module.enter_phase = probe.enter_phase
-    module.exit_phase = probe.exit_phase
-    module.probe = probe
+    module.__dict__.update(enter_phase=probe.enter_phase, exit_phase=probe.exit_phase,
+                           probe=probe)
     sys.modules["_memsla_probe"] = module
 
 
 try:
     _install()
 except Exception as _error:  # the build must run even if the probe cannot
-    sys.stderr.write("memsla probe disabled: %r\n" % (_error,))
+    sys.stderr.write(f"memsla probe disabled: {_error!r}\n")
 
 try:
     _chain_shadowed_sitecustomize()
 except Exception as _error:
-    sys.stderr.write("memsla: the shadowed sitecustomize failed: %r\n" % (_error,))
+    sys.stderr.write(f"memsla: the shadowed sitecustomize failed: {_error!r}\n")

@@ -1,0 +1,360 @@
+"""One self-contained HTML page: verdicts, memory over time, scaling, phases, allocation sites.
+
+Everything is inline (CSS, SVG charts), so the file can be archived as a CI artifact and opened
+offline; the page makes no request of its own. The charts need matplotlib, an optional
+dependency (``pip install 'memsla[html]'``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Iterable, Mapping
+from html import escape
+from typing import TextIO
+
+from runner.reports.common import (
+    KEY_METRICS,
+    METRIC_TITLES,
+    Baseline,
+    ReportError,
+    VerdictRow,
+    describe_value,
+    fits_in,
+    format_bound,
+    format_change,
+    format_metric,
+    median,
+    status_word,
+    summary_line,
+    verdict_rows,
+)
+from runner.results import AllocationSite, Case, Results, Run, ScenarioResult
+from runner.units import format_bytes, format_seconds
+
+TOP_SITES = 10
+STATUS_CLASS = {"pass": "pass", "FAIL": "fail", "not judged": "unknown"}
+
+CSS = """
+:root { --fail: #b91c1c; --pass: #15803d; --warn: #b45309; --line: #e5e7eb; --muted: #6b7280; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+       color: #111827; margin: 0 auto; padding: 24px 32px 48px; max-width: 1180px; }
+h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 36px 0 8px; }
+h3 { font-size: 16px; margin: 28px 0 6px; } h4 { font-size: 14px; margin: 16px 0 4px; }
+header { border-bottom: 2px solid var(--line); padding-bottom: 12px; }
+.badge { display: inline-block; padding: 2px 10px; border-radius: 999px; color: #fff;
+         font-size: 14px; vertical-align: middle; margin-left: 8px; }
+.badge.pass { background: var(--pass); } .badge.fail, .badge.error { background: var(--fail); }
+.badge.interrupted { background: var(--warn); }
+.summary { font-size: 16px; margin: 6px 0 10px; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr max-content 1fr; gap: 2px 14px;
+           margin: 0; color: #374151; font-size: 13px; }
+dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; }
+nav { margin: 14px 0; font-size: 13px; } nav a { margin-right: 12px; }
+table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; font-size: 13px; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left;
+         vertical-align: top; }
+th { background: #f9fafb; font-weight: 600; } td.num, th.num { text-align: right;
+     font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.fail td { background: #fef2f2; } tr.unknown td { background: #fffbeb; }
+.status { font-weight: 700; white-space: nowrap; } .pass .status { color: var(--pass); }
+.fail .status { color: var(--fail); } .unknown .status { color: var(--warn); }
+code { font: 12px ui-monospace, "DejaVu Sans Mono", monospace; background: #f3f4f6;
+       padding: 1px 4px; border-radius: 3px; }
+.site { font: 12px ui-monospace, "DejaVu Sans Mono", monospace; word-break: break-all; }
+figure { margin: 8px 0 12px; } figcaption { color: var(--muted); font-size: 12px; }
+svg.chart { width: 100%; height: auto; max-width: 900px; display: block; }
+.note { color: var(--warn); } .muted { color: var(--muted); } .error { color: var(--fail); }
+article { border-top: 1px solid var(--line); margin-top: 24px; }
+details summary { cursor: pointer; color: #374151; }
+"""
+
+
+def missing_dependency() -> str | None:
+    """Why the HTML report cannot be made here, or None."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return ("the HTML report draws its charts with matplotlib, which is not installed: "
+                "pip install 'memsla[html]'")
+    return None
+
+
+def anchor(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-").lower() or "x"
+
+
+class HtmlReport:
+    def render(self, results: Results, out: TextIO, *, baseline: Results | None = None) -> None:
+        problem = missing_dependency()
+        if problem:
+            raise ReportError(problem)
+        out.write(Page(results, baseline).html())
+
+
+class Page:
+    def __init__(self, results: Results, baseline: Results | None) -> None:
+        self.results = results
+        self.baseline = Baseline(baseline) if baseline else None
+        self.figures = 0
+
+    def _prefix(self) -> str:
+        self.figures += 1
+        return f"fig{self.figures}"
+
+    def html(self) -> str:
+        results = self.results
+        title = f"memsla {results.status.upper()}: {results.sla_file}"
+        parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+                 '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                 f"<title>{escape(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
+                 self._header(), self._nav(), self._verdicts(), self._measured()]
+        for name in dict.fromkeys(case.scenario for case in results.cases):
+            parts.append(self._scenario(name))
+        parts += [f'<footer class="muted"><p>memsla {escape(results.memsla_version)}, results '
+                  f"schema {results.schema_version}. Values are bytes (binary units) and "
+                  "seconds; cgroup peak includes page cache, rss peak does not.</p></footer>",
+                  "</body>", "</html>"]
+        return "\n".join(parts) + "\n"
+
+    def _header(self) -> str:
+        results, host = self.results, self.results.host
+        facts = [("SLA file", results.sla_file), ("measured", results.created),
+                 ("backend", f"{host.backend} ({host.backend_reason})"),
+                 ("host", f"{host.hostname}, {host.cpus} CPUs, "
+                          f"{format_bytes(host.memory_total)}"),
+                 ("system", f"{host.os}, kernel {host.kernel}, cgroup "
+                            f"v{host.cgroup_version or '-'}"),
+                 ("python", host.python)]
+        if host.docker_version:
+            facts.append(("docker", host.docker_version))
+        if self.baseline:
+            facts.append(("baseline", f"results of {self.baseline.results.created}"))
+        cells = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts)
+        status = results.status
+        _, _, rest = summary_line(results).partition(": ")
+        return (f'<header><h1>memsla report <span class="badge {status}">{status.upper()}'
+                f'</span></h1><p class="summary">{escape(rest)}</p>'
+                f'<dl class="facts">{cells}</dl></header>')
+
+    def _nav(self) -> str:
+        links = ['<a href="#verdicts">Verdicts</a>', '<a href="#measured">Measured</a>']
+        for name in dict.fromkeys(case.scenario for case in self.results.cases):
+            links.append(f'<a href="#scenario-{anchor(name)}">{escape(name)}</a>')
+        return f"<nav>{''.join(links)}</nav>"
+
+    def _verdicts(self) -> str:
+        header = ["case", "rule", "value", "bound", "verdict"]
+        if self.baseline:
+            header[3:3] = ["baseline", "change"]
+        rows = []
+        for row in verdict_rows(self.results):
+            rows.append(self._verdict_row(row))
+        head = "".join(f'<th class="{"num" if h in ("value", "bound", "baseline", "change") else ""}'
+                       f'">{escape(h)}</th>' for h in header)
+        return (f'<section id="verdicts"><h2>SLA verdicts</h2><table><thead><tr>{head}</tr>'
+                f"</thead><tbody>{''.join(rows)}</tbody></table></section>")
+
+    def _verdict_row(self, row: VerdictRow) -> str:
+        verdict = row.verdict
+        word = status_word(verdict)
+        rule = f"<code>{escape(verdict.rule)}</code>"
+        if verdict.implicit:
+            rule += ' <span class="muted">(implicit)</span>'
+        elif verdict.line:
+            rule += f' <span class="muted">line {verdict.line}</span>'
+        status = word if verdict.passed is not None else f"not judged: {verdict.reason}"
+        if verdict.approximate:
+            status += " (approx.)"
+        numbers = [describe_value(row), format_bound(verdict)]
+        if self.baseline:
+            old = self.baseline.value_for(row)
+            numbers[1:1] = [format_metric(verdict.metric, old),
+                            format_change(verdict.value, old)]
+        html = (f"<td>{escape(row.label)}</td><td>{rule}</td>"
+                + "".join(f'<td class="num">{escape(n)}</td>' for n in numbers)
+                + f'<td><span class="status">{escape(status)}</span></td>')
+        return f'<tr class="{STATUS_CLASS[word]}">{html}</tr>'
+
+    def _measured(self) -> str:
+        header = ["case", "backend", "limit", *(METRIC_TITLES[m] for m in KEY_METRICS),
+                  "oom kills", "runs"]
+        rows = []
+        for case in self.results.cases:
+            oom = case.metrics.get("oom_kills")
+            cells = [f'<a href="#case-{anchor(case.label)}">{escape(case.label)}</a>',
+                     escape(case.backend + (" (approx.)" if case.approximate else ""))]
+            numbers = [format_bytes(case.limit) if case.limit else "none"]
+            for metric in KEY_METRICS:
+                text = format_metric(metric, median(case, metric))
+                if self.baseline:
+                    old = self.baseline.median(case.label, metric)
+                    if old is not None:
+                        text += f" ({format_change(median(case, metric), old)})"
+                numbers.append(text)
+            numbers += ["-" if oom is None else f"{oom.max:.0f}", str(len(case.runs))]
+            row = "".join(f"<td>{c}</td>" for c in cells)
+            row += "".join(f'<td class="num">{escape(n)}</td>' for n in numbers)
+            rows.append(f"<tr>{row}</tr>")
+        head = "".join(f'<th class="{"" if i < 2 else "num"}">{escape(h)}</th>'
+                       for i, h in enumerate(header))
+        note = ("Medians of the timed runs; python peak from the traced run."
+                + (" Changes are against the baseline." if self.baseline else ""))
+        return (f'<section id="measured"><h2>Measured</h2><p class="muted">{note}</p><table>'
+                f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>")
+
+    def _scenario(self, name: str) -> str:
+        cases = [c for c in self.results.cases if c.scenario == name]
+        scenario = next((s for s in self.results.scenarios if s.scenario == name), None)
+        parts = [f'<section id="scenario-{anchor(name)}"><h2>Scenario {escape(name)}</h2>']
+        parts.append(self._scaling(cases, scenario))
+        for case in cases:
+            parts.append(self._case(case))
+        parts.append("</section>")
+        return "\n".join(parts)
+
+    def _scaling(self, cases: list[Case], scenario: ScenarioResult | None) -> str:
+        from runner.reports import plots
+
+        sized = [c for c in cases if c.size is not None and c.metrics]
+        if len({c.size for c in sized}) < 2:
+            return ""
+        analysis = scenario.analysis if scenario else {}
+        fits = fits_in(analysis)
+        verdicts = [v for c in sized for v in c.verdicts]
+        verdicts += scenario.verdicts if scenario else []
+        svg = plots.scaling_chart(sized, fits, verdicts, self._prefix())
+        caption = ("Each dot is one run; dotted lines are SLA bounds. "
+                   + ("Lines are the scaling fit, dashed where extrapolated past the largest "
+                      "size measured." if fits else "No scaling fit in these results."))
+        parts = [f"<h3>Scaling</h3><figure>{svg}<figcaption>{caption}</figcaption></figure>"]
+        facts = list(_flatten(analysis))
+        if facts:
+            rows = "".join(f'<tr><td><code>{escape(k)}</code></td><td class="num">{escape(v)}'
+                           "</td></tr>" for k, v in facts[:60])
+            parts.append(f"<details><summary>Scaling analysis</summary><table>{rows}</table>"
+                         "</details>")
+        return "".join(parts)
+
+    def _case(self, case: Case) -> str:
+        from runner.reports import plots
+
+        parts = [f'<article id="case-{anchor(case.label)}"><h3>{escape(case.label)}</h3>']
+        if case.error:
+            parts.append(f'<p class="error">Not measured: {escape(case.error)}</p>')
+        notes = list(dict.fromkeys(n for r in case.runs for n in r.notes))
+        parts += [f'<p class="note">{escape(n)}</p>' for n in notes]
+        parts.append(self._runs(case))
+        timed = [r for r in case.runs if r.kind == "timed" and r.timeline and r.timeline.t]
+        charted = timed or [r for r in case.runs if r.timeline and r.timeline.t]
+        if charted:
+            primary, others = charted[0], charted[1:]
+            svg = plots.timeline_chart(case, primary, others, self._prefix())
+            caption = (f"Memory of {primary.kind} run {primary.index}, sampled every "
+                       f"{format_seconds(primary.timeline.interval if primary.timeline else 0)}"
+                       f"; grey lines are the other {'timed ' if timed else ''}runs. Shaded "
+                       "bands are phases.")
+            if primary.oom_kills:
+                caption += (" The OOM kill is placed at the largest drop after the highest "
+                            "sample: the kernel counts kills but does not time them.")
+            parts.append(f"<figure>{svg}<figcaption>{escape(caption)}</figcaption></figure>")
+        parts.append(self._phases(case, charted[0] if charted else None))
+        parts.append(self._allocations(case))
+        parts.append("</article>")
+        return "\n".join(parts)
+
+    def _runs(self, case: Case) -> str:
+        header = ["run", "exit", "duration", "cgroup peak", "rss peak", "python peak",
+                  "oom kills"]
+        rows = []
+        for run in case.runs:
+            exit_text = "-" if run.exit_code is None else str(run.exit_code)
+            if run.timed_out:
+                exit_text += " (timed out)"
+            cells = [f"{run.kind} {run.index}", exit_text, format_seconds(run.duration),
+                     format_bytes(run.cgroup_peak), format_bytes(run.rss_peak),
+                     format_bytes(run.python_peak), str(run.oom_kills)]
+            css = "" if run.completed else ' class="fail"'
+            rows.append(f"<tr{css}><td>{escape(cells[0])}</td>"
+                        + "".join(f'<td class="num">{escape(c)}</td>' for c in cells[1:])
+                        + "</tr>")
+        head = "".join(f'<th class="{"num" if i else ""}">{h}</th>' for i, h in enumerate(header))
+        return (f"<details><summary>{len(case.runs)} runs</summary><table><thead><tr>{head}"
+                f"</tr></thead><tbody>{''.join(rows)}</tbody></table></details>")
+
+    def _phases(self, case: Case, run: Run | None) -> str:
+        names = list(dict.fromkeys(p.name for r in case.runs for p in r.phases))
+        if not names:
+            return ""
+        shown = {p.name: p for p in (run.phases if run else [])}
+        rows = []
+        for name in names:
+            phase = shown.get(name)
+            depth = phase.depth if phase else 0
+            duration = case.metrics.get(f"phase({name}).duration")
+            peak = case.metrics.get(f"phase({name}).peak")
+            heap = case.metrics.get(f"phase({name}).python_peak")
+            cells = [format_seconds(phase.start) if phase else "-",
+                     ("died here" if phase.end is None else format_seconds(phase.end))
+                     if phase else "-",
+                     format_seconds(duration.median if duration else None),
+                     format_bytes(peak.max if peak else None),
+                     format_bytes(heap.max if heap else None)]
+            indent = f' style="padding-left:{8 + 16 * depth}px"'
+            rows.append(f"<tr><td{indent}>{escape(name)}</td>"
+                        + "".join(f'<td class="num">{escape(c)}</td>' for c in cells) + "</tr>")
+        head = ("<th>phase</th><th class=num>start</th><th class=num>end</th><th class=num>"
+                "duration (median)</th><th class=num>cgroup peak (max)</th><th class=num>"
+                "python peak</th>")
+        return (f"<h4>Phases</h4><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}"
+                "</tbody></table>")
+
+    def _allocations(self, case: Case) -> str:
+        traced = [r for r in case.runs if r.kind == "traced"]
+        if not traced:
+            return ""
+        run = traced[0]
+        sites = sorted((s for heap in run.python for s in heap.top_allocations),
+                       key=lambda s: s.size, reverse=True)[:TOP_SITES]
+        parts = []
+        if sites:
+            parts.append("<h4>Top allocation sites (traced run, at exit)</h4>"
+                         + _sites_table(sites))
+        for phase in run.phases:
+            if phase.top_allocations:
+                parts.append(f"<details><summary>Top allocation sites at the heap peak of "
+                             f"phase {escape(phase.name)}</summary>"
+                             f"{_sites_table(phase.top_allocations[:TOP_SITES])}</details>")
+        return "".join(parts)
+
+
+def _short(path: str) -> str:
+    """The path from ``site-packages`` or the stdlib folder on, which is what people recognise."""
+    for marker in ("/site-packages/", "/dist-packages/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    match = re.search(r"/lib/python3\.\d+/(.*)$", path)
+    return match.group(1) if match else path
+
+
+def _sites_table(sites: Iterable[AllocationSite]) -> str:
+    rows = "".join(
+        f'<tr><td class="site" title="{escape(s.file)}">{escape(_short(s.file))}:{s.line}</td>'
+        f'<td class="num">{escape(format_bytes(s.size))}</td><td class="num">{s.count}</td></tr>'
+        for s in sites)
+    return ("<table><thead><tr><th>file:line</th><th class=num>size</th><th class=num>blocks"
+            f"</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _flatten(node: Mapping[str, object], prefix: str = "") -> Iterable[tuple[str, str]]:
+    for key, value in node.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            yield from _flatten(value, name)
+        elif isinstance(value, bool) or value is None:
+            yield name, str(value)
+        elif isinstance(value, int | float):
+            yield name, f"{value:.6g}"
+        elif isinstance(value, str):
+            yield name, value
+        elif isinstance(value, list) and len(value) <= 12:
+            yield name, ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in value)

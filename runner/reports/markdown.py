@@ -1,0 +1,145 @@
+"""Markdown: the verdict table (with deltas against a baseline) for a pull-request comment.
+
+The comment starts with MARKER, a hidden HTML comment, so a workflow can find and update the one
+comment memsla left on a pull request instead of adding a new one per push. The GitHub job
+summary (``github.py``) uses the same tables without the marker.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TextIO
+
+from runner.reports.common import (
+    KEY_METRICS,
+    METRIC_TITLES,
+    Baseline,
+    VerdictRow,
+    describe_value,
+    format_bound,
+    format_change,
+    format_metric,
+    median,
+    relative_change,
+    status_word,
+    summary_line,
+    verdict_rows,
+)
+from runner.results import Results
+
+MARKER = "<!-- memsla-report -->"
+ICONS = {"pass": "✅", "FAIL": "❌", "not judged": "⚠️"}
+STATUS_ICONS = {"pass": "✅", "fail": "❌", "error": "⚠️", "interrupted": "⏸️"}
+# A change against the baseline at least this large is called out with an arrow.
+NOTABLE_CHANGE = 0.05
+
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|#!])")
+
+
+def cell(text: str) -> str:
+    """Text safe inside a GitHub-flavoured markdown table cell."""
+    return _SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
+def code(text: str) -> str:
+    """Inline code inside a table cell: a pipe would still end the cell, so it is escaped."""
+    return "`" + text.replace("`", "'").replace("|", "\\|").replace("\n", " ") + "`"
+
+
+def _change_cell(new: float | None, old: float | None) -> str:
+    text = format_change(new, old)
+    change = relative_change(new, old)
+    if change is not None and abs(change) >= NOTABLE_CHANGE:
+        text = ("🔺 " if change > 0 else "🔻 ") + text
+    return text
+
+
+def _order(row: VerdictRow) -> int:
+    return {"FAIL": 0, "not judged": 1, "pass": 2}[status_word(row.verdict)]
+
+
+def verdict_table(results: Results, baseline: Results | None) -> list[str]:
+    """Every written rule, and implicit ones that did not pass; broken ones first."""
+    base = Baseline(baseline) if baseline else None
+    rows = [r for r in verdict_rows(results) if not r.verdict.implicit or not r.verdict.passed]
+    rows.sort(key=_order)  # stable: keeps the case order within each status
+    header = ["", "case", "rule", "value", "bound"]
+    if base:
+        header += ["baseline", "change"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        verdict = row.verdict
+        word = status_word(verdict)
+        value = describe_value(row) if verdict.passed is not None else (
+            "not judged: " + (verdict.reason or "no value"))
+        if verdict.approximate:
+            value += " (approx.)"
+        cells = [ICONS[word] + (" **FAIL**" if word == "FAIL" else ""), cell(row.label),
+                 code(verdict.rule), cell(value), cell(format_bound(verdict))]
+        if base:
+            old = base.value_for(row)
+            cells += [cell(format_metric(verdict.metric, old)),
+                      cell(_change_cell(verdict.value, old))]
+        lines.append("| " + " | ".join(cells) + " |")
+    hidden = sum(1 for r in verdict_rows(results) if r.verdict.implicit and r.verdict.passed)
+    if hidden:
+        lines += ["", f"<sub>{hidden} implicit checks passed (the build exits 0, no OOM "
+                      "kill) and are not listed.</sub>"]
+    return lines
+
+
+def measured_table(results: Results, baseline: Results | None) -> list[str]:
+    """The key metrics of each case (medians), with the baseline's and the change."""
+    base = Baseline(baseline) if baseline else None
+    header = ["case"]
+    for metric in KEY_METRICS:
+        header += [METRIC_TITLES[metric]] + (["change"] if base else [])
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "--:|" * (len(header) - 1)]
+    for case in results.cases:
+        cells = [cell(case.label + (" (approx.)" if case.approximate else ""))]
+        for metric in KEY_METRICS:
+            new = median(case, metric)
+            if base:
+                old = base.median(case.label, metric)
+                cells.append(cell(format_metric(metric, new)) if old is None else
+                             cell(f"{format_metric(metric, new)} (was "
+                                  f"{format_metric(metric, old)})"))
+                cells.append(cell(_change_cell(new, old)))
+            else:
+                cells.append(cell(format_metric(metric, new)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def headline(results: Results) -> str:
+    return f"{STATUS_ICONS[results.status]} memsla: {summary_line(results)}"
+
+
+def footer(results: Results, baseline: Results | None) -> str:
+    host = results.host
+    text = (f"{cell(results.sla_file)} · backend {cell(host.backend)} · cgroup "
+            f"v{host.cgroup_version or '-'} · {cell(host.os)} · {host.cpus} CPUs · memsla "
+            f"{cell(results.memsla_version)} · {cell(results.created)}")
+    if baseline is not None:
+        text += f" · baseline from {cell(baseline.created)}"
+    return f"<sub>{text}</sub>"
+
+
+def body(results: Results, baseline: Results | None, *, level: int = 2) -> list[str]:
+    lines = [f"{'#' * level} {headline(results)}", ""]
+    if baseline is None:
+        lines += ["No baseline: values without deltas.", ""]
+    lines += verdict_table(results, baseline)
+    errors = [case for case in results.cases if case.error]
+    if errors:
+        lines += ["", "**Not measured:**", ""]
+        lines += [f"- {cell(case.label)}: {cell(case.error or '')}" for case in errors]
+    lines += ["", "<details><summary>Measured (median of timed runs; heap from the traced run)"
+              "</summary>", "", *measured_table(results, baseline), "", "</details>", "",
+              footer(results, baseline)]
+    return lines
+
+
+class PullRequestComment:
+    def render(self, results: Results, out: TextIO, *, baseline: Results | None = None) -> None:
+        out.write("\n".join([MARKER, *body(results, baseline)]) + "\n")

@@ -1,0 +1,207 @@
+"""The HTML report's charts, drawn with matplotlib and returned as inline SVG text.
+
+Imported only when an HTML report is asked for: matplotlib is an optional dependency. Figures
+get an Agg canvas of their own, without pyplot, so the process's global backend is untouched.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Sequence
+
+import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from runner.reports.common import Fit
+from runner.results import Case, Run, Verdict
+from runner.units import format_bytes
+
+MIB = 1024.0**2
+MAX_POINTS = 1500  # per line; longer timelines keep each bucket's min and max
+COLOURS = {"peak": "#1f77b4", "cgroup": "#1f77b4", "rss_peak": "#ff7f0e", "anon": "#ff7f0e",
+           "python_peak": "#2ca02c", "limit": "#d62728", "oom": "#d62728", "other": "#9aa5b1"}
+PHASE_COLOURS = ("#fde7c8", "#dbeafe", "#e9d5ff", "#d1fae5", "#fee2e2", "#e0e7ff")
+METRIC_LABELS = {"peak": "cgroup peak", "rss_peak": "rss peak", "python_peak": "python heap peak"}
+_STYLE = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
+          "axes.spines.right": False, "axes.grid": True, "grid.color": "#e5e7eb",
+          "grid.linewidth": 0.6, "legend.frameon": False, "legend.fontsize": 8}
+
+
+def _mib(value: float, _position: object = None) -> str:
+    return f"{value / MIB:.0f}" if value >= 10 * MIB else f"{value / MIB:.1f}"
+
+
+def to_svg(figure: Figure, prefix: str) -> str:
+    """The figure as an inline ``<svg>`` element whose ids cannot clash with other figures."""
+    buffer = io.StringIO()
+    with matplotlib.rc_context({**_STYLE, "svg.hashsalt": prefix}):
+        figure.savefig(buffer, format="svg", bbox_inches="tight",
+                       metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    text = buffer.getvalue()
+    text = text[text.index("<svg"):]
+    # Inline SVG in HTML needs no namespace declarations (and so names no external address).
+    text = re.sub(r'\s+xmlns(?::\w+)?="[^"]*"', "", text, count=0)
+    ids = set(re.findall(r'\sid="([^"]+)"', text))
+    text = re.sub(r'(\sid=")([^"]+)"', lambda m: f'{m.group(1)}{prefix}-{m.group(2)}"', text)
+    text = re.sub(r'(href="#|url\(#)([^")]+)',
+                  lambda m: m.group(1) + (f"{prefix}-{m.group(2)}" if m.group(2) in ids
+                                          else m.group(2)), text)
+    return text.replace("<svg", f'<svg role="img" class="chart" id="{prefix}"', 1)
+
+
+def _figure(width: float, height: float) -> tuple[Figure, Axes]:
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=(width, height), layout="constrained")
+        FigureCanvasAgg(figure)
+        axes = figure.add_subplot()
+    return figure, axes
+
+
+def _thin(t: Sequence[float], values: Sequence[float]) -> tuple[list[float], list[float]]:
+    """At most about MAX_POINTS points, keeping each bucket's extremes so peaks stay visible."""
+    if len(t) <= MAX_POINTS:
+        return list(t), list(values)
+    size = math.ceil(len(t) / (MAX_POINTS / 2))
+    out_t: list[float] = []
+    out_v: list[float] = []
+    for start in range(0, len(t), size):
+        bucket = range(start, min(start + size, len(t)))
+        finite = [i for i in bucket if not math.isnan(values[i])]
+        if not finite:
+            out_t.append(t[start])
+            out_v.append(math.nan)
+            continue
+        low = min(finite, key=lambda i: values[i])
+        high = max(finite, key=lambda i: values[i])
+        for i in sorted({low, high}):
+            out_t.append(t[i])
+            out_v.append(values[i])
+    return out_t, out_v
+
+
+def oom_moment(run: Run) -> float | None:
+    """When the OOM kill happened, estimated: the kernel gives a count, not a time, so this is
+    the sample before the largest drop at or after the highest sample."""
+    timeline = run.timeline
+    if run.oom_kills == 0 or timeline is None or not timeline.t:
+        return None
+    usage = timeline.cgroup
+    top = max(range(len(usage)), key=lambda i: usage[i])
+    drops = [(usage[i] - usage[i + 1], i) for i in range(top, len(usage) - 1)]
+    if not drops or max(drops)[0] <= 0:
+        return timeline.t[top]
+    return timeline.t[max(drops)[1]]
+
+
+def timeline_chart(case: Case, run: Run, others: Sequence[Run], prefix: str) -> str:
+    timeline = run.timeline
+    assert timeline is not None
+    figure, axes = _figure(7.6, 3.0)
+    highest = float(max(timeline.cgroup, default=0))
+    for other in others:
+        if other.timeline is not None and other.timeline.t:
+            xs, ys = _thin(other.timeline.t, [float(v) for v in other.timeline.cgroup])
+            axes.plot(xs, ys, color=COLOURS["other"], linewidth=0.8, alpha=0.7,
+                      label=f"cgroup, {other.kind} run {other.index}")
+            highest = max(highest, max(other.timeline.cgroup, default=0))
+    xs, ys = _thin(timeline.t, [float(v) for v in timeline.cgroup])
+    axes.plot(xs, ys, color=COLOURS["cgroup"], linewidth=1.6,
+              label="cgroup (anonymous + page cache)")
+    if any(v is not None for v in timeline.anon):
+        anon = [math.nan if v is None else float(v) for v in timeline.anon]
+        xs, ys = _thin(timeline.t[: len(anon)], anon)
+        axes.plot(xs, ys, color=COLOURS["anon"], linewidth=1.2, label="anonymous")
+    end = max(timeline.t[-1] if timeline.t else 0.0, run.duration)
+    limit = run.limit or case.limit
+    ceiling = highest * 1.15 or MIB
+    if limit:
+        if limit <= highest * 3:
+            axes.axhline(limit, color=COLOURS["limit"], linestyle="--", linewidth=1.2,
+                         label=f"limit {format_bytes(limit)}")
+            ceiling = max(ceiling, limit * 1.08)
+        else:
+            axes.text(0.99, 0.97, f"limit {format_bytes(limit)} (above the chart)",
+                      transform=axes.transAxes, ha="right", va="top", fontsize=8,
+                      color=COLOURS["limit"])
+    _phase_bands(axes, run, end, ceiling)
+    moment = oom_moment(run)
+    if moment is not None:
+        axes.axvline(moment, color=COLOURS["oom"], linewidth=1.5)
+        axes.annotate(f"OOM kill ({run.oom_kills})", (moment, ceiling * 0.5),
+                      xytext=(4, 0), textcoords="offset points", color=COLOURS["oom"],
+                      fontsize=8, fontweight="bold")
+    axes.set_xlim(0, end * 1.01 or 1)
+    axes.set_ylim(0, ceiling)
+    axes.yaxis.set_major_formatter(FuncFormatter(_mib))
+    axes.set_xlabel("seconds since the build started")
+    axes.set_ylabel("MiB")
+    axes.legend(loc="upper left", ncols=2)
+    return to_svg(figure, prefix)
+
+
+def _phase_bands(axes: Axes, run: Run, end: float, ceiling: float) -> None:
+    for number, phase in enumerate(p for p in run.phases if p.depth == 0):
+        stop = phase.end if phase.end is not None else end
+        colour = PHASE_COLOURS[number % len(PHASE_COLOURS)]
+        axes.axvspan(phase.start, stop, color=colour, alpha=0.7, linewidth=0, zorder=0,
+                     hatch=None if phase.end is not None else "//")
+        axes.text((phase.start + stop) / 2, ceiling * 0.98, phase.name, ha="center", va="top",
+                  fontsize=8, color="#374151", clip_on=True)
+    for phase in (p for p in run.phases if p.depth > 0):
+        stop = phase.end if phase.end is not None else end
+        axes.axvspan(phase.start, stop, ymax=0.04, color="#6b7280", alpha=0.5, linewidth=0)
+
+
+def scaling_chart(cases: Sequence[Case], fits: dict[str, Fit], verdicts: Sequence[Verdict],
+                  prefix: str) -> str:
+    """Memory against size: each run's value, the fitted lines (dashed past the largest size
+    measured) and the bounds of the SLAs on these metrics."""
+    figure, axes = _figure(7.6, 3.4)
+    sizes = sorted({c.size for c in cases if c.size is not None})
+    largest = float(max(sizes))
+    highest = 0.0
+    for metric in ("peak", "rss_peak", "python_peak"):
+        xs: list[float] = []
+        ys: list[float] = []
+        for case in cases:
+            stats = case.metrics.get(metric)
+            if stats is None or case.size is None:
+                continue
+            xs += [float(case.size)] * len(stats.values)
+            ys += stats.values
+        if not xs:
+            continue
+        highest = max(highest, *ys)
+        axes.scatter(xs, ys, s=18, color=COLOURS[metric], label=METRIC_LABELS[metric], zorder=3)
+    reach = largest * 2
+    bounds = {(v.metric, v.op, v.bound) for v in verdicts
+              if v.metric in METRIC_LABELS and v.op in ("<", "<=")}
+    for metric, fit in fits.items():
+        colour = COLOURS.get(metric, "#111827")
+        axes.plot([0, largest], [fit.at(0), fit.at(largest)], color=colour, linewidth=1.2,
+                  label=f"fit: {format_bytes(fit.intercept)} + {format_bytes(fit.slope)}/unit")
+        axes.plot([largest, reach], [fit.at(largest), fit.at(reach)], color=colour,
+                  linewidth=1.2, linestyle="--", label="extrapolated")
+        highest = max(highest, fit.at(reach))
+    for metric, op, bound in sorted(bounds):
+        axes.axhline(bound, color=COLOURS[metric], linestyle=":", linewidth=1.4,
+                     label=f"SLA {metric} {op} {format_bytes(bound)}")
+        highest = max(highest, bound)
+    limits = {c.limit for c in cases if c.limit}
+    for limit in sorted(limits):
+        if limit <= highest * 3:
+            axes.axhline(limit, color=COLOURS["limit"], linestyle="--", linewidth=1.2,
+                         label=f"limit {format_bytes(limit)}")
+            highest = max(highest, limit)
+    axes.set_xlim(0, (reach if fits else largest) * 1.04)
+    axes.set_ylim(0, highest * 1.1 or MIB)
+    axes.yaxis.set_major_formatter(FuncFormatter(_mib))
+    axes.set_xlabel(cases[0].size_parameter or "size")
+    axes.set_ylabel("MiB")
+    axes.legend(loc="upper left", fontsize=7, ncols=2)
+    return to_svg(figure, prefix)
