@@ -17,6 +17,7 @@ from runner.backends.interface import Backend, RawRun, RunRequest
 from runner.errors import MemslaError
 from runner.fixtures.cache import prepare_fixture, prepare_virtualenv
 from runner.plan import CasePlan, fill
+from runner.probe.leakrun import LeakRecord, leak_argv, read_leak
 from runner.probe.reader import read_probe_dir
 from runner.results import Case, Run
 
@@ -32,6 +33,7 @@ class Executor:
     spec_dir: Path
     on_progress: ProgressHook = field(default=lambda message: None)
     keep_outputs: bool = False
+    leaks: dict[str, LeakRecord | None] = field(default_factory=dict)  # by case label
 
     def run_case(self, plan: CasePlan) -> Case:
         backend = self.backend_for(plan.settings["backend"])
@@ -67,9 +69,13 @@ class Executor:
             env["PATH"] = f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
             env["VIRTUAL_ENV"] = str(venv)
         stage = probe.stage(self.cache)
-        kinds = ["timed"] * plan.settings["repeats"]
-        if plan.settings["tracker"] == "tracemalloc":
-            kinds.append("traced")
+        kinds: list[str] = []
+        if scenario.command is not None:
+            kinds = ["timed"] * plan.settings["repeats"]
+            if plan.settings["tracker"] == "tracemalloc":
+                kinds.append("traced")
+        if scenario.leak is not None:  # repeated calls in one process (runner.probe.leak)
+            kinds.append("leak")
         for index, kind in enumerate(kinds):
             self.on_progress(f"{plan.label}: {kind} run {index + 1}/{len(kinds)}")
             run_dir = work / f"run{index}"
@@ -78,7 +84,7 @@ class Executor:
                 folder.mkdir(parents=True)
             paths = backend.placeholder_paths(fixture, output, scratch)
             filled = {**values, **paths}
-            argv = self._argv(plan, filled, env)
+            argv = self._argv(plan, filled, env, kind)
             run_env = {**env, **{k: fill(v, filled) for k, v in scenario.env.items()}}
             workdir = Path(fill(workdir_template, filled) if workdir_template else (
                 paths["fixture"] or self.spec_dir))
@@ -90,15 +96,21 @@ class Executor:
                 fixture=fixture, image=plan.settings["image"], docker=scenario.docker)
             raw = backend.run(request)
             case.runs.append(merge_run(kind, index, raw, probe_out))
+            if kind == "leak":
+                self.leaks[plan.label] = read_leak(probe_out)
             if not self.keep_outputs:
                 shutil.rmtree(run_dir, ignore_errors=True)
 
-    def _argv(self, plan: CasePlan, values: dict[str, object], env: dict[str, str]) -> list[str]:
+    def _argv(self, plan: CasePlan, values: dict[str, object], env: dict[str, str],
+              kind: str) -> list[str]:
         command = plan.scenario.command
-        if isinstance(command, str):
+        if kind == "leak":
+            argv = leak_argv(plan.scenario, values)
+        elif isinstance(command, str):
             return ["/bin/sh", "-c", fill(command, values)]
-        assert command is not None
-        argv = [fill(part, values) for part in command]
+        else:
+            assert command is not None
+            argv = [fill(part, values) for part in command]
         if "PATH" in env and "/" not in argv[0]:
             found = shutil.which(argv[0], path=env["PATH"])
             if found:

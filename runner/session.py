@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from runner import __version__, backends
+from runner.analysis.scenarios import analyse
 from runner.backends.interface import Backend
 from runner.execute import Executor
 from runner.fixtures.cache import cache_dir
@@ -28,6 +29,7 @@ class Session:
         self.console = console or Console()
         self._backends: dict[str, Backend] = {}
         self._reasons: dict[str, str] = {}
+        self.baseline: Results | None = None  # judges the <metric>_growth rules
 
     def backend_for(self, name: str, image: str | None = None) -> Backend:
         if name not in self._backends:
@@ -73,7 +75,7 @@ class Session:
                     progress.advance(task)
                     if json_path:
                         results.write(json_path)
-            self._analyse(results)
+            self._analyse(results, executor)
         except KeyboardInterrupt:
             results.interrupted = True
         finally:
@@ -84,8 +86,14 @@ class Session:
                 results.write(json_path)
         return results
 
-    def _analyse(self, results: Results) -> None:
+    def _analyse(self, results: Results, executor: Executor) -> None:
         """Scenario-level analyses (fits, leaks, baselines) plug in here."""
+        analyse(results, self.suite, executor.leaks, self.baseline)
+
+    def close(self) -> None:
+        """Release the backends opened outside ``check`` (capacity searches)."""
+        for open_backend in self._backends.values():
+            open_backend.close()
 
 
 def _status(results: Results) -> Any:

@@ -23,6 +23,7 @@ from runner.spec.rules import Rule
 from runner.units import format_bytes
 
 MIN_CALLS = 3
+STAT = "slope"  # a trend over calls, not a statistic across repeats
 
 
 @dataclass
@@ -83,25 +84,26 @@ def judge(rule: Rule, findings: list[LeakFinding]) -> list[Verdict]:
         raise ValueError(f"{rule.text!r} is not a leak rule")
     scoped = [f for f in findings if rule.applies_to(f.params)]
     if not scoped:
-        return [verdict(rule, None, reason="no leak run was measured")]
+        return [verdict(rule, None, stat=STAT, reason="no leak run was measured")]
     verdicts = []
     for finding in scoped:
         scope = f" [{finding.case}]" if len(scoped) > 1 else ""
         heap, value = finding.heap, finding.per_build
         if heap is None or value is None:
-            verdicts.append(verdict(rule, None, reason=(finding.problem or "no trend") + scope))
+            verdicts.append(verdict(rule, None, stat=STAT,
+                                    reason=(finding.problem or "no trend") + scope))
             continue
         interval = f"[{format_bytes(heap.low)}, {format_bytes(heap.high)}]"
         if heap.significant:
             reason = f"heap grows {format_bytes(heap.slope)}/build, 95% CI {interval}"
-            verdicts.append(verdict(rule, value, reason=reason + scope,
+            verdicts.append(verdict(rule, value, reason=reason + scope, stat=STAT,
                                     approximate=finding.approximate))
         elif rule.holds(heap.low) and rule.holds(heap.high):
             reason = f"no significant growth (slope 95% CI {interval})"
-            verdicts.append(verdict(rule, value, reason=reason + scope,
+            verdicts.append(verdict(rule, value, reason=reason + scope, stat=STAT,
                                     approximate=finding.approximate))
         else:
-            verdicts.append(verdict(rule, None, reason=(
+            verdicts.append(verdict(rule, None, stat=STAT, reason=(
                 f"too noisy to tell: the slope's 95% CI {interval} straddles the bound; "
                 f"use more calls") + scope))
     return verdicts

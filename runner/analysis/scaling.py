@@ -221,10 +221,15 @@ def _quality(group: ScalingFit) -> str:
     return text
 
 
-def analysis(cases: list[Case]) -> list[dict[str, object]]:
-    """Median-based fits of every fittable metric, for reports and predictions."""
-    return [fit.to_dict() for metric in FITTABLE for fit in fits(cases, metric)
-            if fit.sizes or fit.excluded]
+def analysis(cases: list[Case]) -> dict[str, dict[str, object]]:
+    """Median-based fits of every fittable metric, for reports and predictions: by the other
+    axes' values ("all" when the size is the only axis), then by metric."""
+    groups: dict[str, dict[str, object]] = {}
+    for metric in FITTABLE:
+        for fit in fits(cases, metric):
+            if fit.sizes or fit.excluded:
+                groups.setdefault(fit.label or "all", {})[metric] = fit.to_dict()
+    return groups
 
 
 def _finite(value: float) -> float | None:

@@ -57,6 +57,7 @@ OWNER_LABEL = "memsla.owner"
 HOST_LABEL = "memsla.host"
 RUN_LABEL = "memsla.run"
 
+CONNECT_TIMEOUT_S = 10  # an engine that does not answer within this is not there
 API_TIMEOUT_S = 120
 STOP_GRACE_S = 5  # SIGTERM lets the harness report; SIGKILL after this
 WAIT_CHUNK_S = 60  # the engine's wait call is re-issued, so long builds never hit a read timeout
@@ -94,8 +95,9 @@ class DockerBackend(Backend):
         self._baselines: dict[str, int] = {}
         self._image_env: dict[str, dict[str, str]] = {}
         try:
-            self.client = docker.DockerClient.from_env(timeout=API_TIMEOUT_S)
+            self.client = docker.DockerClient.from_env(timeout=CONNECT_TIMEOUT_S)
             self.client.ping()
+            self.client.api.timeout = API_TIMEOUT_S
         except docker.errors.DockerException as exc:
             raise BackendError(
                 f"no Docker engine answers at {_engine_address()} ({_cause(exc)}): start it "
@@ -344,6 +346,9 @@ class DockerBackend(Backend):
         if report is None:
             notes.append("the harness left no report (killed, or could not start): exit status "
                          "and OOM kill come from the engine; no peak was measured")
+            if engine_oom and self.harness_baseline is not None:
+                notes.append(f"the harness alone needs about {self.harness_baseline >> 20} MiB: "
+                             "a limit near that leaves it no room to report")
             code = status
             return RawRun(
                 exit_code=code, duration=host_duration,
@@ -372,7 +377,8 @@ class DockerBackend(Backend):
     def remove_leftovers(self) -> list[str]:
         """Remove memsla containers of this host whose runner process is gone."""
         try:
-            containers = self.client.containers.list(all=True, filters={"label": LABEL})
+            containers = self.client.containers.list(all=True, filters={"label": LABEL},
+                                                     ignore_removed=True)
         except docker.errors.DockerException:
             return []
         removed = []

@@ -12,6 +12,8 @@ from typing import Protocol
 from rich.console import Console
 
 from runner import __version__
+from runner.cli.analysis_commands import ANALYSIS_COMMANDS
+from runner.cli.report_commands import Outputs, ReportCommand, add_output_arguments
 from runner.errors import EXIT_HOST, EXIT_INTERRUPTED, EXIT_OK, EXIT_SLA_FAILED, HostError
 from runner.results import Results
 
@@ -53,6 +55,11 @@ class CheckCommand:
         parser.add_argument("--json", type=Path, metavar="PATH", help="write the full results")
         parser.add_argument("--keep-outputs", action="store_true",
                             help="keep each run's output, logs and probe files")
+        parser.add_argument("--baseline", type=Path, metavar="BASE.json",
+                            help="earlier results: judges <metric>_growth rules, reports deltas")
+        parser.add_argument("--explain", action="store_true",
+                            help="say in sentences what the fits and trends guarantee")
+        add_output_arguments(parser)  # last: it skips --baseline if defined above
 
     def run(self, args: argparse.Namespace) -> int:
         from runner.session import Session
@@ -60,15 +67,22 @@ class CheckCommand:
         console = Console()
         if not console.is_terminal:  # logs in CI: wide enough that the tables do not wrap
             console = Console(width=160)
+        outputs = Outputs.from_args(args)
         session = Session(args.sla_file, console=console)
+        session.baseline = outputs.load_baseline()
         results = session.check(backend=args.backend, only=args.only, sizes=args.size,
                                 repeats=args.repeats, keep_outputs=args.keep_outputs,
                                 json_path=args.json)
         from runner.reports import terminal
 
         terminal.render(results, console)
+        if args.explain:
+            from runner.reports import explain
+
+            explain.render(results, console)
         if args.json:
             console.print(f"results: {args.json}")
+        outputs.write(results, stdout=sys.stdout, say=console.print)
         return exit_code_for(results)
 
 
@@ -127,5 +141,6 @@ def now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-COMMANDS: list[type[Command]] = [CheckCommand, DoctorCommand, ImageCommand]
+COMMANDS: list[type[Command]] = [CheckCommand, DoctorCommand, ImageCommand, ReportCommand,
+                                 *ANALYSIS_COMMANDS]
 __all__ = ["COMMANDS", "__version__", "now_iso"]

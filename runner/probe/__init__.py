@@ -22,6 +22,7 @@ STAGED_FILES = (
     "cgroups/v2.py",
     "probe/__init__.py",
     "probe/harness.py",
+    "probe/leak.py",
 )
 SITECUSTOMIZE = _PACKAGE / "probe" / "site" / "sitecustomize.py"
 

@@ -56,8 +56,8 @@ def _round(value: float) -> float:
 
 
 class CustomSmallerIsBetter:
-    """``[{"name", "unit", "value", "range", "extra"}]`` for benchmark-action/github-action-benchmark
-    with ``tool: customSmallerIsBetter``."""
+    """``[{"name", "unit", "value", "range", "extra"}]`` for
+    benchmark-action/github-action-benchmark with ``tool: customSmallerIsBetter``."""
 
     def render(self, results: Results, out: TextIO, *, baseline: Results | None = None) -> None:
         entries: list[dict[str, object]] = []
@@ -74,7 +74,7 @@ class CustomSmallerIsBetter:
             if extra:
                 entry["extra"] = "\n".join(extra)
             entries.append(entry)
-        json.dump(entries, out, indent=1)
+        json.dump(entries, out, indent=1, ensure_ascii=False)
         out.write("\n")
 
 
@@ -91,9 +91,9 @@ class BencherMetricFormat:
         document: dict[str, dict[str, dict[str, float]]] = {}
         for point in points(results):
             metric: dict[str, float] = {"value": point.value}
-            if point.low is not None and point.high is not None:
+            if point.low is not None and point.high is not None and point.low != point.high:
                 metric["lower_value"] = point.low
                 metric["upper_value"] = point.high
             document.setdefault(point.benchmark, {})[measure_slug(point.metric)] = metric
-        json.dump(document, out, indent=1, sort_keys=True)
+        json.dump(document, out, indent=1)
         out.write("\n")

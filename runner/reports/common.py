@@ -118,9 +118,11 @@ def relative_change(new: float | None, old: float | None) -> float | None:
 
 
 def format_change(new: float | None, old: float | None) -> str:
-    change = relative_change(new, old)
-    if change is None:
-        return "-" if old is None or new is None else "new"
+    if new is None or old is None:
+        return "-"
+    if old == 0:
+        return "±0%" if new == 0 else "was 0"
+    change = (new - old) / abs(old)
     return "±0%" if abs(change) < 0.0005 else f"{change * 100:+.1f}%"
 
 
@@ -152,9 +154,17 @@ def _number(value: object) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-SLOPE_KEYS = ("slope", "per_page", "per_unit", "marginal")
-INTERCEPT_KEYS = ("intercept", "fixed_overhead", "fixed")
-EXPONENT_KEYS = ("exponent", "scaling_exponent", "k")
+SLOPE_KEYS = ("marginal", "slope", "per_page", "per_unit")
+INTERCEPT_KEYS = ("fixed", "intercept", "fixed_overhead")
+EXPONENT_KEYS = ("exponent", "scaling_exponent")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    size: float
+    value: float
+    low: float | None = None  # the prediction interval, where the analysis gives one
+    high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -165,38 +175,69 @@ class Fit:
     slope: float
     intercept: float
     exponent: float | None = None
+    label: str = ""  # the scenario's other matrix values this fit is for, if any
+    predictions: tuple[Prediction, ...] = ()
 
     def at(self, size: float) -> float:
         return self.intercept + self.slope * size
 
 
-def fits_in(analysis: Mapping[str, object]) -> dict[str, Fit]:
+def _first(node: Mapping[str, object], keys: tuple[str, ...]) -> float | None:
+    return next((n for k in keys if (n := _number(node.get(k))) is not None), None)
+
+
+def _predictions(node: Mapping[str, object]) -> tuple[Prediction, ...]:
+    raw = node.get("predictions")
+    if not isinstance(raw, list):
+        return ()
+    found = []
+    for item in raw:
+        if isinstance(item, Mapping):
+            size, value = _number(item.get("size")), _number(item.get("value"))
+            if size is not None and value is not None:
+                found.append(Prediction(size, value, _number(item.get("low")),
+                                        _number(item.get("high"))))
+    return tuple(sorted(found, key=lambda p: p.size))
+
+
+def fits_in(analysis: object) -> list[Fit]:
     """The linear fits found in a ScenarioResult.analysis, whatever its exact layout.
 
-    The analysis is written by another module whose key names may change, so this looks for
-    any mapping with a slope-like and an intercept-like number, and takes the metric from the
-    nearest enclosing key that names one (``peak`` when none does).
+    The analysis is written by another module whose key names may change, so this looks (in
+    mappings and lists, a few levels deep) for any mapping with a slope-like and an
+    intercept-like number, and takes the metric from its ``metric`` key or the nearest
+    enclosing key that names one (``peak`` when none does).
     """
-    found: dict[str, Fit] = {}
+    found: list[Fit] = []
 
-    def visit(node: Mapping[str, object], metric: str, depth: int) -> None:
-        slope = next((n for k in SLOPE_KEYS if (n := _number(node.get(k))) is not None), None)
-        intercept = next((n for k in INTERCEPT_KEYS
-                          if (n := _number(node.get(k))) is not None), None)
+    def visit(node: object, metric: str, depth: int) -> None:
+        if isinstance(node, list) and depth < 5:
+            for item in node:
+                visit(item, metric, depth + 1)
+            return
+        if not isinstance(node, Mapping):
+            return
         named = node.get("metric")
         if isinstance(named, str) and named in FITTABLE:
             metric = named
-        if slope is not None and intercept is not None and metric not in found:
-            exponent = next((n for k in EXPONENT_KEYS
-                             if (n := _number(node.get(k))) is not None), None)
-            found[metric] = Fit(metric, slope, intercept, exponent)
-        if depth >= 4:
+        slope, intercept = _first(node, SLOPE_KEYS), _first(node, INTERCEPT_KEYS)
+        if slope is not None and intercept is not None:
+            params = node.get("params")
+            label = (", ".join(f"{k}={v}" for k, v in params.items())
+                     if isinstance(params, Mapping) else "")
+            found.append(Fit(metric, slope, intercept, _first(node, EXPONENT_KEYS), label,
+                             _predictions(node)))
+            return
+        if depth >= 5:
             return
         for key, child in node.items():
-            if isinstance(child, Mapping):
-                inner = _metric_named(str(key)) or metric
-                visit(child, inner, depth + 1)
+            visit(child, _metric_named(str(key)) or metric, depth + 1)
 
+    # Other analyses (leak slopes, say) have slopes too: look only at the scaling part if any.
+    if isinstance(analysis, Mapping):
+        scaling = [v for k, v in analysis.items() if "scal" in str(k) or "fit" in str(k)]
+        if scaling:
+            analysis = scaling
     visit(analysis, "peak", 0)
     return found
 

@@ -44,7 +44,7 @@ def annotation_path(file: str) -> str:
     return path.as_posix()
 
 
-def annotations(results: Results) -> list[str]:
+def workflow_commands(results: Results) -> list[str]:
     lines = [_verdict_command(results, row) for row in verdict_rows(results)
              if row.verdict.passed is not True]
     for case in results.cases:
@@ -89,7 +89,7 @@ class WorkflowCommands:
     """Annotations, written to the job's standard output for the runner to pick up."""
 
     def render(self, results: Results, out: TextIO, *, baseline: Results | None = None) -> None:
-        for line in annotations(results):
+        for line in workflow_commands(results):
             out.write(line + "\n")
 
 

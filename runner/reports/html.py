@@ -33,6 +33,7 @@ from runner.results import AllocationSite, Case, Results, Run, ScenarioResult
 from runner.units import format_bytes, format_seconds
 
 TOP_SITES = 10
+SMALL_SITE = 64 * 1024  # bytes; smaller allocation sites are counted, not listed
 STATUS_CLASS = {"pass": "pass", "FAIL": "fail", "not judged": "unknown"}
 
 CSS = """
@@ -68,6 +69,10 @@ svg.chart { width: 100%; height: auto; max-width: 900px; display: block; }
 .note { color: var(--warn); } .muted { color: var(--muted); } .error { color: var(--fail); }
 article { border-top: 1px solid var(--line); margin-top: 24px; }
 details summary { cursor: pointer; color: #374151; }
+ul.broken { margin: 4px 0 12px; padding-left: 20px; }
+ul.broken li.fail::marker { color: var(--fail); }
+ul.broken li.fail a { color: var(--fail); font-weight: 600; }
+ul.broken li.unknown a { color: var(--warn); font-weight: 600; }
 """
 
 
@@ -133,8 +138,25 @@ class Page:
         status = results.status
         _, _, rest = summary_line(results).partition(": ")
         return (f'<header><h1>memsla report <span class="badge {status}">{status.upper()}'
-                f'</span></h1><p class="summary">{escape(rest)}</p>'
+                f'</span></h1><p class="summary">{escape(rest)}</p>{self._broken()}'
                 f'<dl class="facts">{cells}</dl></header>')
+
+    def _broken(self) -> str:
+        """The SLAs that did not hold, first thing on the page."""
+        items = []
+        for row in verdict_rows(self.results):
+            verdict = row.verdict
+            if verdict.passed is True:
+                continue
+            target = f"#case-{anchor(row.label)}" if row.case else (
+                f"#scenario-{anchor(row.scenario)}")
+            text = (f"{format_metric(verdict.metric, verdict.value)}, bound "
+                    f"{format_bound(verdict)}" if verdict.passed is False
+                    else f"not judged: {verdict.reason}")
+            items.append(f'<li class="{STATUS_CLASS[status_word(verdict)]}"><a href="{target}">'
+                         f"{escape(row.label)}</a> <code>{escape(verdict.rule)}</code>: "
+                         f"{escape(text)}</li>")
+        return f'<ul class="broken">{"".join(items)}</ul>' if items else ""
 
     def _nav(self) -> str:
         links = ['<a href="#verdicts">Verdicts</a>', '<a href="#measured">Measured</a>']
@@ -146,11 +168,10 @@ class Page:
         header = ["case", "rule", "value", "bound", "verdict"]
         if self.baseline:
             header[3:3] = ["baseline", "change"]
-        rows = []
-        for row in verdict_rows(self.results):
-            rows.append(self._verdict_row(row))
-        head = "".join(f'<th class="{"num" if h in ("value", "bound", "baseline", "change") else ""}'
-                       f'">{escape(h)}</th>' for h in header)
+        rows = [self._verdict_row(row) for row in verdict_rows(self.results)]
+        numeric = ("value", "bound", "baseline", "change")
+        head = "".join(f'<th class="{"num" if h in numeric else ""}">{escape(h)}</th>'
+                       for h in header)
         return (f'<section id="verdicts"><h2>SLA verdicts</h2><table><thead><tr>{head}</tr>'
                 f"</thead><tbody>{''.join(rows)}</tbody></table></section>")
 
@@ -224,8 +245,9 @@ class Page:
         verdicts += scenario.verdicts if scenario else []
         svg = plots.scaling_chart(sized, fits, verdicts, self._prefix())
         caption = ("Each dot is one run; dotted lines are SLA bounds. "
-                   + ("Lines are the scaling fit, dashed where extrapolated past the largest "
-                      "size measured." if fits else "No scaling fit in these results."))
+                   + ("Solid lines are the scaling fit, dashed where extrapolated past the "
+                      "largest size measured (shaded: its 95% prediction interval)."
+                      if fits else "These results hold no scaling fit."))
         parts = [f"<h3>Scaling</h3><figure>{svg}<figcaption>{caption}</figcaption></figure>"]
         facts = list(_flatten(analysis))
         if facts:
@@ -249,10 +271,13 @@ class Page:
         if charted:
             primary, others = charted[0], charted[1:]
             svg = plots.timeline_chart(case, primary, others, self._prefix())
+            interval = primary.timeline.interval if primary.timeline else 0.0
             caption = (f"Memory of {primary.kind} run {primary.index}, sampled every "
-                       f"{format_seconds(primary.timeline.interval if primary.timeline else 0)}"
-                       f"; grey lines are the other {'timed ' if timed else ''}runs. Shaded "
-                       "bands are phases.")
+                       f"{format_seconds(interval)}.")
+            if others:
+                caption += " Grey lines are the other runs."
+            if primary.phases:
+                caption += " Shaded bands are its phases."
             if primary.oom_kills:
                 caption += (" The OOM kill is placed at the largest drop after the highest "
                             "sample: the kernel counts kills but does not time them.")
@@ -278,7 +303,8 @@ class Page:
                         + "".join(f'<td class="num">{escape(c)}</td>' for c in cells[1:])
                         + "</tr>")
         head = "".join(f'<th class="{"num" if i else ""}">{h}</th>' for i, h in enumerate(header))
-        return (f"<details><summary>{len(case.runs)} runs</summary><table><thead><tr>{head}"
+        count = f"{len(case.runs)} run" + ("" if len(case.runs) == 1 else "s")
+        return (f"<details><summary>{count}</summary><table><thead><tr>{head}"
                 f"</tr></thead><tbody>{''.join(rows)}</tbody></table></details>")
 
     def _phases(self, case: Case, run: Run | None) -> str:
@@ -313,17 +339,16 @@ class Page:
         if not traced:
             return ""
         run = traced[0]
-        sites = sorted((s for heap in run.python for s in heap.top_allocations),
-                       key=lambda s: s.size, reverse=True)[:TOP_SITES]
+        sites = [s for heap in run.python for s in heap.top_allocations]
         parts = []
         if sites:
             parts.append("<h4>Top allocation sites (traced run, at exit)</h4>"
                          + _sites_table(sites))
         for phase in run.phases:
             if phase.top_allocations:
-                parts.append(f"<details><summary>Top allocation sites at the heap peak of "
-                             f"phase {escape(phase.name)}</summary>"
-                             f"{_sites_table(phase.top_allocations[:TOP_SITES])}</details>")
+                parts.append(f"<details><summary>Top allocation sites of phase "
+                             f"{escape(phase.name)}</summary>"
+                             f"{_sites_table(phase.top_allocations)}</details>")
         return "".join(parts)
 
 
@@ -336,13 +361,19 @@ def _short(path: str) -> str:
     return match.group(1) if match else path
 
 
-def _sites_table(sites: Iterable[AllocationSite]) -> str:
+def _sites_table(all_sites: Iterable[AllocationSite]) -> str:
+    """The largest sites; the long tail of interpreter-internal crumbs is only counted."""
+    ordered = sorted(all_sites, key=lambda s: s.size, reverse=True)
+    floor = max(SMALL_SITE, ordered[0].size // 100) if ordered else 0
+    sites = [s for s in ordered[:TOP_SITES] if s.size >= floor] or ordered[:1]
+    rest = len(ordered) - len(sites)
     rows = "".join(
         f'<tr><td class="site" title="{escape(s.file)}">{escape(_short(s.file))}:{s.line}</td>'
         f'<td class="num">{escape(format_bytes(s.size))}</td><td class="num">{s.count}</td></tr>'
         for s in sites)
+    more = f'<p class="muted">{rest} smaller sites not shown.</p>' if rest else ""
     return ("<table><thead><tr><th>file:line</th><th class=num>size</th><th class=num>blocks"
-            f"</th></tr></thead><tbody>{rows}</tbody></table>")
+            f"</th></tr></thead><tbody>{rows}</tbody></table>{more}")
 
 
 def _flatten(node: Mapping[str, object], prefix: str = "") -> Iterable[tuple[str, str]]:
@@ -356,5 +387,6 @@ def _flatten(node: Mapping[str, object], prefix: str = "") -> Iterable[tuple[str
             yield name, f"{value:.6g}"
         elif isinstance(value, str):
             yield name, value
-        elif isinstance(value, list) and len(value) <= 12:
+        elif isinstance(value, list) and value and all(
+                isinstance(v, int | float | str) for v in value):
             yield name, ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in value)

@@ -112,7 +112,8 @@ def measured_table(results: Results, baseline: Results | None) -> list[str]:
 
 
 def headline(results: Results) -> str:
-    return f"{STATUS_ICONS[results.status]} memsla: {summary_line(results)}"
+    status, _, rest = summary_line(results).partition(": ")
+    return f"{STATUS_ICONS[results.status]} memsla {status}: {rest}"
 
 
 def footer(results: Results, baseline: Results | None) -> str:

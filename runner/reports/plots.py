@@ -10,16 +10,19 @@ import io
 import math
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
 from runner.reports.common import Fit
 from runner.results import Case, Run, Verdict
 from runner.units import format_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 MIB = 1024.0**2
 MAX_POINTS = 1500  # per line; longer timelines keep each bucket's min and max
@@ -27,13 +30,9 @@ COLOURS = {"peak": "#1f77b4", "cgroup": "#1f77b4", "rss_peak": "#ff7f0e", "anon"
            "python_peak": "#2ca02c", "limit": "#d62728", "oom": "#d62728", "other": "#9aa5b1"}
 PHASE_COLOURS = ("#fde7c8", "#dbeafe", "#e9d5ff", "#d1fae5", "#fee2e2", "#e0e7ff")
 METRIC_LABELS = {"peak": "cgroup peak", "rss_peak": "rss peak", "python_peak": "python heap peak"}
-_STYLE = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
+_STYLE: dict[RcKeyType, Any] = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
           "axes.spines.right": False, "axes.grid": True, "grid.color": "#e5e7eb",
           "grid.linewidth": 0.6, "legend.frameon": False, "legend.fontsize": 8}
-
-
-def _mib(value: float, _position: object = None) -> str:
-    return f"{value / MIB:.0f}" if value >= 10 * MIB else f"{value / MIB:.1f}"
 
 
 def to_svg(figure: Figure, prefix: str) -> str:
@@ -55,11 +54,14 @@ def to_svg(figure: Figure, prefix: str) -> str:
 
 
 def _figure(width: float, height: float) -> tuple[Figure, Axes]:
-    with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=(width, height), layout="constrained")
-        FigureCanvasAgg(figure)
-        axes = figure.add_subplot()
-    return figure, axes
+    """A figure with an Agg canvas of its own; call inside ``rc_context(_STYLE)``."""
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.add_subplot()
+
+
+def _legend_below(axes: Axes) -> None:
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, fontsize=8)
 
 
 def _thin(t: Sequence[float], values: Sequence[float]) -> tuple[list[float], list[float]]:
@@ -98,110 +100,129 @@ def oom_moment(run: Run) -> float | None:
     return timeline.t[max(drops)[1]]
 
 
+def _mib(values: Sequence[float | int | None]) -> list[float]:
+    return [math.nan if v is None else v / MIB for v in values]
+
+
 def timeline_chart(case: Case, run: Run, others: Sequence[Run], prefix: str) -> str:
+    """Memory over time of ``run`` (the other runs in grey), its limit, phases and OOM kill."""
+    with matplotlib.rc_context(_STYLE):
+        return to_svg(_timeline(case, run, others), prefix)
+
+
+def _timeline(case: Case, run: Run, others: Sequence[Run]) -> Figure:
     timeline = run.timeline
     assert timeline is not None
-    figure, axes = _figure(7.6, 3.0)
-    highest = float(max(timeline.cgroup, default=0))
+    figure, axes = _figure(7.6, 3.4)
+    highest = max(timeline.cgroup, default=0) / MIB
     for other in others:
         if other.timeline is not None and other.timeline.t:
-            xs, ys = _thin(other.timeline.t, [float(v) for v in other.timeline.cgroup])
-            axes.plot(xs, ys, color=COLOURS["other"], linewidth=0.8, alpha=0.7,
+            xs, ys = _thin(other.timeline.t, _mib(other.timeline.cgroup))
+            axes.plot(xs, ys, color=COLOURS["other"], linewidth=0.8, alpha=0.8,
                       label=f"cgroup, {other.kind} run {other.index}")
-            highest = max(highest, max(other.timeline.cgroup, default=0))
-    xs, ys = _thin(timeline.t, [float(v) for v in timeline.cgroup])
-    axes.plot(xs, ys, color=COLOURS["cgroup"], linewidth=1.6,
-              label="cgroup (anonymous + page cache)")
+            highest = max(highest, max(other.timeline.cgroup, default=0) / MIB)
+    xs, ys = _thin(timeline.t, _mib(timeline.cgroup))
+    axes.plot(xs, ys, color=COLOURS["cgroup"], linewidth=1.8,
+              label=f"cgroup, {run.kind} run {run.index} (anonymous + page cache)")
     if any(v is not None for v in timeline.anon):
-        anon = [math.nan if v is None else float(v) for v in timeline.anon]
-        xs, ys = _thin(timeline.t[: len(anon)], anon)
+        xs, ys = _thin(timeline.t[: len(timeline.anon)], _mib(timeline.anon))
         axes.plot(xs, ys, color=COLOURS["anon"], linewidth=1.2, label="anonymous")
     end = max(timeline.t[-1] if timeline.t else 0.0, run.duration)
+    ceiling = highest * 1.18 or 1.0
     limit = run.limit or case.limit
-    ceiling = highest * 1.15 or MIB
     if limit:
-        if limit <= highest * 3:
-            axes.axhline(limit, color=COLOURS["limit"], linestyle="--", linewidth=1.2,
+        if limit / MIB <= highest * 3:
+            axes.axhline(limit / MIB, color=COLOURS["limit"], linestyle="--", linewidth=1.3,
                          label=f"limit {format_bytes(limit)}")
-            ceiling = max(ceiling, limit * 1.08)
-        else:
-            axes.text(0.99, 0.97, f"limit {format_bytes(limit)} (above the chart)",
-                      transform=axes.transAxes, ha="right", va="top", fontsize=8,
-                      color=COLOURS["limit"])
+            ceiling = max(ceiling, limit / MIB * 1.1)
+        else:  # drawn to scale it would flatten the build's own curve
+            axes.plot([], [], color=COLOURS["limit"], linestyle="--",
+                      label=f"limit {format_bytes(limit)} (far above)")
     _phase_bands(axes, run, end, ceiling)
     moment = oom_moment(run)
     if moment is not None:
-        axes.axvline(moment, color=COLOURS["oom"], linewidth=1.5)
-        axes.annotate(f"OOM kill ({run.oom_kills})", (moment, ceiling * 0.5),
-                      xytext=(4, 0), textcoords="offset points", color=COLOURS["oom"],
-                      fontsize=8, fontweight="bold")
-    axes.set_xlim(0, end * 1.01 or 1)
+        axes.axvline(moment, color=COLOURS["oom"], linewidth=1.6,
+                     label=f"OOM kill ({run.oom_kills}), estimated time")
+        axes.plot([moment], [ceiling * 0.9], marker="X", markersize=9, color=COLOURS["oom"])
+    axes.set_xlim(0, end * 1.01 or 1.0)
     axes.set_ylim(0, ceiling)
-    axes.yaxis.set_major_formatter(FuncFormatter(_mib))
     axes.set_xlabel("seconds since the build started")
     axes.set_ylabel("MiB")
-    axes.legend(loc="upper left", ncols=2)
-    return to_svg(figure, prefix)
+    _legend_below(axes)
+    return figure
 
 
 def _phase_bands(axes: Axes, run: Run, end: float, ceiling: float) -> None:
     for number, phase in enumerate(p for p in run.phases if p.depth == 0):
         stop = phase.end if phase.end is not None else end
         colour = PHASE_COLOURS[number % len(PHASE_COLOURS)]
-        axes.axvspan(phase.start, stop, color=colour, alpha=0.7, linewidth=0, zorder=0,
+        axes.axvspan(phase.start, stop, color=colour, alpha=0.75, linewidth=0, zorder=0,
                      hatch=None if phase.end is not None else "//")
-        axes.text((phase.start + stop) / 2, ceiling * 0.98, phase.name, ha="center", va="top",
+        axes.text((phase.start + stop) / 2, ceiling * 0.985, phase.name, ha="center", va="top",
                   fontsize=8, color="#374151", clip_on=True)
     for phase in (p for p in run.phases if p.depth > 0):
         stop = phase.end if phase.end is not None else end
         axes.axvspan(phase.start, stop, ymax=0.04, color="#6b7280", alpha=0.5, linewidth=0)
 
 
-def scaling_chart(cases: Sequence[Case], fits: dict[str, Fit], verdicts: Sequence[Verdict],
+def scaling_chart(cases: Sequence[Case], fits: Sequence[Fit], verdicts: Sequence[Verdict],
                   prefix: str) -> str:
     """Memory against size: each run's value, the fitted lines (dashed past the largest size
-    measured) and the bounds of the SLAs on these metrics."""
-    figure, axes = _figure(7.6, 3.4)
-    sizes = sorted({c.size for c in cases if c.size is not None})
-    largest = float(max(sizes))
+    measured, with the analysis's prediction interval shaded) and the SLA bounds."""
+    with matplotlib.rc_context(_STYLE):
+        return to_svg(_scaling(cases, fits, verdicts), prefix)
+
+
+def _scaling(cases: Sequence[Case], fits: Sequence[Fit], verdicts: Sequence[Verdict]) -> Figure:
+    figure, axes = _figure(7.6, 3.6)
+    largest = float(max(c.size for c in cases if c.size is not None))
     highest = 0.0
     for metric in ("peak", "rss_peak", "python_peak"):
         xs: list[float] = []
         ys: list[float] = []
         for case in cases:
             stats = case.metrics.get(metric)
-            if stats is None or case.size is None:
-                continue
-            xs += [float(case.size)] * len(stats.values)
-            ys += stats.values
-        if not xs:
-            continue
-        highest = max(highest, *ys)
-        axes.scatter(xs, ys, s=18, color=COLOURS[metric], label=METRIC_LABELS[metric], zorder=3)
-    reach = largest * 2
-    bounds = {(v.metric, v.op, v.bound) for v in verdicts
-              if v.metric in METRIC_LABELS and v.op in ("<", "<=")}
-    for metric, fit in fits.items():
-        colour = COLOURS.get(metric, "#111827")
-        axes.plot([0, largest], [fit.at(0), fit.at(largest)], color=colour, linewidth=1.2,
-                  label=f"fit: {format_bytes(fit.intercept)} + {format_bytes(fit.slope)}/unit")
-        axes.plot([largest, reach], [fit.at(largest), fit.at(reach)], color=colour,
-                  linewidth=1.2, linestyle="--", label="extrapolated")
-        highest = max(highest, fit.at(reach))
-    for metric, op, bound in sorted(bounds):
-        axes.axhline(bound, color=COLOURS[metric], linestyle=":", linewidth=1.4,
+            if stats is not None and case.size is not None:
+                xs += [float(case.size)] * len(stats.values)
+                ys += _mib(stats.values)
+        if xs:
+            highest = max(highest, *ys)
+            axes.scatter(xs, ys, s=20, color=COLOURS[metric], label=METRIC_LABELS[metric],
+                         zorder=3)
+    beyond = [p.size for f in fits for p in f.predictions if p.size > largest]
+    # Far enough to show where the trend goes, near enough to keep the measured sizes readable.
+    reach = min(max(beyond, default=largest * 2), largest * 4)
+    for fit in fits:
+        colour = COLOURS.get(fit.metric, "#111827")
+        name = METRIC_LABELS.get(fit.metric, fit.metric) + (f" [{fit.label}]" if fit.label else "")
+        axes.plot([0, largest], [fit.at(0) / MIB, fit.at(largest) / MIB], color=colour,
+                  linewidth=1.2, label=f"fit {name}: {format_bytes(fit.intercept)} + "
+                                       f"{format_bytes(fit.slope)} per unit")
+        axes.plot([largest, reach], [fit.at(largest) / MIB, fit.at(reach) / MIB], color=colour,
+                  linewidth=1.2, linestyle="--")
+        band = [p for p in fit.predictions if largest < p.size <= reach
+                and p.low is not None and p.high is not None]
+        if band:
+            axes.fill_between([largest, *(p.size for p in band)],
+                              [fit.at(largest) / MIB, *((p.low or 0.0) / MIB for p in band)],
+                              [fit.at(largest) / MIB, *((p.high or 0.0) / MIB for p in band)],
+                              color=colour, alpha=0.12, linewidth=0)
+            highest = max(highest, *((p.high or 0.0) / MIB for p in band))
+        highest = max(highest, fit.at(reach) / MIB)
+    bounds = sorted({(v.metric, v.op, v.bound) for v in verdicts
+                     if v.metric in METRIC_LABELS and v.op in ("<", "<=")})
+    for metric, op, bound in bounds:
+        axes.axhline(bound / MIB, color=COLOURS[metric], linestyle=":", linewidth=1.5,
                      label=f"SLA {metric} {op} {format_bytes(bound)}")
-        highest = max(highest, bound)
-    limits = {c.limit for c in cases if c.limit}
-    for limit in sorted(limits):
-        if limit <= highest * 3:
-            axes.axhline(limit, color=COLOURS["limit"], linestyle="--", linewidth=1.2,
+        highest = max(highest, bound / MIB)
+    for limit in sorted({c.limit for c in cases if c.limit}):
+        if limit / MIB <= highest * 3:
+            axes.axhline(limit / MIB, color=COLOURS["limit"], linestyle="--", linewidth=1.3,
                          label=f"limit {format_bytes(limit)}")
-            highest = max(highest, limit)
+            highest = max(highest, limit / MIB)
     axes.set_xlim(0, (reach if fits else largest) * 1.04)
-    axes.set_ylim(0, highest * 1.1 or MIB)
-    axes.yaxis.set_major_formatter(FuncFormatter(_mib))
+    axes.set_ylim(0, highest * 1.1 or 1.0)
     axes.set_xlabel(cases[0].size_parameter or "size")
     axes.set_ylabel("MiB")
-    axes.legend(loc="upper left", fontsize=7, ncols=2)
-    return to_svg(figure, prefix)
+    _legend_below(axes)
+    return figure

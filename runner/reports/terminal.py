@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from runner.metrics import MetricRef, parse_metric
+from runner.reports import findings
 from runner.results import Case, Results, Verdict
 from runner.units import Kind, format_bytes, format_seconds, format_value
 
@@ -35,7 +38,7 @@ def verdict_cells(verdict: Verdict) -> tuple[str, str, str]:
 
 
 def render(results: Results, console: Console) -> None:
-    measured = Table(title="Measured (median of timed runs; heap from the traced run)",
+    measured = Table(title="Measured (median ± stdev of timed runs; heap from the traced run)",
                      title_justify="left")
     for column in ("case", "backend", "limit", "cgroup peak", "rss peak", "python peak",
                    "duration", "oom", "runs"):
@@ -43,6 +46,7 @@ def render(results: Results, console: Console) -> None:
     for case in results.cases:
         measured.add_row(*_measured_row(case))
     console.print(measured)
+    findings.render(results, console)
     table = Table(title="SLAs", title_justify="left")
     for column in ("case", "rule", "stat", "value", "bound", "verdict"):
         table.add_column(column, justify="right" if column in ("value", "bound") else "left")
@@ -69,12 +73,19 @@ def _median(case: Case, name: str) -> float | None:
     return None if stats is None else stats.median
 
 
+def _spread(case: Case, name: str, fmt: Callable[[float | None], str]) -> str:
+    stats = case.metrics.get(name)
+    if stats is None or stats.n < 2:
+        return fmt(None if stats is None else stats.median)
+    return f"{fmt(stats.median)} ± {fmt(stats.stdev)}"
+
+
 def _measured_row(case: Case) -> list[str]:
     oom = case.metrics.get("oom_kills")
     return [escape(case.label), case.backend + (" (approx.)" if case.approximate else ""),
             format_bytes(case.limit) if case.limit else "none",
-            format_bytes(_median(case, "peak")), format_bytes(_median(case, "rss_peak")),
-            format_bytes(_median(case, "python_peak")), format_seconds(_median(case, "duration")),
+            _spread(case, "peak", format_bytes), format_bytes(_median(case, "rss_peak")),
+            format_bytes(_median(case, "python_peak")), _spread(case, "duration", format_seconds),
             "-" if oom is None else f"{oom.max:.0f}", str(len(case.runs))]
 
 

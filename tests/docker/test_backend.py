@@ -73,7 +73,7 @@ def _median(case: dict[str, Any], metric: str) -> float:
 
 def _ours(client: Any, pid: int) -> list[Any]:
     return list(client.containers.list(
-        all=True, filters={"label": [LABEL, f"{OWNER_LABEL}={pid}"]}))
+        all=True, filters={"label": [LABEL, f"{OWNER_LABEL}={pid}"]}, ignore_removed=True))
 
 
 @pytest.mark.docker
@@ -179,9 +179,9 @@ def test_swap_is_held_to_the_limit(image: str, docker_client: Any, tmp_path: Pat
                 inspected.append(container.attrs["HostConfig"])
             time.sleep(0.05)
 
+    backend = DockerBackend(image_required=image)  # its baseline containers are gone now
     watcher = threading.Thread(target=inspect_while_running)
     watcher.start()
-    backend = DockerBackend(image_required=image)
     try:
         raw = backend.run(_request(tmp_path, image, ["sh", "-c", script], limit))
     finally:
@@ -204,10 +204,11 @@ def test_swap_is_held_to_the_limit(image: str, docker_client: Any, tmp_path: Pat
 @pytest.mark.docker
 def test_container_runs_locked_down_with_only_the_scenario_environment(
         image: str, tmp_path: Path) -> None:
+    # no braces: commands are templates ({output}...)
     show = ("import json, os, sys\n"
-            "sys.stderr.write(json.dumps({'env': sorted(os.environ), 'uid': os.getuid(),"
-            " 'cwd': os.getcwd(), 'root_writable': os.access('/', os.W_OK),"
-            " 'net': sorted(os.listdir('/sys/class/net'))}))\n")
+            "sys.stderr.write(json.dumps(dict(env=sorted(os.environ), uid=os.getuid(),"
+            " cwd=os.getcwd(), root_writable=os.access('/', os.W_OK),"
+            " net=sorted(os.listdir('/sys/class/net')))))\n")
     _write_sla(tmp_path, {"show": {"command": ["python3", "-c", show],
                                    "env": {"SCENARIO_VALUE": "{output}"}}},
                image=image, limit="256MiB", repeats=1, tracker="none")
