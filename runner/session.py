@@ -36,7 +36,7 @@ class Session:
             if name == "auto":
                 backend, reason = backends.select_auto(image)
             else:
-                backend, reason = backends.create(name), "asked for by name"
+                backend, reason = backends.create(name, image), "asked for by name"
             removed = backend.remove_leftovers()
             if removed:
                 self.console.print(f"removed {len(removed)} leftover(s) of an earlier run")

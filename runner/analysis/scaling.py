@@ -131,9 +131,10 @@ class ScalingFit:
 
 
 def prediction_sizes(measured: list[int]) -> list[int]:
-    """Round sizes (1-2-5 steps) from the smallest measured size to 10x the largest, unmeasured."""
+    """Round sizes (1-2-5 steps) from the smallest measured size up to 10x the largest, and
+    10x the largest itself; none that was measured."""
     low, high = min(measured), 10 * max(measured)
-    grid = [m * 10**e for e in range(13) for m in (1, 2, 5)]
+    grid = sorted({m * 10**e for e in range(13) for m in (1, 2, 5)} | {high})
     return [s for s in grid if low <= s <= high and s not in measured]
 
 

@@ -30,9 +30,7 @@ class Point:
     metric: str
     kind: Kind
     value: float
-    low: float | None = None
-    high: float | None = None
-    stats: Stats | None = None
+    stats: Stats | None = None  # across repeats; None for a scenario's fitted value
     note: str = ""
 
 
@@ -42,8 +40,7 @@ def points(results: Results) -> Iterator[Point]:
         for metric, stats in case.metrics.items():
             if metric in NOT_TRENDS:
                 continue
-            yield Point(case.label, metric, metric_kind(metric), stats.median, stats.min,
-                        stats.max, stats, note)
+            yield Point(case.label, metric, metric_kind(metric), stats.median, stats, note)
     for scenario in results.scenarios:
         for verdict in scenario.verdicts:
             if verdict.value is not None:
@@ -91,9 +88,9 @@ class BencherMetricFormat:
         document: dict[str, dict[str, dict[str, float]]] = {}
         for point in points(results):
             metric: dict[str, float] = {"value": point.value}
-            if point.low is not None and point.high is not None and point.low != point.high:
-                metric["lower_value"] = point.low
-                metric["upper_value"] = point.high
+            if point.stats is not None and point.stats.n > 1:
+                metric["lower_value"] = point.stats.min
+                metric["upper_value"] = point.stats.max
             document.setdefault(point.benchmark, {})[measure_slug(point.metric)] = metric
         json.dump(document, out, indent=1)
         out.write("\n")
