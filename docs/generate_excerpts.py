@@ -137,16 +137,19 @@ def _bencher_excerpt(path: Path) -> str:
     document = json.loads(path.read_text())
     name = next(iter(document))
     measures = dict(list(document[name].items())[:3])
-    return json.dumps({name: measures}, indent=1)[:-2] + ",\n  ...\n }, ...\n}"
+    text = json.dumps({name: measures}, indent=1)
+    return text[: -len("\n }\n}")] + ",\n  ...\n },\n ...\n}"
 
 
 def _html_excerpt(path: Path) -> str:
     text = path.read_text()
-    sections = re.findall(r"<h[23][^>]*>(.*?)</h[23]>", text)
-    charts = text.count("<svg")
-    return (f"report.html: {len(text.encode()) // 1024} KiB, one file, {charts} inline SVG "
-            "charts, no external request\nsections: " + " | ".join(
-                re.sub(r"<[^>]+>", "", s) for s in sections))
+    sections = [re.sub(r"<[^>]+>", "", s) for s in re.findall(r"<h[23][^>]*>(.*?)</h[23]>", text)]
+    header = re.search(r"<header>.*?</ul>", text, re.S)
+    shown = header.group(0) if header else ""
+    return (f"<!-- report.html: {len(text.encode()) // 1024} KiB in one file, "
+            f"{text.count('<svg')} inline SVG charts; sections: {' | '.join(sections)} -->\n"
+            + shown.replace("<ul", "\n<ul").replace("<li", "\n  <li").replace("</ul>", "\n</ul>")
+            + "\n...")
 
 
 def excerpts(work: Path, run: dict[str, str]) -> dict[str, str]:
@@ -170,7 +173,8 @@ def paste(text: str, pieces: dict[str, str]) -> str:
             sys.exit(f"{OUTPUTS_MD}: no markers for the excerpt {name!r}")
         fence = "````" if "```" in body else "```"
         lang = {"junit": "xml", "bench-custom": "json", "bencher": "json",
-                "markdown": "markdown", "github-summary": "markdown"}.get(name, "text")
+                "markdown": "markdown", "github-summary": "markdown", "html": "html"}.get(
+                    name, "text")
         block = f"{fence}{lang}\n{body}\n{fence}\n"
         text = pattern.sub(lambda m, b=block: m.group(1) + b + m.group(3), text)
     return text

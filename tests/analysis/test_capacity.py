@@ -17,7 +17,7 @@ from runner.execute import Executor
 from runner.fixtures.cache import cache_dir
 from runner.plan import CasePlan
 from runner.session import Session
-from tests.analysis.helpers import LINEAR, MiB, PYTHON, write
+from tests.analysis.helpers import LINEAR, PYTHON, MiB, write
 
 PER_PAGE, FIXED = MiB, 8 * MiB
 
@@ -91,7 +91,7 @@ def test_largest_size_under_a_limit_is_within_one_step(
 def test_smallest_limit_is_within_one_step(planted: tuple[Session, Executor, CasePlan]) -> None:
     _, executor, plan = planted
     truth = _unlimited_peak(executor, plan, 40)  # anonymous memory: nothing to reclaim
-    search, free = capacity.smallest_limit(executor, plan, highest=1 << 34, precision=0.01)
+    search, _ = capacity.smallest_limit(executor, plan, highest=1 << 34, precision=0.01)
     assert search.good is not None and search.step is not None
     assert search.step <= capacity.MIN_LIMIT_STEP
     assert abs(search.good - truth) <= search.step, (search.good, truth, search.probes)

@@ -12,7 +12,7 @@ from runner.analysis.scenarios import analyse
 from runner.cli import main
 from runner.results import Results
 from runner.spec import parse_suite
-from tests.analysis.helpers import KiB, LINEAR, MiB, PYTHON, case, results, write
+from tests.analysis.helpers import LINEAR, PYTHON, KiB, MiB, case, results, write
 from tests.conftest import run_cli
 
 BASE = 100 * MiB

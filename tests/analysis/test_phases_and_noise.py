@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from runner.reports import terminal
-from tests.analysis.helpers import MiB, PYTHON, case, results
+from tests.analysis.helpers import PYTHON, MiB, case, results, write
 from tests.conftest import run_cli
 
 PHASES = {"parse": 12, "render": 48}  # MiB planted inside each phase
@@ -50,19 +50,24 @@ def test_two_phases_of_planted_sizes(sla, tmp_path: Path) -> None:  # type: igno
 
 @pytest.mark.cgroup
 @pytest.mark.usefixtures("writable_cgroup")
-def test_allocation_count_is_identical_across_traced_runs(sla, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    sla(f"""
+def test_allocation_count_is_identical_across_traced_runs(tmp_path: Path) -> None:
+    write(tmp_path, "objects.py", """
+        import json
+        pages = {f"page-{i}": {"title": str(i) * 3, "tags": [i, i + 1]} for i in range(5000)}
+        text = json.dumps(pages)
+        """)
+    write(tmp_path, "sla.yaml", f"""
         version: 1
         defaults: {{backend: cgroup, repeats: 1}}
         scenarios:
           build:
-            command: [{PYTHON}, plant.py, "parse=3", "render=5"]
-            matrix: {{attempt: [1, 2]}}
+            command: [{PYTHON}, objects.py]
+            matrix: {{attempt: [1, 2, 3]}}
         """)
     run = run_cli(["check", "sla.yaml"], tmp_path)
     assert run.exit_code == 0, run.stdout + run.stderr
-    first, second = (run.case(attempt=n)["metrics"]["allocations"] for n in (1, 2))
-    assert first["values"] == second["values"] and first["values"][0] > 1000
+    counts = [run.case(attempt=n)["metrics"]["allocations"]["values"] for n in (1, 2, 3)]
+    assert counts[0] == counts[1] == counts[2] and counts[0][0] > 5000 * 3
 
 
 def test_terminal_shows_the_spread_of_repeats() -> None:

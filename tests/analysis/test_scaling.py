@@ -12,7 +12,7 @@ from runner.analysis import scaling
 from runner.analysis.regression import fit_power, theil_sen
 from runner.cli import main
 from runner.spec.rules import parse_rule
-from tests.analysis.helpers import KiB, LINEAR, MiB, PYTHON, QUADRATIC, case, results, write
+from tests.analysis.helpers import LINEAR, PYTHON, QUADRATIC, KiB, MiB, case, results, write
 from tests.conftest import run_cli
 
 PER_PAGE, FIXED = 200 * KiB, 30 * MiB
