@@ -79,8 +79,7 @@ class Session:
         except KeyboardInterrupt:
             results.interrupted = True
         finally:
-            for open_backend in self._backends.values():
-                open_backend.close()
+            self.close()
             results.status = _status(results)
             if json_path:
                 results.write(json_path)
@@ -91,7 +90,7 @@ class Session:
         analyse(results, self.suite, executor.leaks, self.baseline)
 
     def close(self) -> None:
-        """Release the backends opened outside ``check`` (capacity searches)."""
+        """Release every backend this session opened."""
         for open_backend in self._backends.values():
             open_backend.close()
 

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 # Only `import docker.errors`: ruff takes a bare `docker` for the repo's docker/ folder.
 import docker.errors
 import docker.types
+import psutil
 import requests.exceptions
 
 from runner import probe
@@ -133,8 +134,7 @@ class DockerBackend(Backend):
         try:
             attrs = self.client.images.get(image).attrs
         except docker.errors.ImageNotFound:
-            raise BackendError(f"the Docker image {image} does not exist: run `runner image "
-                               "build`") from None
+            raise _image_missing(image) from None
         except docker.errors.DockerException as exc:
             raise BackendError(f"the Docker engine failed to inspect {image}: "
                                f"{_cause(exc)}") from None
@@ -285,8 +285,7 @@ class DockerBackend(Backend):
             try:
                 container = self.client.containers.create(**kwargs)
             except docker.errors.ImageNotFound:
-                raise BackendError(f"the Docker image {image} does not exist: run `runner image "
-                                   "build`") from None
+                raise _image_missing(image) from None
             except docker.errors.DockerException as exc:
                 raise BackendError(f"the Docker engine refused the container: "
                                    f"{_cause(exc)}") from None
@@ -388,7 +387,7 @@ class DockerBackend(Backend):
             if labels.get(HOST_LABEL, hostname) != hostname:
                 continue  # another machine's runner shares this engine
             owner = labels.get(OWNER_LABEL, "")
-            if owner.isdigit() and _alive(int(owner)):
+            if owner.isdigit() and psutil.pid_exists(int(owner)):
                 continue
             try:
                 container.remove(force=True)
@@ -512,14 +511,8 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _image_missing(image: str) -> BackendError:
+    return BackendError(f"the Docker image {image} does not exist: run `runner image build`")
 
 
 __all__ = ["DockerBackend"]

@@ -14,8 +14,11 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
 from runner import cgroups, probe
 from runner.backends.interface import Backend, BackendError, RawRun, RunRequest, tail
+from runner.probe.harness import exit_status
 from runner.results import Timeline
 
 CGROUP_PREFIX = "memsla-"
@@ -64,7 +67,7 @@ class CgroupBackend(Backend):
         removed = []
         for entry in Path(self.parent.path).glob(f"{CGROUP_PREFIX}*"):
             owner = entry.name[len(CGROUP_PREFIX):].split("-", 1)[0]
-            if owner.isdigit() and _alive(int(owner)):
+            if owner.isdigit() and psutil.pid_exists(int(owner)):
                 continue
             try:
                 cgroups.Cgroup(str(entry), self.parent.version).remove()
@@ -135,22 +138,7 @@ class CgroupBackend(Backend):
 
 
 def _decode(status: int | None) -> tuple[int | None, int | None]:
-    if status is None:
-        return None, None
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        return 128 + number, number
-    return os.waitstatus_to_exitcode(status), None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return (None, None) if status is None else exit_status(status)
 
 
 class _Waiter(threading.Thread):

@@ -24,6 +24,17 @@ from runner import cgroups
 RAISE_OOM_SCORE = 'echo 1000 > /proc/self/oom_score_adj && exec "$@"'
 
 
+def exit_status(status: int) -> tuple[int, int | None]:
+    """A wait status as (exit code, signal): killed by signal N is exit 128+N, as shells say.
+
+    os.waitstatus_to_exitcode is 3.9+, and the harness runs on 3.8 too.
+    """
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        return 128 + number, number
+    return os.WEXITSTATUS(status), None
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="memsla-harness")
     parser.add_argument("--out", required=True)
@@ -90,15 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     waiter.start()
     while waiter.is_alive():
         waiter.join(0.5)
-    status = waited["status"]
-    signalled = os.WIFSIGNALED(status)
-    exit_code = 128 + os.WTERMSIG(status) if signalled else os.WEXITSTATUS(status)
-    # os.waitstatus_to_exitcode is 3.9+: the harness runs on 3.8 too
-    child.returncode = -os.WTERMSIG(status) if signalled else exit_code
+    exit_code, signal_number = exit_status(waited["status"])
+    child.returncode = exit_code if signal_number is None else -signal_number
     if sampler is not None:
         sampler.stop()
     result.update(
-        exit_code=exit_code, signal=os.WTERMSIG(status) if signalled else None,
+        exit_code=exit_code, signal=signal_number,
         duration=waited["end"] - start, cpu_time=waited["cpu"])
     if own is not None and sampler is not None:
         stat = own.stat()
