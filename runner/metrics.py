@@ -45,8 +45,9 @@ RUN_METRICS: dict[str, MetricDef] = {
         MetricDef("python_final", Kind.BYTES, Source.TRACED,
                   "Python heap still traced when the build process exits"),
         MetricDef("allocations", Kind.COUNT, Source.TRACED,
-                  "memory blocks tracemalloc traces at the end of the build: a low-noise "
-                  "tripwire that moves only when the program's allocations change"),
+                  "memory blocks the build's Python processes still hold at exit (after a "
+                  "full collection): a low-noise tripwire, steady to a few blocks between "
+                  "identical runs, that moves when the program's allocations change"),
         MetricDef("oom_kills", Kind.COUNT, Source.TIMED,
                   "processes of the build killed by the kernel's OOM killer"),
         MetricDef("exit_code", Kind.COUNT, Source.TIMED,

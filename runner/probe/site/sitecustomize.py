@@ -18,6 +18,7 @@ Resetting a cgroup v1 peak destroys the cgroup-wide figure, so every reset is pr
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import sys
@@ -64,11 +65,13 @@ class _Probe:
                     "t": self.now()})
         if self.trace:
             tracemalloc.start(self.frames)
+        self.stopping = threading.Event()
+        self.flusher: Optional[threading.Thread] = None
         interval = float(_ENV.get("MEMSLA_FLUSH_INTERVAL", "0.5"))
         if self.trace and interval > 0:
-            flusher = threading.Thread(target=self._flush_loop, args=(interval,),
-                                       name="memsla-probe", daemon=True)
-            flusher.start()
+            self.flusher = threading.Thread(target=self._flush_loop, args=(interval,),
+                                            name="memsla-probe", daemon=True)
+            self.flusher.start()
         atexit.register(self.finish)
 
     def now(self) -> float:
@@ -82,8 +85,7 @@ class _Probe:
             pass
 
     def _flush_loop(self, interval: float) -> None:
-        while True:
-            time.sleep(interval)
+        while not self.stopping.wait(interval):
             if not self.tracemalloc.is_tracing():
                 return
             current, peak = self.tracemalloc.get_traced_memory()
@@ -190,7 +192,27 @@ class _Probe:
         return [{"file": s.traceback[0].filename, "line": s.traceback[0].lineno,
                  "size": s.size, "count": s.count} for s in stats]
 
+    def _stop_flusher(self) -> None:
+        # The flusher wakes at times that depend on the machine's load; stopped before the
+        # final counts, it leaves them depending on the program alone.
+        self.stopping.set()
+        if self.flusher is not None and self.flusher is not threading.current_thread():
+            self.flusher.join(timeout=5)
+
+    def _live_blocks(self) -> Optional[int]:
+        """Traced blocks still live at exit, free lists emptied first.
+
+        Objects parked on CPython's free lists still count as traced blocks, and how full
+        those lists are depends on when the flusher thread ran; a full collection empties them.
+        """
+        try:
+            gc.collect()
+            return len(self.tracemalloc.take_snapshot().traces)
+        except Exception:
+            return None
+
     def finish(self) -> None:
+        self._stop_flusher()
         with self.lock:
             while self.stack:  # phases left open by an exception that escaped them
                 self.exit_phase(self.stack[-1])
@@ -199,11 +221,8 @@ class _Probe:
                 current, peak = self.tracemalloc.get_traced_memory()
                 record["python_peak"] = max(peak, self.heap_max)
                 record["python_final"] = current
+                record["blocks"] = self._live_blocks()
                 record["top"] = self._top_sites(self.top)
-                try:
-                    record["blocks"] = len(self.tracemalloc.take_snapshot().traces)
-                except Exception:
-                    pass
             if self.cgroup_reset == "v1":
                 record["cgroup_peak"] = self._cgroup_peak_now()
             self.write(record)
