@@ -6,12 +6,13 @@ import os
 import platform
 import shutil
 import socket
-import subprocess
 from dataclasses import dataclass
 
 import psutil
 
 from runner import cgroups
+from runner.backends.interface import BackendError
+from runner.backends.scope import ScopeBackend
 from runner.results import Host
 
 
@@ -41,14 +42,6 @@ class Check:
     fix: str = ""
 
 
-def systemd_scope_command(argv: list[str], limit: int | None, unit: str) -> list[str]:
-    """The delegated-cgroup command for a non-root user on a systemd cgroup v2 host."""
-    command = ["systemd-run", "--user", "--scope", "--quiet", "--collect", f"--unit={unit}"]
-    if limit is not None:
-        command += ["-p", f"MemoryMax={limit}", "-p", "MemorySwapMax=0"]
-    return [*command, "--", *argv]
-
-
 def doctor_checks() -> list[Check]:
     checks: list[Check] = []
     own = cgroups.own_cgroup()
@@ -72,21 +65,25 @@ def doctor_checks() -> list[Check]:
 
 def _cgroup_fix(version: int) -> str:
     if version == 2 and shutil.which("systemd-run"):
-        return ("run as root, or let memsla use a delegated scope: "
-                + " ".join(systemd_scope_command(["CMD"], 2 * 1024**3, "memsla-test")))
+        return ("run as root; without root, backend 'cgroup' runs each build in a systemd user "
+                "scope when that works (see 'systemd scope')")
     return "run as root (or in a container with a writable /sys/fs/cgroup)"
 
 
 def _systemd_check() -> Check:
+    """Runs the idle harness in a real user scope: the check a build would pass through."""
     if not shutil.which("systemd-run"):
         return Check("systemd scope", False, "systemd-run not found",
                      "only needed for non-root hard limits on systemd hosts")
-    command = systemd_scope_command(["true"], 64 * 1024**2, f"memsla-doctor-{os.getpid()}")
-    probe = subprocess.run(command, capture_output=True, text=True, timeout=20, check=False)
-    if probe.returncode == 0:
-        return Check("systemd scope", True, "systemd-run --user --scope with MemoryMax works")
-    return Check("systemd scope", False, (probe.stderr or "failed").strip().splitlines()[-1],
-                 "needs a user systemd instance (loginctl enable-linger) on cgroup v2")
+    try:
+        backend = ScopeBackend()
+    except BackendError as exc:
+        return Check("systemd scope", False, str(exc),
+                     "needs a user systemd instance (loginctl enable-linger) on cgroup v2")
+    baseline = backend.harness_baseline or 0
+    return Check("systemd scope", True,
+                 f"a user scope with MemoryMax runs the harness ({baseline >> 20} MiB idle): "
+                 "backend 'cgroup' uses one per build when it cannot create cgroups itself")
 
 
 def _docker_check() -> Check:

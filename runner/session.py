@@ -36,7 +36,8 @@ class Session:
             if name == "auto":
                 backend, reason = backends.select_auto(image)
             else:
-                backend, reason = backends.create(name, image), "asked for by name"
+                backend = backends.create(name, image)
+                reason = f"asked for by name; builds run in {backend.where}"
             removed = backend.remove_leftovers()
             if removed:
                 self.console.print(f"removed {len(removed)} leftover(s) of an earlier run")

@@ -48,9 +48,7 @@ def analyse_scenario(name: str, cases: list[Case], rules: list[Rule],
 
 
 def _scenario_rules(scenario: Scenario, suite: Suite) -> list[Rule]:
-    """The scenario's rules, and the suite-wide ones that can apply to it: a suite-wide fit
-    rule skips scenarios without a size, a leak rule those without a leak entry point."""
-    suite_rules = [r for r in suite.slas
-                   if not (r.metric.source is Source.FIT and scenario.size_parameter is None)
-                   and not (r.metric.source is Source.LEAK and scenario.leak is None)]
+    """The scenario's rules, and the suite-wide ones it can measure: a suite-wide fit rule
+    skips scenarios without sizes, a leak rule those without a leak entry point."""
+    suite_rules = [r for r in suite.slas if scenario.cannot_measure(r.metric) is None]
     return [*scenario.slas, *suite_rules]

@@ -3,6 +3,7 @@ the best this host offers, and says why."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from enum import Enum
 
@@ -17,9 +18,20 @@ class BackendName(str, Enum):
 
 
 def _cgroup() -> Backend:
+    """A child of the runner's own cgroup; failing that (no root), a systemd user scope."""
     from runner.backends.local import CgroupBackend
 
-    return CgroupBackend()
+    try:
+        return CgroupBackend()
+    except BackendError as exc:
+        if shutil.which("systemd-run") is None:
+            raise
+        from runner.backends.scope import ScopeBackend
+
+        try:
+            return ScopeBackend()
+        except BackendError as scope_exc:
+            raise BackendError(f"{exc}; {scope_exc}") from None
 
 
 def _docker(image: str | None = None) -> Backend:
@@ -66,7 +78,8 @@ def select_auto(image: str | None = None) -> tuple[Backend, str]:
     except BackendError as exc:
         reasons.append(f"docker: {exc}")
     try:
-        return _cgroup(), "a writable local memory cgroup (hard limit, kernel peak)" + (
+        backend = _cgroup()
+        return backend, f"{backend.where} (hard limit, kernel peak)" + (
             f"; {reasons[0]}" if reasons else "")
     except BackendError as exc:
         reasons.append(f"cgroup: {exc}")

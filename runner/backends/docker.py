@@ -39,8 +39,8 @@ import psutil
 import requests.exceptions
 
 from runner import probe
+from runner.backends import harnessed
 from runner.backends.interface import Backend, BackendError, RawRun, RunRequest, tail
-from runner.results import Timeline
 
 ROOT = PurePosixPath("/memsla")
 PROBE_DIR = ROOT / "probe"
@@ -48,7 +48,6 @@ OUT_DIR = ROOT / "out"
 FIXTURE_DIR = ROOT / "fixture"
 OUTPUT_DIR = ROOT / "output"
 SCRATCH_DIR = ROOT / "scratch"
-HARNESS_REPORT = "harness.json"
 # The image's unprivileged user; a root runner hands the writable folders to it for a run.
 BUILD_UID = 1000
 BUILD_GID = 1000
@@ -87,6 +86,7 @@ def _cause(exc: BaseException) -> str:
 
 class DockerBackend(Backend):
     name = "docker"
+    where = "a Docker container"
     uses_host_environment = False
 
     def __init__(self, image_required: str | None = None) -> None:
@@ -244,9 +244,8 @@ class DockerBackend(Backend):
             mounts.append(docker.types.Mount(str(OUTPUT_DIR), str(request.output), type="bind"))
         else:
             tmpfs[str(OUTPUT_DIR)] = "mode=1777"
-        command = ["python3", "-S", "-m", "runner.probe.harness", "--out", str(OUT_DIR),
-                   "--interval", repr(request.sample_interval), "--workdir",
-                   self._workdir(request), "--", *request.argv]
+        command = harnessed.harness_command("python3", str(OUT_DIR), request.sample_interval,
+                                            self._workdir(request), request.argv)
         kwargs: dict[str, Any] = dict(
             image=image, command=command, name=f"memsla-{os.getpid()}-{run_id[:12]}",
             labels={LABEL: "1", OWNER_LABEL: str(os.getpid()), HOST_LABEL: socket.gethostname(),
@@ -327,7 +326,7 @@ class DockerBackend(Backend):
             state = {}
         stderr_tail = _save_logs(container, request.scratch)
         status = waiter.status_code if waiter.status_code is not None else state.get("ExitCode")
-        return self._combine(request, _read_report(request.probe_out), state, status,
+        return self._combine(request, harnessed.read_report(request.probe_out), state, status,
                              ended - started, timed_out, stderr_tail)
 
     def _combine(self, request: RunRequest, report: dict[str, Any] | None,
@@ -354,23 +353,10 @@ class DockerBackend(Backend):
                 signal=code - 128 if code is not None and code > 128 else None,
                 timed_out=timed_out, oom_kills=1 if engine_oom else 0, oom_killed=engine_oom,
                 limit=request.limit, stderr_tail=stderr_tail, notes=notes)
-        if report.get("error"):
-            notes.append(str(report["error"]))
-        if report.get("swap_allowed") is True:
-            notes.append("swap is allowed in this container: the build may swap instead of "
-                         "being killed")
-        # A grandchild killed while the build's parent lives leaves exit 0: the kernel's counter
-        # (read by the harness) and the engine's flag both catch it.
-        oom_kills = max(int(report.get("oom_kills") or 0), 1 if engine_oom else 0)
-        timeline = report.get("timeline")
-        return RawRun(
-            exit_code=report.get("exit_code"), signal=report.get("signal"),
-            duration=float(report.get("duration") or host_duration), timed_out=timed_out,
-            oom_kills=oom_kills, oom_killed=oom_kills > 0, cpu_time=report.get("cpu_time"),
-            cgroup_peak=report.get("cgroup_peak"), rss_peak=report.get("max_anon"),
-            cache_peak=report.get("cache_at_max"), limit=report.get("limit") or request.limit,
-            timeline=Timeline(interval=request.sample_interval, **timeline) if timeline else None,
-            stderr_tail=stderr_tail, notes=notes)
+        return harnessed.from_report(
+            report, limit=request.limit, sample_interval=request.sample_interval,
+            host_duration=host_duration, timed_out=timed_out, stderr_tail=stderr_tail,
+            notes=notes, outside_oom=engine_oom)
 
     # -- housekeeping --------------------------------------------------------------------------
     def remove_leftovers(self) -> list[str]:
@@ -439,16 +425,6 @@ def _stop(container: Any) -> None:
         container.stop(timeout=STOP_GRACE_S)
     except docker.errors.DockerException:
         pass
-
-
-def _read_report(folder: Path) -> dict[str, Any] | None:
-    import json
-
-    try:
-        report = json.loads((folder / HARNESS_REPORT).read_text())
-    except (OSError, ValueError):
-        return None
-    return report if isinstance(report, dict) else None
 
 
 def _save_logs(container: Any, scratch: Path) -> str:

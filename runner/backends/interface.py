@@ -60,6 +60,7 @@ class Backend(abc.ABC):
     """Runs one build at a time, isolated and measured; cleans up whatever it started."""
 
     name: str
+    where: str = ""  # where builds run, in words: "a Docker container", ...
     approximate: bool = False
     hard_limit: bool = True
     cgroup_version: int | None = None

@@ -57,6 +57,7 @@ def _subtree_controllers(cgroup: cgroups.Cgroup) -> list[str]:
 
 class CgroupBackend(Backend):
     name = "cgroup"
+    where = "a writable local memory cgroup"
 
     def __init__(self) -> None:
         self.parent = find_parent()

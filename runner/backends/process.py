@@ -18,6 +18,7 @@ from runner.results import Timeline
 
 class ProcessBackend(Backend):
     name = "process"
+    where = "the process tree, without a cgroup"
     approximate = True
     hard_limit = False
 

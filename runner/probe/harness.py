@@ -22,6 +22,8 @@ from typing import Any
 from runner import cgroups
 
 RAISE_OOM_SCORE = 'echo 1000 > /proc/self/oom_score_adj && exec "$@"'
+# MEMSLA_CGROUP_PEAK=@own: give the build the peak file of the harness's own cgroup.
+OWN_CGROUP_PEAK = "@own"
 
 
 def exit_status(status: int) -> tuple[int, int | None]:
@@ -69,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     env = dict(os.environ)
+    if env.get("MEMSLA_CGROUP_PEAK") == OWN_CGROUP_PEAK:
+        # Only the harness knows which cgroup it is in (a systemd scope is named at start).
+        if own is not None:
+            env["MEMSLA_CGROUP_PEAK"] = own.file(own.files.PEAK_FILE)
+            env["MEMSLA_CGROUP_RESET"] = "v%d" % own.version
+        else:
+            del env["MEMSLA_CGROUP_PEAK"]
     start = time.monotonic()
     if "MEMSLA_T0" in env:
         # The probe's phase times then share the timeline's zero (the build's start here),

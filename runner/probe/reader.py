@@ -38,20 +38,32 @@ def read_probe_dir(directory: Path) -> ProbeData:
     return data
 
 
+def _phase_key(record: dict[str, Any]) -> tuple[str, int, float]:
+    return record["name"], record.get("depth", 0), record["start"]
+
+
 def _read_process(records: list[dict[str, Any]], data: ProbeData) -> None:
     start = next((r for r in records if r.get("type") == "start"), None)
     end = next((r for r in records if r.get("type") == "end"), None)
     if start is None:
         return
+    unfinished: dict[tuple[str, int, float], dict[str, Any]] = {}
     for record in records:
-        if record.get("type") == "phase":
+        kind = record.get("type")
+        if kind == "phase_start":
+            unfinished[_phase_key(record)] = record
+        elif kind == "phase":
+            unfinished.pop(_phase_key(record), None)
             data.phases.append(PhaseResult(
                 name=record["name"], depth=record.get("depth", 0), start=record["start"],
                 end=record.get("end"), python_peak=record.get("python_peak"),
                 cgroup_peak=record.get("cgroup_peak"),
                 top_allocations=_sites(record.get("top", []))))
-        elif record.get("type") == "cgroup_segment" and record.get("peak") is not None:
+        elif kind == "cgroup_segment" and record.get("peak") is not None:
             data.cgroup_segments.append(int(record["peak"]))
+    for record in unfinished.values():  # the process died inside these phases
+        data.phases.append(PhaseResult(name=record["name"], depth=record.get("depth", 0),
+                                       start=record["start"], end=None))
     if end is not None and end.get("vm_hwm"):
         data.vm_hwm = max(data.vm_hwm or 0, int(end["vm_hwm"]))
     if not start.get("trace"):

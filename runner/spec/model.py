@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from runner.metrics import Source
+from runner.metrics import MetricRef, Source
 from runner.spec.rules import STATS, Rule, parse_rule
 from runner.units import UnitError, parse_bytes, parse_seconds
 
@@ -332,16 +332,20 @@ class Scenario(Settings):
                             f"rule {rule.text!r}: {key}={value!r} is not in the matrix ("
                             + ", ".join(map(repr, self.matrix[key])) + ")",
                             "slas", index, "when", key, position)
-            source = rule.metric.source
-            if source is Source.FIT:
-                size = self.size_parameter
-                if size is None or len(self.matrix[size]) < 2:
-                    raise NodeError(f"rule {rule.text!r}: {rule.metric.key} is fitted across "
-                                    "sizes, so the scenario needs a size parameter with at "
-                                    "least two values", "slas", index)
-            if source is Source.LEAK and self.leak is None:
-                raise NodeError(f"rule {rule.text!r}: {rule.metric.key} needs a 'leak' entry "
-                                "point", "slas", index)
+            missing = self.cannot_measure(rule.metric)
+            if missing:
+                raise NodeError(f"rule {rule.text!r}: {missing}", "slas", index)
+
+    def cannot_measure(self, metric: MetricRef) -> str | None:
+        """Why this scenario cannot give ``metric`` (None: it can)."""
+        if metric.source is Source.FIT:
+            size = self.size_parameter
+            if size is None or len(self.matrix[size]) < 2:
+                return (f"{metric.key} is fitted across sizes, so the scenario needs a size "
+                        "parameter with at least two values")
+        if metric.source is Source.LEAK and self.leak is None:
+            return f"{metric.key} needs a 'leak' entry point"
+        return None
 
     def _template_fields(self) -> list[tuple[NodePath, str]]:
         """Every text that may use ``{placeholders}``, with its path in the scenario."""
@@ -394,8 +398,13 @@ class Suite(_Strict):
 
     @model_validator(mode="after")
     def _suite_rules(self) -> Suite:
-        # A suite-wide rule applies to every scenario, so 'when' only has to match one of them.
+        # A suite-wide rule applies to every scenario that can measure its metric (a fit needs
+        # sizes, a leak figure a leak entry point), so 'when' only has to match one of them.
         for index, rule in enumerate(self.slas):
+            reasons = [s.cannot_measure(rule.metric) for s in self.scenarios.values()]
+            if all(reasons):
+                raise NodeError(f"rule {rule.text!r} applies to no scenario: {reasons[0]}",
+                                "slas", index)
             for key, values in rule.when.items():
                 axes = [s.matrix[key] for s in self.scenarios.values() if key in s.matrix]
                 if not axes:

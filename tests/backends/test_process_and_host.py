@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.host import systemd_scope_command
+from runner.backends.scope import scope_command
 from tests.conftest import run_cli
 
 MiB = 1024 * 1024
@@ -31,7 +31,7 @@ def test_process_backend_marks_every_result_approximate(sla, tmp_path: Path) -> 
 
 
 def test_systemd_scope_command_holds_memory_and_swap() -> None:
-    command = systemd_scope_command(["pelican", "content"], 2 * 1024**3, "memsla-1")
+    command = scope_command(["pelican", "content"], 2 * 1024**3, "memsla-1")
     assert command[:3] == ["systemd-run", "--user", "--scope"]
     assert "MemoryMax=2147483648" in command and "MemorySwapMax=0" in command
     assert command[command.index("--") + 1:] == ["pelican", "content"]

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ import pytest
 from runner import images, probe
 from runner.backends.docker import LABEL, OWNER_LABEL, DockerBackend
 from runner.backends.interface import RunRequest
+from tests.analysis.helpers import LEAK_LINE, LEAKY
 from tests.conftest import PLANT, CliRun, run_cli
 
 MiB = 1024 * 1024
@@ -99,6 +101,27 @@ def test_planted_allocation_is_reported_within_two_percent(image: str, tmp_path:
     assert run.results is not None
     assert run.results["host"]["backend"] == "docker"
     assert run.results["host"]["cgroup_version"] in (1, 2)
+
+
+@pytest.mark.docker
+def test_planted_leak_is_found_inside_a_container(image: str, tmp_path: Path) -> None:
+    (tmp_path / "leaky.py").write_text(textwrap.dedent(LEAKY))
+    app = {**_with_script("leaky.py"),
+           "leak": {"entry": "leaky:leak_entry", "calls": 12, "warmup": 2,
+                    "args": ["{output}"]},
+           "slas": ["leak_per_build < 256KiB"]}
+    del app["command"]
+    _write_sla(tmp_path, {"app": app}, image=image, limit="512MiB")
+    run = _check(tmp_path)
+    assert run.exit_code == 1, run.stdout + run.stderr
+    assert run.results is not None and run.results["host"]["backend"] == "docker"
+    (finding,) = run.results["scenarios"][0]["analysis"]["leak"].values()
+    assert finding["per_build"] == pytest.approx(MiB, rel=0.05)
+    top = finding["record"]["sites"][0]
+    assert (Path(top["file"]).name, top["line"]) == ("leaky.py", LEAK_LINE)
+    (leak_run,) = run.case()["runs"]
+    assert leak_run["kind"] == "leak" and leak_run["limit"] == 512 * MiB
+    assert leak_run["cgroup_peak"] > 10 * MiB, "the container's peak holds the leaked MiBs"
 
 
 @pytest.mark.docker

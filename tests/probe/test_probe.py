@@ -68,6 +68,21 @@ def test_killed_build_leaves_partial_heap_data(tmp_path: Path) -> None:
     assert any("died" in problem for problem in data.problems)
 
 
+def test_phase_the_build_dies_in_is_kept_open_ended(tmp_path: Path) -> None:
+    code = ("import os, signal, runner\n"
+            "with runner.phase('parse'):\n"
+            "    pass\n"
+            "with runner.phase('render'):\n"
+            "    with runner.phase('page'):\n"
+            "        os.kill(os.getpid(), signal.SIGKILL)\n")
+    proc = _run_probed(tmp_path, code)
+    assert proc.returncode == -9
+    phases = {p.name: p for p in read_probe_dir(tmp_path / "probe").phases}
+    assert phases["parse"].end is not None
+    assert phases["render"].end is None and phases["page"].end is None
+    assert phases["page"].depth == 1 and phases["page"].start >= phases["render"].start
+
+
 def test_untraced_run_records_phase_marks_only(tmp_path: Path) -> None:
     code = "import runner\nwith runner.phase('render'):\n    pass\n"
     proc = _run_probed(tmp_path, code, trace=False)

@@ -554,6 +554,22 @@ scenarios:
     slas:
       - leak_per_build < 1MiB
 """, 6, 9, "needs a 'leak' entry point"),
+    case("suite-fit-rule-no-scenario-has-sizes", """\
+version: 1
+slas:
+  - peak < 2GiB
+  - per_page < 1MiB
+scenarios:
+  site:
+    command: [x, "{pages}"]
+    matrix: {pages: [10]}
+""", 4, 5, "applies to no scenario: per_page(peak) is fitted across sizes"),
+    case("suite-leak-rule-no-leak-scenario", """\
+version: 1
+scenarios:
+  site: {command: [x]}
+slas: [leak_per_build < 1MiB]
+""", 4, 8, "applies to no scenario: leak_per_build needs a 'leak' entry point"),
     # --- commands and placeholders
     case("string-command-without-shell", """\
 version: 1

@@ -238,3 +238,17 @@ scenarios:
     derived = suite.scenarios["derived"].generate
     assert derived is not None and derived.sitegen is not None
     assert derived.sitegen.pages == "{k}00"
+
+
+def test_suite_rule_applies_where_its_metric_can_be_measured() -> None:
+    suite = parse_suite("""\
+version: 1
+slas: [per_page < 64KiB, peak < 1GiB]
+scenarios:
+  sized: {command: [x, "{pages}"], matrix: {pages: [1, 2, 3]}}
+  single: {command: [x]}
+""", file="mixed.yaml")
+    per_page, peak = suite.slas
+    assert suite.scenarios["sized"].cannot_measure(per_page.metric) is None
+    assert "size parameter" in (suite.scenarios["single"].cannot_measure(per_page.metric) or "")
+    assert all(s.cannot_measure(peak.metric) is None for s in suite.scenarios.values())

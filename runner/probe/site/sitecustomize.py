@@ -163,6 +163,9 @@ class _Probe:
             if self.trace and not hasattr(self.tracemalloc, "reset_peak"):
                 frame["python_peak_unavailable"] = True  # Python 3.8: no reset_peak
             self.stack.append(frame)
+            # A build killed inside the phase still leaves where the phase began.
+            self.write({"type": "phase_start", "name": name, "depth": frame["depth"],
+                        "start": frame["start"]})
             return frame
 
     def exit_phase(self, frame: Dict[str, Any]) -> None:

@@ -1,0 +1,165 @@
+"""The local backend where the runner may not create cgroups itself (a developer's laptop:
+cgroup v2, systemd, no root): each build in a transient systemd user scope.
+
+``systemd-run --user --scope -p MemoryMax=L -p MemorySwapMax=0`` asks the user's systemd for a
+delegated cgroup with the hard limit. The scope is created before its first process execs, and
+that process is the harness, as in a container: it runs the build, samples the scope's cgroup
+and reads its peak and OOM-kill count after the build exits. The idle harness's own peak is
+measured once (``harness_baseline``). Timeouts, Ctrl-C and SIGTERM stop the harness (it kills
+the build and still reports), then ``systemctl --user kill`` takes whatever is left in the scope.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from runner import cgroups, probe
+from runner.backends import harnessed
+from runner.backends.interface import Backend, BackendError, RawRun, RunRequest, tail
+from runner.probe.harness import OWN_CGROUP_PEAK
+
+UNIT_PREFIX = "memsla-"
+BASELINE_LIMIT = 256 * 1024 * 1024
+STOP_GRACE_S = 5  # SIGTERM lets the harness report; SIGKILL to the whole scope after this
+SYSTEMCTL_TIMEOUT_S = 20
+
+
+def scope_command(argv: list[str], limit: int | None, unit: str,
+                  systemd_run: str = "systemd-run") -> list[str]:
+    """The command that runs ``argv`` as the first process of a new user scope ``unit``."""
+    command = [systemd_run, "--user", "--scope", "--quiet", "--collect", f"--unit={unit}"]
+    if limit is not None:
+        command += ["-p", f"MemoryMax={limit}", "-p", "MemorySwapMax=0"]
+    return [*command, "--", *argv]
+
+
+class ScopeBackend(Backend):
+    name = "cgroup"
+    where = "a delegated systemd user scope"
+
+    def __init__(self, systemd_run: str = "systemd-run", systemctl: str = "systemctl") -> None:
+        found = shutil.which(systemd_run)
+        if found is None:
+            raise BackendError("systemd-run not found: no delegated scope on this host")
+        self.systemd_run, self.systemctl = found, shutil.which(systemctl) or systemctl
+        own = cgroups.own_cgroup()
+        self.cgroup_version = own.version if own else None
+        self._counter = 0
+        self.harness_baseline: int | None = None
+        self.harness_baseline = self._measure_baseline()
+
+    def _measure_baseline(self) -> int:
+        """The scope's peak with the harness running ``true``: what every run carries on top.
+        Also the proof that this host gives a user scope with a memory limit."""
+        from runner.fixtures.cache import cache_dir
+
+        with tempfile.TemporaryDirectory(prefix="memsla-baseline-") as tmp:
+            folders = [Path(tmp) / name for name in ("probe", "output", "scratch")]
+            for folder in folders:
+                folder.mkdir()
+            raw = self.run(RunRequest(
+                argv=["true"], env={}, workdir=Path(tmp), limit=BASELINE_LIMIT, timeout=60,
+                sample_interval=0.02, trace=False, probe_stage=probe.stage(cache_dir()),
+                probe_out=folders[0], output=folders[1], scratch=folders[2]))
+        if raw.exit_code != 0 or raw.cgroup_peak is None:
+            detail = (raw.stderr_tail.strip().splitlines()[-1:] or raw.notes[-1:]
+                      or ["no report"])[0]
+            raise BackendError(f"a systemd user scope with MemoryMax did not work ({detail}); "
+                               "it needs a user systemd instance on cgroup v2 (loginctl "
+                               "enable-linger $USER)")
+        return raw.cgroup_peak
+
+    def run(self, request: RunRequest) -> RawRun:
+        self._counter += 1
+        unit = f"{UNIT_PREFIX}{os.getpid()}-{self._counter}"
+        harness = harnessed.harness_command(sys.executable, str(request.probe_out),
+                                            request.sample_interval, str(request.workdir),
+                                            request.argv)
+        env = dict(os.environ)
+        env.update(request.env)
+        env.update(probe.environment(
+            str(request.probe_stage), str(request.probe_out), trace=request.trace,
+            t0=time.time(), cgroup_peak_file=OWN_CGROUP_PEAK,
+            existing_pythonpath=request.env.get("PYTHONPATH")))
+        stdout_path, stderr_path = request.scratch / "stdout.log", request.scratch / "stderr.log"
+        timed_out = False
+        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+            start = time.monotonic()
+            # -m puts the working directory first on sys.path: the staged probe, not the build's
+            process = subprocess.Popen(
+                scope_command(harness, request.limit, unit, self.systemd_run),
+                cwd=request.probe_stage, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=err, start_new_session=True)
+        try:
+            try:
+                process.wait(request.timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                self._stop(process, unit)
+        except BaseException:
+            self._stop(process, unit)
+            raise
+        finally:
+            self._kill_scope(unit)  # what the build left running (daemons) dies with it
+        host_duration = time.monotonic() - start
+        notes = [] if request.limit is not None else [
+            "no memory limit was set: the build could use all of the host's memory"]
+        report = harnessed.read_report(request.probe_out)
+        if report is None:
+            code = process.returncode
+            return RawRun(
+                exit_code=128 - code if code is not None and code < 0 else code,
+                signal=-code if code is not None and code < 0 else None,
+                duration=host_duration, timed_out=timed_out, limit=request.limit,
+                stderr_tail=tail(stderr_path), notes=[*notes, (
+                    "the harness left no report (killed, or the scope could not start): no "
+                    "peak was measured")])
+        return harnessed.from_report(
+            report, limit=request.limit, sample_interval=request.sample_interval,
+            host_duration=host_duration, timed_out=timed_out, stderr_tail=tail(stderr_path),
+            notes=notes)
+
+    def _stop(self, process: subprocess.Popen[bytes], unit: str) -> None:
+        """SIGTERM to the harness (it kills the build and reports), then the whole scope."""
+        try:
+            process.send_signal(signal.SIGTERM)
+            process.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self._kill_scope(unit)
+            process.kill()
+            process.wait()
+
+    def _kill_scope(self, unit: str) -> None:
+        subprocess.run([self.systemctl, "--user", "kill", "--signal=SIGKILL", f"{unit}.scope"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=SYSTEMCTL_TIMEOUT_S, check=False)
+
+    def remove_leftovers(self) -> list[str]:
+        """Kill the scopes of runners that are gone (``--collect`` lets systemd drop them)."""
+        listing = subprocess.run(
+            [self.systemctl, "--user", "list-units", "--plain", "--no-legend",
+             f"{UNIT_PREFIX}*.scope"], capture_output=True, text=True,
+            timeout=SYSTEMCTL_TIMEOUT_S, check=False)
+        removed = []
+        for line in listing.stdout.splitlines():
+            unit = line.split()[0] if line.split() else ""
+            owner = unit[len(UNIT_PREFIX):].split("-", 1)[0]
+            if not unit.endswith(".scope") or not owner.isdigit():
+                continue
+            if psutil.pid_exists(int(owner)):
+                continue
+            self._kill_scope(unit[:-len(".scope")])
+            removed.append(unit)
+        return removed
+
+
+__all__ = ["ScopeBackend", "scope_command"]
