@@ -33,7 +33,7 @@ def test_planted_per_page_cost_is_recovered_within_5_percent(tmp_path: Path) -> 
         scenarios:
           linear:
             command: [{PYTHON}, linear.py, "{{pages}}", "{PER_PAGE}", "{FIXED}"]
-            matrix: {{pages: [50, 100, 200, 400]}}
+            matrix: {{pages: [100, 200, 400, 800]}}
             slas:
               - per_page < 250KiB
               - per_page(rss_peak) < 250KiB
@@ -58,7 +58,7 @@ def test_planted_per_page_cost_is_recovered_within_5_percent(tmp_path: Path) -> 
     assert all(v["passed"] for v in verdicts.values())
     assert verdicts["per_page(python_peak) < 250KiB"]["value"] == pytest.approx(PER_PAGE, rel=0.05)
     predictions = _fit(run.results, "peak")["predictions"]
-    assert any(p["extrapolated"] and p["size"] == 4000 for p in predictions)
+    assert any(p["extrapolated"] and p["size"] == 8000 for p in predictions)
     assert "N pages use about" in run.stdout and "O(N^1.0" in run.stdout
 
 
