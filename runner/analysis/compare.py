@@ -1,9 +1,10 @@
 """Baselines: the change of every case metric between two results files, tolerances on those
 changes (``peak: 10% + 8MiB``), and the ``<metric>_growth`` rules of ``runner check --baseline``.
 
-Cases match by scenario and parameters; a case or scenario present on one side only is
-reported, never an error. Every compared metric is one where more is worse (memory, time,
-counts), so only increases can exceed a tolerance.
+Cases match by scenario and parameters, scaling fits (``per_page``, ``fixed_overhead``,
+``scaling_exponent``) by scenario; a case or scenario present on one side only is reported,
+never an error. Every compared metric is one where more is worse (memory, time, counts, cost
+per page, growth exponent), so only increases can exceed a tolerance.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from runner.spec.rules import Rule
 from runner.units import UnitError, format_value, parse, parse_ratio
 
 SKIPPED = ("pages", "exit_code")  # inputs and pass/fail facts, not quantities that drift
+# A scaling fit's field -> the fit metric that names it.
+FIT_FIGURES = {"marginal": "per_page", "fixed": "fixed_overhead", "exponent": "scaling_exponent"}
 _TOLERANCE = re.compile(r"^\s*(?P<metric>[^:]+?)\s*:\s*(?P<terms>.+?)\s*$")
 CaseKey = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -41,8 +44,9 @@ def parse_tolerance(text: str) -> Tolerance:
     if not match:
         raise ValueError(f"cannot read tolerance {text!r}; write METRIC: 10% + 8MiB")
     ref = parse_metric(match.group("metric"))
-    if ref.source in (Source.FIT, Source.LEAK, Source.BASELINE):
-        raise ValueError(f"tolerance {text!r}: compare applies to case metrics, not {ref.key}")
+    if ref.source in (Source.LEAK, Source.BASELINE):
+        raise ValueError(f"tolerance {text!r}: compare applies to case metrics and scaling "
+                         f"fits, not {ref.key}")
     relative = absolute = 0.0
     for term in (t.strip() for t in match.group("terms").split("+")):
         try:
@@ -125,9 +129,48 @@ def compare(base: Results, head: Results, tolerances: list[Tolerance] | None = N
             result.changes.append(Change(case.label, metric, pick(base_stats, stat),
                                          pick(head_stats, stat), by_metric.get(metric)))
         for metric in by_metric:
+            if parse_metric(metric).source is Source.FIT:
+                continue  # judged per scenario below
             if metric not in case.metrics or metric not in other.metrics:
                 result.missing.append(f"{case.label}: {metric} not measured on both sides")
+    base_fits, head_fits = fit_figures(base), fit_figures(head)
+    for (label, metric), head_value in head_fits.items():
+        base_value = base_fits.get((label, metric))
+        if base_value is not None:
+            result.changes.append(Change(label, metric, base_value, head_value,
+                                         by_metric.get(metric)))
+    both = base_fits.keys() & head_fits.keys()
+    for metric in by_metric:
+        if parse_metric(metric).source is not Source.FIT:
+            continue
+        fitted = {label.split("[", 1)[0] for label, key in both if key == metric}
+        anywhere = {label.split("[", 1)[0] for label, key in base_fits.keys() | head_fits.keys()
+                    if key == metric}
+        if not anywhere:
+            result.missing.append(f"{metric}: no scenario has a scaling fit on either side")
+        for scenario in sorted(anywhere - fitted):
+            result.missing.append(f"{scenario}: {metric} not fitted on both sides")
     return result
+
+
+def fit_figures(results: Results) -> dict[tuple[str, str], float]:
+    """Each scenario's fitted figures by (scenario label, metric key): ``per_page(peak)``,
+    ``fixed_overhead(peak)``, ``scaling_exponent(peak)``, ... where the fit succeeded."""
+    figures: dict[tuple[str, str], float] = {}
+    for scenario in results.scenarios:
+        groups = scenario.analysis.get("scaling")
+        if not isinstance(groups, dict):
+            continue
+        for group, fits in groups.items():
+            label = scenario.scenario if group == "all" else f"{scenario.scenario}[{group}]"
+            for measured, fit in fits.items():
+                if fit.get("problem") is not None:
+                    continue
+                for field_name, figure in FIT_FIGURES.items():
+                    value = fit.get(field_name)
+                    if isinstance(value, int | float):
+                        figures[(label, f"{figure}({measured})")] = float(value)
+    return figures
 
 
 def growth_metric(ref: MetricRef) -> str:

@@ -94,7 +94,8 @@ def _results_for(source: Path, scenario: str, console: Console) -> Results:
 
 
 class CompareCommand:
-    """Compare two results files: each metric's change per scenario and size.
+    """Compare two results files: each metric's change per scenario and size, and each
+    scaling fit's (per_page, fixed_overhead, scaling_exponent) per scenario.
 
     Prints the change in percent and in absolute terms; exits 1 when a change exceeds its
     --tolerance (e.g. 'peak: 10% + 8MiB'). Cases on one side only are listed, not errors.

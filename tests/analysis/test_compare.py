@@ -65,9 +65,54 @@ def test_tolerance_reading() -> None:
     assert (tolerance.metric, tolerance.relative, tolerance.absolute) == ("peak", 0.1, 8 * MiB)
     assert tolerance.allows(100 * MiB, 118 * MiB) and not tolerance.allows(100 * MiB, 119 * MiB)
     assert compare.parse_tolerance("duration: 500ms").absolute == 0.5
-    for bad in ("peak 10%", "peek: 10%", "peak: 10 parsecs", "per_page: 10%"):
+    assert compare.parse_tolerance("per_page: 10%").metric == "per_page(peak)"
+    for bad in ("peak 10%", "peek: 10%", "peak: 10 parsecs", "leak_per_build: 10%"):
         with pytest.raises(ValueError):
             compare.parse_tolerance(bad)
+
+
+FIT_SUITE = """
+version: 1
+scenarios:
+  site: {command: ["true", "{pages}"], matrix: {pages: [100, 200, 400]}}
+  blog: {command: ["true"]}
+"""
+
+
+def _scaled(per_page: float) -> Results:
+    """Results whose cgroup peaks are 40 MiB + per_page x pages, with the scaling analysis."""
+    built = results([case("site", [40 * MiB + per_page * n] * 2, size=n) for n in (100, 200, 400)]
+                    + [case("blog", [BASE], size=None, size_parameter=None)])
+    analyse(built, parse_suite(FIT_SUITE, file="sla.yaml"), {})
+    return built
+
+
+@pytest.mark.parametrize(("head_per_page", "code"), [(130 * KiB, 1), (105 * KiB, 0)])
+def test_per_page_regression_is_compared_on_the_fit(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], head_per_page: float,
+        code: int) -> None:
+    base, head = tmp_path / "base.json", tmp_path / "head.json"
+    _scaled(100 * KiB).write(base)
+    _scaled(head_per_page).write(head)
+    assert main(["compare", str(base), str(head), "--tolerance", "per_page: 10%"]) == code
+    out = capsys.readouterr().out
+    assert "per_page(peak)" in out
+    assert f"+{(head_per_page / (100 * KiB) - 1) * 100:.1f}%" in out
+    assert "blog: per_page(peak) not fitted" not in out, "only scenarios with sizes are fitted"
+    comparison = compare.compare(Results.read(base), Results.read(head))
+    exponent = next(c for c in comparison.changes if c.metric == "scaling_exponent(peak)")
+    assert exponent.label == "site" and exponent.head == pytest.approx(1.0, abs=0.05)
+
+
+def test_fit_tolerance_without_a_fit_on_one_side_is_reported(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base, head = tmp_path / "base.json", tmp_path / "head.json"
+    _scaled(100 * KiB).write(base)
+    unfitted = _scaled(100 * KiB)
+    unfitted.scenarios = []
+    unfitted.write(head)
+    assert main(["compare", str(base), str(head), "--tolerance", "per_page: 10%"]) == 0
+    assert "site: per_page(peak) not fitted on both sides" in capsys.readouterr().out
 
 
 def test_bad_tolerance_or_file_is_bad_input(tmp_path: Path) -> None:

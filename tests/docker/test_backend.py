@@ -13,8 +13,8 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
