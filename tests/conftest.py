@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,48 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 600,
                           env={**os.environ, **(env or {})}, check=False)
     results = json.loads(out.read_text()) if out.exists() else None
     return CliRun(proc.returncode, proc.stdout, proc.stderr, results)
+
+
+def write_interruptible_suite(folder: Path, seconds: int) -> list[str]:
+    """An SLA file whose first case ends at once and whose second one sleeps ``seconds`` in a
+    child process; returns the child's command line, to wait for and to look for after."""
+    (folder / "sleeper.py").write_text(
+        f"import subprocess, time\nsubprocess.Popen(['sleep', '{seconds}'])\n"
+        f"time.sleep({seconds})\n")
+    (folder / "sla.yaml").write_text(textwrap.dedent("""\
+        version: 1
+        defaults: {backend: cgroup, repeats: 1, tracker: none}
+        scenarios:
+          quick: {command: [python3, -c, "pass"]}
+          sleepy: {command: [python3, sleeper.py]}
+        """))
+    return ["sleep", str(seconds)]
+
+
+def interrupt_when_running(argv: list[str], cwd: Path, marker: list[str],
+                           env: dict[str, str] | None = None) -> CliRun:
+    """Run ``argv`` (a runner command line) with ``--json``, Ctrl-C it once a process whose
+    command line is ``marker`` runs, and return what it left."""
+    out = cwd / "results.json"
+    proc = subprocess.Popen([*argv, "--json", str(out)], cwd=cwd, text=True,
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not running(marker):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail(f"the build never started: {proc.communicate()}")
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    results = json.loads(out.read_text()) if out.exists() else None
+    return CliRun(proc.returncode, stdout, stderr, results)
+
+
+def running(marker: list[str]) -> bool:
+    import psutil
+
+    return any(p.info["cmdline"] == marker for p in psutil.process_iter(["cmdline"]))
 
 
 @pytest.fixture

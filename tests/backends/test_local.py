@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from runner import cgroups
-from tests.conftest import run_cli
+from tests.conftest import interrupt_when_running, run_cli, running, write_interruptible_suite
 
 MiB = 1024 * 1024
 pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("writable_cgroup")]
@@ -132,8 +129,7 @@ def test_timeout_kills_the_whole_cgroup(sla, tmp_path: Path) -> None:
     assert time.monotonic() - started < 60
     assert run.exit_code == 1
     assert run.case()["runs"][0]["timed_out"] is True
-    assert not [p for p in psutil.process_iter(["cmdline"])
-                if p.info["cmdline"] == ["sleep", "300"]]
+    assert not running(["sleep", "300"])
 
 
 def _memsla_cgroups() -> list[Path]:
@@ -142,37 +138,16 @@ def _memsla_cgroups() -> list[Path]:
     return sorted(Path(own.path).glob("memsla-*"))
 
 
-def test_ctrl_c_leaves_no_cgroup_and_no_process(sla, tmp_path: Path) -> None:
-    (tmp_path / "sleeper.py").write_text(
-        "import subprocess, time\nsubprocess.Popen(['sleep', '301'])\ntime.sleep(301)\n")
-    sla("""
-        version: 1
-        defaults: {backend: cgroup, repeats: 1, tracker: none}
-        scenarios:
-          quick: {command: [python3, -c, "pass"]}
-          sleepy: {command: [python3, sleeper.py]}
-        """)
+def test_ctrl_c_leaves_no_cgroup_and_no_process(tmp_path: Path) -> None:
+    sleeping = write_interruptible_suite(tmp_path, 301)
     before = _memsla_cgroups()
-    out = tmp_path / "results.json"
-    proc = subprocess.Popen([sys.executable, "-m", "runner", "check", "sla.yaml", "--json",
-                             str(out)], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if any(p.info["cmdline"] == ["sleep", "301"]
-               for p in psutil.process_iter(["cmdline"])):
-            break
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("the build never started")
-    os.kill(proc.pid, signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert not [p for p in psutil.process_iter(["cmdline"])
-                if p.info["cmdline"] == ["sleep", "301"]]
+    run = interrupt_when_running([sys.executable, "-m", "runner", "check", "sla.yaml"],
+                                 tmp_path, sleeping)
+    assert run.exit_code == 130, run.stderr
+    assert not running(sleeping)
     assert _memsla_cgroups() == before
-    results = json.loads(out.read_text())
+    results = run.results
+    assert results is not None
     assert results["interrupted"] is True and results["status"] == "interrupted"
     assert [c["scenario"] for c in results["cases"]] == ["quick"], "measured results are kept"
 

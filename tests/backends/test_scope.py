@@ -13,14 +13,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from runner import cgroups
-from tests.conftest import REPO, CliRun
+from tests.conftest import (
+    REPO,
+    CliRun,
+    interrupt_when_running,
+    running,
+    write_interruptible_suite,
+)
 
 MiB = 1024 * 1024
 pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("writable_cgroup")]
@@ -123,36 +127,15 @@ def test_oom_kill_inside_the_scope_fails_the_sla(sla, tmp_path: Path,
 
 
 def test_ctrl_c_stops_the_scope_and_keeps_measured_results(
-        sla, tmp_path: Path, systemd: dict[str, str]) -> None:
-    (tmp_path / "sleeper.py").write_text(
-        "import subprocess, time\nsubprocess.Popen(['sleep', '302'])\ntime.sleep(302)\n")
-    sla("""
-        version: 1
-        defaults: {backend: cgroup, repeats: 1, tracker: none}
-        scenarios:
-          quick: {command: [python3, -c, "pass"]}
-          sleepy: {command: [python3, sleeper.py]}
-        """)
-    out = tmp_path / "results.json"
-    proc = subprocess.Popen([sys.executable, "-c", AS_USER, "check", "sla.yaml", "--json",
-                             str(out)], cwd=tmp_path, env={**os.environ, **systemd},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not any(p.info["cmdline"] == ["sleep", "302"]
-                  for p in psutil.process_iter(["cmdline"])):
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("the build never started")
-        time.sleep(0.1)
-    os.kill(proc.pid, signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert not [p for p in psutil.process_iter(["cmdline"])
-                if p.info["cmdline"] == ["sleep", "302"]]
+        tmp_path: Path, systemd: dict[str, str]) -> None:
+    sleeping = write_interruptible_suite(tmp_path, 302)
+    run = interrupt_when_running([sys.executable, "-c", AS_USER, "check", "sla.yaml"],
+                                 tmp_path, sleeping, systemd)
+    assert run.exit_code == 130, run.stderr
+    assert not running(sleeping)
     assert _scopes() == []
-    results = json.loads(out.read_text())
-    assert [c["scenario"] for c in results["cases"]] == ["quick"]
+    assert run.results is not None
+    assert [c["scenario"] for c in run.results["cases"]] == ["quick"]
 
 
 def test_no_usable_scope_gives_one_message_and_exit_3(sla, tmp_path: Path,
