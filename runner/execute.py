@@ -71,7 +71,7 @@ class Executor:
         stage = probe.stage(self.cache)
         kinds: list[str] = []
         if scenario.command is not None:
-            kinds = ["timed"] * plan.settings["repeats"]
+            kinds = ["warmup"] * plan.settings["warmup"] + ["timed"] * plan.settings["repeats"]
             if plan.settings["tracker"] == "tracemalloc":
                 kinds.append("traced")
         if scenario.leak is not None:  # repeated calls in one process (runner.probe.leak)

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
-RunKind = Literal["timed", "traced", "leak", "capacity"]
+RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
 
 class _Model(BaseModel):

@@ -103,7 +103,7 @@ def measurement_plan(plan: CasePlan, *, limit: int | None, size: int | None = No
     if plan.scenario.command is None:
         raise UsageError(f"scenario {plan.scenario_name!r} has no command to build")
     scenario = plan.scenario.model_copy(update={"leak": None})
-    settings = {**plan.settings, "repeats": 1, "tracker": "none", "limit": limit}
+    settings = {**plan.settings, "repeats": 1, "warmup": 0, "tracker": "none", "limit": limit}
     plan = replace(plan, scenario=scenario, settings=settings)
     return with_size(plan, size) if size is not None else plan
 

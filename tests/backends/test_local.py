@@ -46,6 +46,27 @@ def test_planted_allocation_is_reported_within_two_percent(sla, tmp_path: Path) 
     assert run.results is not None and run.results["host"]["cgroup_version"] in (1, 2)
 
 
+def test_warmup_runs_are_kept_but_in_no_metric(sla, tmp_path: Path) -> None:
+    # the first build costs 128 MiB more, as a cold cache makes a first build cost more
+    (tmp_path / "first.py").write_text(
+        "import os, sys\n"
+        "if not os.path.exists(sys.argv[1]):\n"
+        "    cold = bytearray(b'\\x01') * (128 * 1024 * 1024)\n"
+        "    open(sys.argv[1], 'w').close()\n")
+    sla(f"""
+        version: 1
+        defaults: {{backend: cgroup, limit: 1GiB, repeats: 2, warmup: 1, tracker: none}}
+        scenarios:
+          first: {{command: [python3, first.py, "{tmp_path / 'marker'}"]}}
+        """)
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    assert run.exit_code == 0, run.stderr + run.stdout
+    case = run.case()
+    assert [r["kind"] for r in case["runs"]] == ["warmup", "timed", "timed"]
+    assert case["runs"][0]["cgroup_peak"] > 128 * MiB
+    assert case["metrics"]["peak"]["n"] == 2 and case["metrics"]["peak"]["max"] < 64 * MiB
+
+
 def test_build_over_its_limit_is_oom_killed_and_fails(sla, tmp_path: Path) -> None:
     sla("""
         version: 1

@@ -131,6 +131,7 @@ def test_settings_for_merges_builtin_defaults_scenario(suite: Suite) -> None:
         "backend": "process",  # defaults
         "limit": 4 * GiB,  # defaults
         "repeats": 2,  # scenario beats defaults
+        "warmup": 0,  # built in
         "timeout": 600.0,  # defaults
         "tracker": "tracemalloc",  # built in
         "image": BUILTIN_SETTINGS["image"],  # built in
