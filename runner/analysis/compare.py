@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from runner.analysis.scaling import stored_fits
 from runner.analysis.verdicts import verdict
 from runner.metrics import GROWTH_SUFFIX, MetricRef, Source, parse_metric
 from runner.results import Case, Results, Stats, Verdict
@@ -158,18 +159,14 @@ def fit_figures(results: Results) -> dict[tuple[str, str], float]:
     ``fixed_overhead(peak)``, ``scaling_exponent(peak)``, ... where the fit succeeded."""
     figures: dict[tuple[str, str], float] = {}
     for scenario in results.scenarios:
-        groups = scenario.analysis.get("scaling")
-        if not isinstance(groups, dict):
-            continue
-        for group, fits in groups.items():
+        for group, measured, fit in stored_fits(scenario.analysis):
+            if fit.get("problem") is not None:
+                continue
             label = scenario.scenario if group == "all" else f"{scenario.scenario}[{group}]"
-            for measured, fit in fits.items():
-                if fit.get("problem") is not None:
-                    continue
-                for field_name, figure in FIT_FIGURES.items():
-                    value = fit.get(field_name)
-                    if isinstance(value, int | float):
-                        figures[(label, f"{figure}({measured})")] = float(value)
+            for field_name, figure in FIT_FIGURES.items():
+                value = fit.get(field_name)
+                if isinstance(value, int | float):
+                    figures[(label, f"{figure}({measured})")] = float(value)
     return figures
 
 

@@ -10,8 +10,9 @@ shows the limit, not what it needed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from runner.analysis.metrics import TIMED_VALUES, TRACED_VALUES, RunValue
 from runner.analysis.regression import Line, PowerFit, fit_line, fit_loglog, fit_power
@@ -231,6 +232,19 @@ def analysis(cases: list[Case]) -> dict[str, dict[str, object]]:
             if fit.sizes or fit.excluded:
                 groups.setdefault(fit.label or "all", {})[metric] = fit.to_dict()
     return groups
+
+
+def stored_fits(analysis: Mapping[str, object]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+    """(group, metric, fit) for each fit ``analysis`` above wrote into a scenario's results
+    (``ScenarioResult.analysis``); the fit is ``ScalingFit.to_dict``'s mapping."""
+    groups = analysis.get("scaling")
+    if not isinstance(groups, Mapping):
+        return
+    for group, fits in groups.items():
+        if isinstance(fits, Mapping):
+            for metric, fit in fits.items():
+                if isinstance(fit, Mapping):
+                    yield str(group), str(metric), fit
 
 
 def _finite(value: float) -> float | None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import tempfile
 import threading
 import time
 import uuid
@@ -61,7 +60,6 @@ CONNECT_TIMEOUT_S = 10  # an engine that does not answer within this is not ther
 API_TIMEOUT_S = 120
 STOP_GRACE_S = 5  # SIGTERM lets the harness report; SIGKILL after this
 WAIT_CHUNK_S = 60  # the engine's wait call is re-issued, so long builds never hit a read timeout
-BASELINE_LIMIT = 256 * 1024 * 1024
 
 _ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
 
@@ -155,25 +153,13 @@ class DockerBackend(Backend):
 
     def _measure_baseline(self, image: str) -> int:
         """The cgroup peak of the harness running ``true``: what every run carries on top."""
-        from runner.fixtures.cache import cache_dir
-
-        stage = probe.stage(cache_dir())
-        with tempfile.TemporaryDirectory(prefix="memsla-baseline-") as tmp:
-            root = Path(tmp)
-            folders = [root / name for name in ("probe", "output", "scratch")]
-            for folder in folders:
-                folder.mkdir()
-            request = RunRequest(
-                argv=["true"], env={}, workdir=Path("/tmp"), limit=BASELINE_LIMIT, timeout=120,
-                sample_interval=0.02, trace=False, probe_stage=stage, probe_out=folders[0],
-                output=folders[1], scratch=folders[2], image=image)
-            raw = self._run(request, image)
-        if raw.exit_code != 0 or raw.cgroup_peak is None:
-            detail = raw.stderr_tail.strip().splitlines()[-1:] or raw.notes[-1:] or ["no output"]
+        peak, failure = harnessed.run_idle(lambda request: self._run(request, image),
+                                          Path("/tmp"), image)
+        if peak is None:
             raise BackendError(f"the memsla harness does not run in the Docker image {image} "
-                               f"({detail[0]}): it needs python3 on PATH; rebuild it with "
+                               f"({failure}): it needs python3 on PATH; rebuild it with "
                                "`runner image build`")
-        return raw.cgroup_peak
+        return peak
 
     def _api(self, call: Callable[[], T]) -> T:
         try:

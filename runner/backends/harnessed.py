@@ -5,13 +5,38 @@ starts it, and its report turned into a RawRun."""
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runner.backends.interface import RawRun
+from runner import probe
+from runner.backends.interface import RawRun, RunRequest
 from runner.results import Timeline
 
 HARNESS_REPORT = "harness.json"
+IDLE_LIMIT = 256 * 1024 * 1024
+
+
+def run_idle(run: Callable[[RunRequest], RawRun], workdir: Path | None = None,
+             image: str | None = None) -> tuple[int | None, str]:
+    """The harness running ``true`` through ``run``: its cgroup peak is what every build
+    carries on top. Returns that peak, or None and the last line saying why."""
+    from runner.fixtures.cache import cache_dir
+
+    with tempfile.TemporaryDirectory(prefix="memsla-baseline-") as tmp:
+        folders = [Path(tmp) / name for name in ("probe", "output", "scratch")]
+        for folder in folders:
+            folder.mkdir()
+        raw = run(RunRequest(
+            argv=["true"], env={}, workdir=workdir or Path(tmp), limit=IDLE_LIMIT,
+            timeout=120, sample_interval=0.02, trace=False,
+            probe_stage=probe.stage(cache_dir()), probe_out=folders[0], output=folders[1],
+            scratch=folders[2], image=image))
+    if raw.exit_code == 0 and raw.cgroup_peak is not None:
+        return raw.cgroup_peak, ""
+    lines = raw.stderr_tail.strip().splitlines()[-1:] or raw.notes[-1:] or ["no report"]
+    return None, lines[0]
 
 
 def harness_command(python: str, out: str, interval: float, workdir: str,

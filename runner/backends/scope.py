@@ -16,9 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import psutil
 
@@ -28,7 +26,6 @@ from runner.backends.interface import Backend, BackendError, RawRun, RunRequest,
 from runner.probe.harness import OWN_CGROUP_PEAK
 
 UNIT_PREFIX = "memsla-"
-BASELINE_LIMIT = 256 * 1024 * 1024
 STOP_GRACE_S = 5  # SIGTERM lets the harness report; SIGKILL to the whole scope after this
 SYSTEMCTL_TIMEOUT_S = 20
 
@@ -54,29 +51,17 @@ class ScopeBackend(Backend):
         own = cgroups.own_cgroup()
         self.cgroup_version = own.version if own else None
         self._counter = 0
-        self.harness_baseline: int | None = None
-        self.harness_baseline = self._measure_baseline()
+        self.harness_baseline: int | None = self._measure_baseline()
 
     def _measure_baseline(self) -> int:
         """The scope's peak with the harness running ``true``: what every run carries on top.
         Also the proof that this host gives a user scope with a memory limit."""
-        from runner.fixtures.cache import cache_dir
-
-        with tempfile.TemporaryDirectory(prefix="memsla-baseline-") as tmp:
-            folders = [Path(tmp) / name for name in ("probe", "output", "scratch")]
-            for folder in folders:
-                folder.mkdir()
-            raw = self.run(RunRequest(
-                argv=["true"], env={}, workdir=Path(tmp), limit=BASELINE_LIMIT, timeout=60,
-                sample_interval=0.02, trace=False, probe_stage=probe.stage(cache_dir()),
-                probe_out=folders[0], output=folders[1], scratch=folders[2]))
-        if raw.exit_code != 0 or raw.cgroup_peak is None:
-            detail = (raw.stderr_tail.strip().splitlines()[-1:] or raw.notes[-1:]
-                      or ["no report"])[0]
-            raise BackendError(f"a systemd user scope with MemoryMax did not work ({detail}); "
+        peak, failure = harnessed.run_idle(self.run)
+        if peak is None:
+            raise BackendError(f"a systemd user scope with MemoryMax did not work ({failure}); "
                                "it needs a user systemd instance on cgroup v2 (loginctl "
                                "enable-linger $USER)")
-        return raw.cgroup_peak
+        return peak
 
     def run(self, request: RunRequest) -> RawRun:
         self._counter += 1
