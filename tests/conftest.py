@@ -111,6 +111,25 @@ def sla(tmp_path: Path) -> Any:
     return write
 
 
+def assert_planted_within_2_percent(run: CliRun, mib: int) -> dict[str, Any]:
+    """The cases ``mib=0`` and ``mib=MIB`` of a plant.py matrix: the cgroup and RSS peaks
+    differ by the planted size, and the heap peak is it, each within 2%. Returns the planted
+    case."""
+    idle, planted = run.case(mib=0), run.case(mib=mib)
+    truth = mib * 1024 * 1024
+
+    def median(case: dict[str, Any], metric: str) -> float:
+        return float(case["metrics"][metric]["median"])
+
+    # the idle run carries the interpreter (and any harness): the difference is the allocation
+    for metric in ("peak", "rss_peak"):
+        delta = median(planted, metric) - median(idle, metric)
+        assert abs(delta - truth) / truth < 0.02, (metric, delta / 2**20)
+    heap = median(planted, "python_peak")
+    assert abs(heap - truth) / truth < 0.02, ("python_peak", heap / 2**20)
+    return planted
+
+
 def require(kind: str, reason: str) -> None:
     """Skip on a laptop, fail in CI: ``MEMSLA_REQUIRE_<KIND>=1`` turns a skip into a failure."""
     if os.environ.get(f"MEMSLA_REQUIRE_{kind.upper()}") == "1":
