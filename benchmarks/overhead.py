@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from runner.fixtures.sitegen import generate_site
+from runner.workload.sitegen import generate_site
 
 
 def bare_seconds(site: Path, out: Path, repeats: int) -> list[float]:

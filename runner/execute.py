@@ -1,25 +1,24 @@
-"""Runs a plan: fixture and environment first (outside the measurement), then the timed runs and
-one traced run per case through a backend, the probe's records merged into each run."""
+"""Runs a plan: fixture and environment first (outside the measurement), then the warm-up, timed,
+traced and leak runs of each case through a backend. It only produces runs: judging them is the
+judging stage's job (``runner.judging.stage``)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner import probe
-from runner.analysis.metrics import case_metrics
-from runner.analysis.verdicts import judge_case
-from runner.backends.interface import Backend, RawRun, RunRequest
-from runner.errors import MemslaError
-from runner.fixtures.cache import prepare_fixture, prepare_virtualenv
+from runner.backends.interface import Backend, RunRequest
+from runner.errors import MemslaError, UsageError
+from runner.measure import staging
+from runner.measure.assemble import assemble_run
 from runner.plan import CasePlan, fill
-from runner.probe.leakrun import LeakRecord, leak_argv, read_leak
-from runner.probe.reader import read_probe_dir
-from runner.results import Case, Run
+from runner.results import Case, RunKind
+from runner.slafile.model import Scenario
+from runner.workload.cache import prepare_fixture, prepare_virtualenv
 
 ProgressHook = Callable[[str], None]
 
@@ -33,13 +32,13 @@ class Executor:
     spec_dir: Path
     on_progress: ProgressHook = field(default=lambda message: None)
     keep_outputs: bool = False
-    leaks: dict[str, LeakRecord | None] = field(default_factory=dict)  # by case label
 
     def run_case(self, plan: CasePlan) -> Case:
-        backend = self.backend_for(plan.settings["backend"])
+        """The case's runs; an error that stops the case is kept in ``Case.error``."""
+        backend = self.backend_for(plan.settings.backend)
         case = Case(scenario=plan.scenario_name, params=plan.params,
                     size_parameter=plan.size_parameter, size=plan.size, backend=backend.name,
-                    limit=plan.settings["limit"], approximate=backend.approximate)
+                    limit=plan.settings.limit, approximate=backend.approximate)
         work = Path(tempfile.mkdtemp(prefix="memsla-"))
         try:
             self._run_all(plan, backend, case, work)
@@ -48,8 +47,6 @@ class Executor:
         finally:
             if not self.keep_outputs:
                 shutil.rmtree(work, ignore_errors=True)
-            case.metrics = case_metrics(case)
-            case.verdicts = judge_case(case, plan.rules, plan.implicit_rules)
         return case
 
     def _run_all(self, plan: CasePlan, backend: Backend, case: Case, work: Path) -> None:
@@ -68,13 +65,15 @@ class Executor:
                                       work / "pip.log")
             env["PATH"] = f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
             env["VIRTUAL_ENV"] = str(venv)
-        stage = probe.stage(self.cache)
-        kinds: list[str] = []
+        stage = staging.stage(self.cache)
+        kinds: list[RunKind] = []
         if scenario.command is not None:
-            kinds = ["warmup"] * plan.settings["warmup"] + ["timed"] * plan.settings["repeats"]
-            if plan.settings["tracker"] == "tracemalloc":
+            warmups: list[RunKind] = ["warmup"] * plan.settings.warmup
+            timed: list[RunKind] = ["timed"] * plan.settings.repeats
+            kinds = warmups + timed
+            if plan.settings.tracker == "tracemalloc":
                 kinds.append("traced")
-        if scenario.leak is not None:  # repeated calls in one process (runner.probe.leak)
+        if scenario.leak is not None:  # repeated calls in one process (runner.inbuild.leak)
             kinds.append("leak")
         for index, kind in enumerate(kinds):
             self.on_progress(f"{plan.label}: {kind} run {index + 1}/{len(kinds)}")
@@ -89,20 +88,17 @@ class Executor:
             workdir = Path(fill(workdir_template, filled) if workdir_template else (
                 paths["fixture"] or self.spec_dir))
             request = RunRequest(
-                argv=argv, env=run_env, workdir=workdir, limit=plan.settings["limit"],
-                timeout=plan.settings["timeout"],
-                sample_interval=plan.settings["sample_interval"], trace=kind == "traced",
-                probe_stage=stage, probe_out=probe_out, output=output, scratch=scratch,
-                fixture=fixture, image=plan.settings["image"], docker=scenario.docker)
-            raw = backend.run(request)
-            case.runs.append(merge_run(kind, index, raw, probe_out))
-            if kind == "leak":
-                self.leaks[plan.label] = read_leak(probe_out)
+                argv=argv, env=run_env, workdir=workdir, limit=plan.settings.limit,
+                timeout=plan.settings.timeout, sample_interval=plan.settings.sample_interval,
+                trace=kind == "traced", probe_stage=stage, probe_out=probe_out, output=output,
+                scratch=scratch, fixture=fixture, image=plan.settings.image,
+                docker=scenario.docker)
+            case.runs.append(assemble_run(kind, index, backend.run(request), probe_out))
             if not self.keep_outputs:
                 shutil.rmtree(run_dir, ignore_errors=True)
 
     def _argv(self, plan: CasePlan, values: dict[str, object], env: dict[str, str],
-              kind: str) -> list[str]:
+              kind: RunKind) -> list[str]:
         command = plan.scenario.command
         if kind == "leak":
             argv = leak_argv(plan.scenario, values)
@@ -118,21 +114,17 @@ class Executor:
         return argv
 
 
-def merge_run(kind: str, index: int, raw: RawRun, probe_out: Path) -> Run:
-    """One run's result: the backend's kernel figures plus what the probe recorded."""
-    data = read_probe_dir(probe_out)
-    cgroup_peak = raw.cgroup_peak
-    if data.cgroup_segments:  # the build reset the cgroup peak at phase starts
-        cgroup_peak = max([cgroup_peak or 0, *data.cgroup_segments])
-    rss_peak = raw.rss_peak
-    if data.vm_hwm is not None:
-        rss_peak = max(rss_peak or 0, data.vm_hwm)
-    return Run(
-        kind=kind,  # type: ignore[arg-type]
-        index=index, exit_code=raw.exit_code, signal=raw.signal, timed_out=raw.timed_out,
-        oom_killed=raw.oom_killed, oom_kills=raw.oom_kills, duration=raw.duration,
-        cpu_time=raw.cpu_time, cgroup_peak=cgroup_peak, rss_peak=rss_peak,
-        cache_peak=raw.cache_peak, limit=raw.limit, approximate=raw.approximate,
-        python=data.python if kind == "traced" else [],
-        phases=data.phases, timeline=raw.timeline, stderr_tail=raw.stderr_tail,
-        notes=raw.notes + data.problems)
+def leak_argv(scenario: Scenario, values: Mapping[str, object]) -> list[str]:
+    """The leak driver's command line; ``args`` take the same placeholders as ``command``."""
+    leak = scenario.leak
+    assert leak is not None
+    # With requirements the virtualenv's python3 comes first on PATH.
+    python = "python3" if scenario.requirements else (scenario.python or "python3")
+    args = []
+    for text in leak.args:
+        try:
+            args.append(fill(text, values))
+        except (KeyError, ValueError, IndexError, AttributeError) as exc:
+            raise UsageError(f"leak args: cannot fill {text!r}: {exc!r}") from None
+    return [python, "-m", "runner.inbuild.leak", "--entry", leak.entry,
+            "--calls", str(leak.calls), "--warmup", str(leak.warmup), "--", *args]

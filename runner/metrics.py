@@ -1,4 +1,5 @@
-"""The registry of metric names an SLA can judge: unit, meaning, where the value comes from.
+"""The metric vocabulary: every name an SLA can judge with its unit, meaning, title and source;
+the statistics across repeats; and how a case is labelled.
 
 Every number memsla reports is named here once, so a misspelled metric in ``sla.yaml`` is an
 error and every report labels a value the same way.
@@ -7,8 +8,11 @@ error and every report labels a value the same way.
 from __future__ import annotations
 
 import re
+import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 from runner.units import Kind
 
@@ -194,3 +198,38 @@ def parse_metric(text: str) -> MetricRef:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(f"unknown metric {name!r}{hint}")
     return MetricRef(name=name)
+
+
+# The metrics every report shows for a case, in this order, with their column titles.
+KEY_METRICS = ("peak", "rss_peak", "python_peak", "duration")
+METRIC_TITLES = {"peak": "cgroup peak", "rss_peak": "rss peak", "python_peak": "python peak",
+                 "duration": "duration"}
+
+Statistic = Literal["max", "min", "median", "mean"]
+STATISTICS: tuple[Statistic, ...] = ("max", "min", "median", "mean")
+
+
+def pick(values: Sequence[float], stat: str) -> float:
+    """The value of a statistic across repeats (``max``, ``min``, ``median`` or ``mean``)."""
+    if not values:
+        raise ValueError("no values to pick from")
+    if stat == "min":
+        return float(min(values))
+    if stat == "median":
+        return float(statistics.median(values))
+    if stat == "mean":
+        return float(statistics.fmean(values))
+    if stat == "max":
+        return float(max(values))
+    raise ValueError(f"unknown statistic {stat!r}")
+
+
+def params_label(params: Mapping[str, object]) -> str:
+    """``pages=500, theme=dark``: a point of a scenario's matrix."""
+    return ", ".join(f"{key}={value}" for key, value in params.items())
+
+
+def case_label(scenario: str, params: Mapping[str, object]) -> str:
+    """``pelican[pages=500]``: how every report and message names a case."""
+    shown = params_label(params)
+    return f"{scenario}[{shown}]" if shown else scenario

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from runner.errors import UsageError
-from runner.metrics import MetricRef
-from runner.spec.model import Scenario, Suite
-from runner.spec.rules import Rule
+from runner.metrics import MetricRef, case_label
+from runner.slafile.model import CaseSettings, Scenario, Suite
+from runner.slafile.rules import Rule
 
 # Every build must complete: these hold unless the user writes a rule on the same metric.
 IMPLICIT_RULES = (
@@ -20,14 +20,14 @@ IMPLICIT_RULES = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class CasePlan:
+    """One case to run: a scenario at one point of its matrix, with its effective settings."""
+
     scenario_name: str
     scenario: Scenario
     params: dict[str, int | str]
-    settings: dict[str, Any]
-    rules: list[Rule]
-    implicit_rules: list[Rule] = field(default_factory=list)
+    settings: CaseSettings
 
     @property
     def size_parameter(self) -> str | None:
@@ -41,8 +41,7 @@ class CasePlan:
 
     @property
     def label(self) -> str:
-        params = ", ".join(f"{k}={v}" for k, v in self.params.items())
-        return f"{self.scenario_name}[{params}]" if params else self.scenario_name
+        return case_label(self.scenario_name, self.params)
 
 
 def build_plan(suite: Suite, *, only: list[str] | None = None,
@@ -58,17 +57,24 @@ def build_plan(suite: Suite, *, only: list[str] | None = None,
     for name, scenario in suite.scenarios.items():
         if only and name not in only:
             continue
-        settings = suite.settings_for(scenario)
-        settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        settings = suite.settings_for(scenario).model_copy(
+            update={k: v for k, v in (overrides or {}).items() if v is not None})
         for params in expand_matrix(scenario.matrix):
             size_name = scenario.size_parameter
             if sizes and size_name and params.get(size_name) not in sizes:
                 continue
-            rules = [r for r in [*scenario.slas, *suite.slas] if r.applies_to(params)]
-            written = {r.metric.key for r in rules}
-            implicit = [r for r in IMPLICIT_RULES if r.metric.key not in written]
-            plans.append(CasePlan(name, scenario, params, settings, rules, implicit))
+            plans.append(CasePlan(name, scenario, params, settings))
     return plans
+
+
+def case_rules(suite: Suite, scenario_name: str,
+               params: Mapping[str, int | str]) -> tuple[list[Rule], list[Rule]]:
+    """The rules that apply to one case: those written (the scenario's, then the suite's), and
+    the implicit ones that hold unless a written rule judges the same metric."""
+    scenario = suite.scenarios[scenario_name]
+    rules = [r for r in [*scenario.slas, *suite.slas] if r.applies_to(params)]
+    written = {r.metric.key for r in rules}
+    return rules, [r for r in IMPLICIT_RULES if r.metric.key not in written]
 
 
 def expand_matrix(matrix: Mapping[str, list[int | str]]) -> list[dict[str, int | str]]:

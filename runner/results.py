@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from runner.metrics import case_label
+
 SCHEMA_VERSION = 1
 RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
@@ -69,6 +71,46 @@ class PythonHeap(_Model):
     top_allocations: list[AllocationSite] = Field(default_factory=list)
 
 
+class LeakCall(_Model):
+    """One call of the leak driver (``runner.inbuild.leak``)."""
+
+    index: int
+    warmup: bool
+    duration: float
+    traced: int  # Python heap still traced after the call and gc.collect()
+    peak: int  # heap peak during the call (0 where Python < 3.9 cannot reset it)
+    rss: int | None = None
+    objects: int = 0  # GC-tracked objects after the call
+
+
+class LeakSite(_Model):
+    """An allocation site that grew between the end of the warm-up calls and the last call."""
+
+    file: str
+    line: int
+    size_diff: int
+    count_diff: int
+    size: int
+    count: int
+
+
+class LeakRecord(_Model):
+    """Everything one leak run recorded; ``complete`` is False when it did not finish."""
+
+    entry: str = ""
+    python: str = ""
+    planned_calls: int = 0
+    warmup: int = 0
+    calls: list[LeakCall] = Field(default_factory=list)
+    sites: list[LeakSite] = Field(default_factory=list)
+    error: str | None = None
+    complete: bool = False
+
+    @property
+    def measured(self) -> list[LeakCall]:
+        return [c for c in self.calls if not c.warmup]
+
+
 class Run(_Model):
     """One execution of a build command under a backend."""
 
@@ -89,6 +131,7 @@ class Run(_Model):
     python: list[PythonHeap] = Field(default_factory=list)
     phases: list[PhaseResult] = Field(default_factory=list)
     timeline: Timeline | None = None
+    leak: LeakRecord | None = None  # kind "leak": what the driver recorded (None: never started)
     stderr_tail: str = ""
     notes: list[str] = Field(default_factory=list)
 
@@ -154,8 +197,7 @@ class Case(_Model):
 
     @property
     def label(self) -> str:
-        params = ", ".join(f"{k}={v}" for k, v in self.params.items())
-        return f"{self.scenario}[{params}]" if params else self.scenario
+        return case_label(self.scenario, self.params)
 
 
 class ScenarioResult(_Model):

@@ -1,32 +1,72 @@
-"""One ``runner check``: load the SLA file, plan, pick backends, execute case by case, judge,
-and keep the results measured so far when interrupted."""
+"""One ``runner check``: load the SLA file, plan, pick backends, execute case by case, then judge
+once, keeping the results measured so far when interrupted. The executor wiring here is shared
+by ``check`` and ``capacity``; how progress is shown is the caller's (``runner.cli.progress``)."""
 
 from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from types import TracebackType
+from typing import Any, Literal, Protocol
 
 from runner import __version__, backends
-from runner.analysis.scenarios import analyse
 from runner.backends.interface import Backend
+from runner.errors import UsageError
 from runner.execute import Executor
-from runner.fixtures.cache import cache_dir
-from runner.host import host_facts
+from runner.judging.stage import judge
+from runner.measure.host import host_facts
 from runner.plan import CasePlan, build_plan
 from runner.results import Results
-from runner.spec import load_suite
-from runner.spec.model import Suite
+from runner.slafile import load_suite
+from runner.slafile.model import BUILTIN_SETTINGS, Suite
+from runner.workload.cache import cache_dir
+
+
+class CheckProgress(Protocol):
+    """What a check says while it runs; the CLI shows it, tests and the API may ignore it."""
+
+    def __enter__(self) -> CheckProgress: ...
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None: ...
+
+    def begin(self, total: int) -> None: ...
+
+    def say(self, message: str) -> None: ...
+
+    def case_done(self) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+
+class SilentProgress:
+    """A CheckProgress that shows nothing."""
+
+    def __enter__(self) -> SilentProgress:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        return None
+
+    def begin(self, total: int) -> None:
+        return None
+
+    def say(self, message: str) -> None:
+        return None
+
+    def case_done(self) -> None:
+        return None
+
+    def note(self, message: str) -> None:
+        return None
 
 
 class Session:
-    def __init__(self, sla_file: Path, *, console: Console | None = None) -> None:
+    def __init__(self, sla_file: Path, *, progress: CheckProgress | None = None) -> None:
         self.sla_file = sla_file
         self.suite: Suite = load_suite(sla_file)
-        self.console = console or Console()
+        self.progress: CheckProgress = progress or SilentProgress()
         self._backends: dict[str, Backend] = {}
         self._reasons: dict[str, str] = {}
         self.baseline: Results | None = None  # judges the <metric>_growth rules
@@ -40,7 +80,7 @@ class Session:
                 reason = f"asked for by name; builds run in {backend.where}"
             removed = backend.remove_leftovers()
             if removed:
-                self.console.print(f"removed {len(removed)} leftover(s) of an earlier run")
+                self.progress.note(f"removed {len(removed)} leftover(s) of an earlier run")
             self._backends[name] = backend
             self._reasons[name] = reason
         return self._backends[name]
@@ -50,45 +90,45 @@ class Session:
         only = overrides.pop("only", None)
         return build_plan(self.suite, only=only, overrides=overrides, sizes=sizes)
 
+    def executor(self, *, keep_outputs: bool = False) -> Executor:
+        """An executor whose backends come from (and are closed with) this session."""
+        return Executor(backend_for=self.backend_for, cache=cache_dir(),
+                        spec_dir=self.sla_file.resolve().parent, keep_outputs=keep_outputs,
+                        on_progress=self.progress.say)
+
     def check(self, *, backend: str | None = None, only: list[str] | None = None,
               sizes: list[int] | None = None, repeats: int | None = None,
               keep_outputs: bool = False, json_path: Path | None = None) -> Results:
         plans = self.plan(backend=backend, repeats=repeats, only=only, sizes=sizes)
-        first: dict[str, Any] = plans[0].settings if plans else {"backend": "auto", "image": None}
-        chosen = self.backend_for(first["backend"], first.get("image"))
+        if not plans:
+            raise UsageError("the selection (--only/--size) matches no case of "
+                             f"{self.sla_file}: nothing would be measured")
+        first = plans[0].settings if plans else BUILTIN_SETTINGS
+        chosen = self.backend_for(first.backend, first.image)
         results = Results(
             memsla_version=__version__,
             created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             sla_file=str(self.sla_file),
-            host=host_facts(chosen.name, self._reasons[first["backend"]], chosen.cgroup_version,
-                            getattr(chosen, "engine_version", None),
-                            getattr(chosen, "harness_baseline", None)))
-        executor = Executor(backend_for=lambda name: self.backend_for(name),
-                            cache=cache_dir(), spec_dir=self.sla_file.resolve().parent,
-                            keep_outputs=keep_outputs)
+            host=host_facts(chosen.name, self._reasons[first.backend], chosen.cgroup_version,
+                            chosen.engine_version, chosen.harness_baseline))
+        executor = self.executor(keep_outputs=keep_outputs)
         try:
-            with Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                          TimeElapsedColumn(), console=self.console, transient=True) as progress:
-                task = progress.add_task("starting", total=len(plans))
-                executor.on_progress = lambda message: progress.update(task, description=message)
+            with self.progress:
+                self.progress.begin(len(plans))
                 for plan in plans:
                     results.cases.append(executor.run_case(plan))
-                    progress.advance(task)
+                    self.progress.case_done()
                     if json_path:
                         results.write(json_path)
-            self._analyse(results, executor)
         except KeyboardInterrupt:
             results.interrupted = True
         finally:
             self.close()
+            judge(results, self.suite, self.baseline)
             results.status = _status(results)
             if json_path:
                 results.write(json_path)
         return results
-
-    def _analyse(self, results: Results, executor: Executor) -> None:
-        """Scenario-level analyses (fits, leaks, baselines) plug in here."""
-        analyse(results, self.suite, executor.leaks, self.baseline)
 
     def close(self) -> None:
         """Release every backend this session opened."""
@@ -96,7 +136,7 @@ class Session:
             open_backend.close()
 
 
-def _status(results: Results) -> Any:
+def _status(results: Results) -> Literal["pass", "fail", "error", "interrupted"]:
     if results.interrupted:
         return "interrupted"
     verdicts = results.all_verdicts()

@@ -15,7 +15,7 @@ from runner.metrics import (
     all_names,
     parse_metric,
 )
-from runner.spec import Rule, parse_rule
+from runner.slafile import Rule, parse_rule
 from runner.units import Kind
 
 # --- parse_metric

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from enum import Enum
 
 from runner.backends.interface import Backend, BackendError, RawRun, RunRequest
-from runner.spec.model import BUILTIN_SETTINGS
+from runner.slafile.model import BUILTIN_SETTINGS
 
 
 class BackendName(str, Enum):
@@ -71,7 +71,7 @@ def select_auto(image: str | None = None) -> tuple[Backend, str]:
     """The best backend this host offers: Docker with the image, else a local cgroup, else the
     process tree (approximate). Returns it with the reason in words."""
     reasons = []
-    image = image or BUILTIN_SETTINGS["image"]
+    image = image or BUILTIN_SETTINGS.image
     try:
         backend = _docker(image)
         return backend, f"Docker engine answers and image {image} exists"

@@ -1,5 +1,5 @@
 """Builds whose whole cgroup the runner cannot read from outside (a container, a systemd scope)
-run under the harness (``runner.probe.harness``) as the cgroup's first process: the command that
+run under the harness (``runner.inbuild.harness``) as the cgroup's first process: the command that
 starts it, and its report turned into a RawRun."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runner import probe
 from runner.backends.interface import RawRun, RunRequest
+from runner.measure import staging
 from runner.results import Timeline
 
 HARNESS_REPORT = "harness.json"
@@ -22,7 +22,7 @@ def run_idle(run: Callable[[RunRequest], RawRun], workdir: Path | None = None,
              image: str | None = None) -> tuple[int | None, str]:
     """The harness running ``true`` through ``run``: its cgroup peak is what every build
     carries on top. Returns that peak, or None and the last line saying why."""
-    from runner.fixtures.cache import cache_dir
+    from runner.workload.cache import cache_dir
 
     with tempfile.TemporaryDirectory(prefix="memsla-baseline-") as tmp:
         folders = [Path(tmp) / name for name in ("probe", "output", "scratch")]
@@ -31,7 +31,7 @@ def run_idle(run: Callable[[RunRequest], RawRun], workdir: Path | None = None,
         raw = run(RunRequest(
             argv=["true"], env={}, workdir=workdir or Path(tmp), limit=IDLE_LIMIT,
             timeout=120, sample_interval=0.02, trace=False,
-            probe_stage=probe.stage(cache_dir()), probe_out=folders[0], output=folders[1],
+            probe_stage=staging.stage(cache_dir()), probe_out=folders[0], output=folders[1],
             scratch=folders[2], image=image))
     if raw.exit_code == 0 and raw.cgroup_peak is not None:
         return raw.cgroup_peak, ""
@@ -42,7 +42,7 @@ def run_idle(run: Callable[[RunRequest], RawRun], workdir: Path | None = None,
 def harness_command(python: str, out: str, interval: float, workdir: str,
                     argv: list[str]) -> list[str]:
     """``python -S``: the probe's sitecustomize must not load into the harness itself."""
-    return [python, "-S", "-m", "runner.probe.harness", "--out", out, "--interval",
+    return [python, "-S", "-m", "runner.inbuild.harness", "--out", out, "--interval",
             repr(interval), "--workdir", workdir, "--", *argv]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from runner.errors import HostError
 from runner.results import Timeline
-from runner.spec.model import DockerOptions
+from runner.slafile.model import DockerOptions
 
 
 @dataclass
@@ -22,7 +22,7 @@ class RunRequest:
     timeout: float
     sample_interval: float
     trace: bool  # switch tracemalloc on in the probe
-    probe_stage: Path  # the staged probe folder (runner.probe.stage)
+    probe_stage: Path  # the staged probe folder (runner.measure.staging.stage)
     probe_out: Path  # an empty folder the probe writes into
     output: Path  # the build's writable output folder
     scratch: Path  # the runner's own scratch folder for this run (logs)
@@ -64,6 +64,8 @@ class Backend(abc.ABC):
     approximate: bool = False
     hard_limit: bool = True
     cgroup_version: int | None = None
+    engine_version: str | None = None  # Docker: the engine's version
+    harness_baseline: int | None = None  # the idle harness's peak, where a harness runs builds
     # True: the build runs with the host's programs, so the runner provisions the scenario's
     # requirements in a virtualenv; False: the backend's environment (an image) brings them.
     uses_host_environment: bool = True

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import psutil
 
-from runner import cgroups, probe
 from runner.backends.interface import Backend, BackendError, RawRun, RunRequest, tail
-from runner.probe.harness import exit_status
+from runner.inbuild import cgroups
+from runner.inbuild.harness import exit_status
+from runner.measure import staging
 from runner.results import Timeline
 
 CGROUP_PREFIX = "memsla-"
@@ -91,7 +92,7 @@ class CgroupBackend(Backend):
         peak_file, reset_mode = cgroup.file(cgroup.files.PEAK_FILE), f"v{cgroup.version}"
         env = dict(os.environ)
         env.update(request.env)
-        env.update(probe.environment(
+        env.update(staging.environment(
             str(request.probe_stage), str(request.probe_out), trace=request.trace, t0=t0,
             cgroup_peak_file=peak_file if os.geteuid() == 0 or cgroup.version == 2 else None,
             reset_mode=reset_mode, existing_pythonpath=request.env.get("PYTHONPATH")))

@@ -11,8 +11,8 @@ import time
 
 import psutil
 
-from runner import probe
 from runner.backends.interface import Backend, RawRun, RunRequest, tail
+from runner.measure import staging
 from runner.results import Timeline
 
 
@@ -25,7 +25,7 @@ class ProcessBackend(Backend):
     def run(self, request: RunRequest) -> RawRun:
         env = dict(os.environ)
         env.update(request.env)
-        env.update(probe.environment(str(request.probe_stage), str(request.probe_out),
+        env.update(staging.environment(str(request.probe_stage), str(request.probe_out),
                                      trace=request.trace, t0=time.time(),
                                      existing_pythonpath=request.env.get("PYTHONPATH")))
         stderr_path = request.scratch / "stderr.log"

@@ -20,10 +20,11 @@ import time
 
 import psutil
 
-from runner import cgroups, probe
 from runner.backends import harnessed
 from runner.backends.interface import Backend, BackendError, RawRun, RunRequest, tail
-from runner.probe.harness import OWN_CGROUP_PEAK
+from runner.inbuild import cgroups
+from runner.inbuild.harness import OWN_CGROUP_PEAK
+from runner.measure import staging
 
 UNIT_PREFIX = "memsla-"
 STOP_GRACE_S = 5  # SIGTERM lets the harness report; SIGKILL to the whole scope after this
@@ -71,7 +72,7 @@ class ScopeBackend(Backend):
                                             request.argv)
         env = dict(os.environ)
         env.update(request.env)
-        env.update(probe.environment(
+        env.update(staging.environment(
             str(request.probe_stage), str(request.probe_out), trace=request.trace,
             t0=time.time(), cgroup_peak_file=OWN_CGROUP_PEAK,
             existing_pythonpath=request.env.get("PYTHONPATH")))

@@ -9,10 +9,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from runner.analysis import capacity, compare, scaling
+from runner import capacity
+from runner.cli.progress import RichProgress, terminal_console
 from runner.cli.report_commands import read_results
 from runner.errors import EXIT_OK, EXIT_SLA_FAILED, HostError, UsageError
 from runner.execute import Executor
+from runner.judging import compare, scaling
 from runner.metrics import FITTABLE, parse_metric
 from runner.plan import CasePlan, with_size
 from runner.results import Results
@@ -36,7 +38,7 @@ class PredictCommand:
         parser.add_argument("--metric", choices=FITTABLE, default="peak")
 
     def run(self, args: argparse.Namespace) -> int:
-        console = _console()
+        console = terminal_console()
         results = _results_for(args.source, args.scenario, console)
         cases = [c for c in results.cases if c.scenario == args.scenario]
         if not cases:
@@ -52,11 +54,6 @@ class PredictCommand:
                 for line in prediction_lines(args.scenario, fit, size):
                     console.print(escape(line))
         return EXIT_OK
-
-
-def _console() -> Console:
-    console = Console()
-    return console if console.is_terminal else Console(width=160)  # logs: no wrapped tables
 
 
 def prediction_lines(scenario: str, fit: scaling.ScalingFit, size: int) -> list[str]:
@@ -90,7 +87,7 @@ def _results_for(source: Path, scenario: str, console: Console) -> Results:
         return read_results(source)
     from runner.session import Session
 
-    return Session(source, console=console).check(only=[scenario])
+    return Session(source, progress=RichProgress(console)).check(only=[scenario])
 
 
 class CompareCommand:
@@ -118,7 +115,7 @@ class CompareCommand:
             raise UsageError(str(exc)) from None
         base, head = read_results(args.base), read_results(args.head)
         result = compare.compare(base, head, tolerances, args.stat)
-        console = _console()
+        console = terminal_console()
         shown = {t.metric for t in tolerances}
         table = Table(title=f"{args.head} against {args.base} ({args.stat} of repeats)",
                       title_justify="left")
@@ -175,7 +172,6 @@ class CapacityCommand:
                             help="pick the case of other matrix axes (repeatable)")
 
     def run(self, args: argparse.Namespace) -> int:
-        from runner.fixtures.cache import cache_dir
         from runner.session import Session
 
         try:
@@ -183,8 +179,8 @@ class CapacityCommand:
             limit = parse_bytes(args.limit) if args.limit else None
         except UnitError as exc:
             raise UsageError(str(exc)) from None
-        console = _console()
-        session = Session(args.sla_file, console=console)
+        console = terminal_console()
+        session = Session(args.sla_file, progress=RichProgress(console))
         if any("=" not in w for w in args.where):
             raise UsageError("--where takes KEY=VALUE, e.g. --where theme=dark")
         wanted = dict(w.split("=", 1) for w in args.where)
@@ -194,10 +190,8 @@ class CapacityCommand:
             raise UsageError(f"no case of {args.scenario!r} has {', '.join(args.where)}")
         plan = max(plans, key=lambda p: p.size or 0)
         try:
-            backend = session.backend_for(plan.settings["backend"], plan.settings["image"])
-            executor = Executor(backend_for=session.backend_for, cache=cache_dir(),
-                                spec_dir=args.sla_file.resolve().parent,
-                                on_progress=lambda message: None)
+            backend = session.backend_for(plan.settings.backend, plan.settings.image)
+            executor = session.executor()
             if args.min_limit:
                 if not backend.hard_limit:
                     raise HostError(f"--min-limit needs a backend with a hard memory limit; "

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import sys
 from pathlib import Path
 from typing import Protocol
@@ -13,6 +12,7 @@ from rich.console import Console
 
 from runner import __version__
 from runner.cli.analysis_commands import ANALYSIS_COMMANDS
+from runner.cli.progress import RichProgress, terminal_console
 from runner.cli.report_commands import Outputs, ReportCommand, add_output_arguments
 from runner.errors import EXIT_HOST, EXIT_INTERRUPTED, EXIT_OK, EXIT_SLA_FAILED, HostError
 from runner.results import Results
@@ -64,11 +64,9 @@ class CheckCommand:
     def run(self, args: argparse.Namespace) -> int:
         from runner.session import Session
 
-        console = Console()
-        if not console.is_terminal:  # logs in CI: wide enough that the tables do not wrap
-            console = Console(width=160)
+        console = terminal_console()
         outputs = Outputs.from_args(args)
-        session = Session(args.sla_file, console=console)
+        session = Session(args.sla_file, progress=RichProgress(console))
         session.baseline = outputs.load_baseline()
         results = session.check(backend=args.backend, only=args.only, sizes=args.size,
                                 repeats=args.repeats, keep_outputs=args.keep_outputs,
@@ -97,7 +95,7 @@ class DoctorCommand:
 
     def run(self, args: argparse.Namespace) -> int:
         from runner.backends import select_auto
-        from runner.host import doctor_checks
+        from runner.cli.doctor import doctor_checks
 
         console = Console()
         for check in doctor_checks():
@@ -126,7 +124,7 @@ class ImageCommand:
 
     def run(self, args: argparse.Namespace) -> int:
         try:
-            from runner.images import ensure_images
+            from runner.backends.docker.images import ensure_images
         except ImportError as exc:
             raise HostError(f"image building is unavailable: {exc}") from None
         try:
@@ -137,10 +135,6 @@ class ImageCommand:
         return EXIT_OK
 
 
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
 COMMANDS: list[type[Command]] = [CheckCommand, DoctorCommand, ImageCommand, ReportCommand,
                                  *ANALYSIS_COMMANDS]
-__all__ = ["COMMANDS", "__version__", "now_iso"]
+__all__ = ["COMMANDS", "__version__"]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from rich.console import Console
 from rich.markup import escape
 
-from runner.analysis import phases, scaling
+from runner.judging import phases, scaling
 from runner.results import Case, Results
 from runner.units import format_bytes
 

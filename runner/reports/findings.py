@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from runner.analysis import phases, scaling
+from runner.judging import phases, scaling
 from runner.metrics import FITTABLE
 from runner.results import Case, Results
 from runner.units import format_bytes, format_seconds

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runner import cgroups
+from runner.inbuild import cgroups
 
 SCOPE_PREFIX = "fake-scope-"
 

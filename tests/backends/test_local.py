@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import cgroups
+from runner.inbuild import cgroups
 from tests.conftest import (
     assert_planted_within_2_percent,
     interrupt_when_running,

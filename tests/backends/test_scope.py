@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import cgroups
+from runner.inbuild import cgroups
 from tests.conftest import (
     REPO,
     CliRun,
@@ -102,7 +102,7 @@ def test_scope_holds_the_limit_and_measures_a_planted_allocation(
         assert call[1:4] == ["--user", "--scope", "--quiet"]
         assert "MemorySwapMax=0" in call
         assert call[call.index("--") + 2:call.index("--") + 5] == ["-S", "-m",
-                                                                   "runner.probe.harness"]
+                                                                   "runner.inbuild.harness"]
     assert "MemoryMax=1073741824" in scope_calls[-1]
     assert _scopes() == []
 

@@ -1,1 +1,0 @@
-"""Turning runs into answers: metrics across repeats, verdicts, and the scenario-level analyses."""

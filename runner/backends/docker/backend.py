@@ -1,0 +1,480 @@
+"""The Docker backend: each build in its own container, with the harness as PID 1.
+
+Container layout (all under ``/memsla``): ``probe`` (the staged probe, read-only, first on
+PYTHONPATH), ``out`` (where the harness and the probe write), ``fixture`` (read-only),
+``output`` (a writable bind, or a tmpfs) and ``scratch``. The root filesystem is read-only
+unless the scenario says otherwise, every capability is dropped, no new privileges, no network
+by default, memory and memory+swap limited to the same value.
+
+The harness (``runner.inbuild.harness``) starts the build with its OOM score at 1000, samples its
+own cgroup from inside and, when the build ends, writes the cgroup's peak and OOM-kill count to
+``out/harness.json`` before the container (and its cgroup) disappears. The runner combines that
+report with the engine's ``State.OOMKilled`` and the exit status. Nothing is subtracted from the
+peak: the idle harness's own peak is measured once per image (``harness_baseline``) so that
+reports can.
+
+When the runner is root the build runs as uid:gid 1000:1000 (the image's ``build`` user) and the
+writable folders are handed to that uid for the run; otherwise it runs as the runner's own uid,
+which owns them already.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
+
+# Only `import docker.errors`: ruff takes a bare `docker` for the repo's docker/ folder.
+import docker.errors
+import docker.types
+import psutil
+import requests.exceptions
+
+from runner.backends import harnessed
+from runner.backends.interface import Backend, BackendError, RawRun, RunRequest, tail
+from runner.measure import staging
+
+ROOT = PurePosixPath("/memsla")
+PROBE_DIR = ROOT / "probe"
+OUT_DIR = ROOT / "out"
+FIXTURE_DIR = ROOT / "fixture"
+OUTPUT_DIR = ROOT / "output"
+SCRATCH_DIR = ROOT / "scratch"
+# The image's unprivileged user; a root runner hands the writable folders to it for a run.
+BUILD_UID = 1000
+BUILD_GID = 1000
+
+LABEL = "memsla"
+OWNER_LABEL = "memsla.owner"
+HOST_LABEL = "memsla.host"
+RUN_LABEL = "memsla.run"
+
+CONNECT_TIMEOUT_S = 10  # an engine that does not answer within this is not there
+API_TIMEOUT_S = 120
+STOP_GRACE_S = 5  # SIGTERM lets the harness report; SIGKILL after this
+WAIT_CHUNK_S = 60  # the engine's wait call is re-issued, so long builds never hit a read timeout
+
+_ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
+
+T = TypeVar("T")
+
+
+def _arch(name: str) -> str:
+    return _ARCH_ALIASES.get(name.lower(), name.lower())
+
+
+def _engine_address() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost cause of a connection failure, in one short phrase."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class DockerBackend(Backend):
+    name = "docker"
+    where = "a Docker container"
+    uses_host_environment = False
+
+    def __init__(self, image_required: str | None = None) -> None:
+        self.image_required = image_required
+        self.harness_baseline: int | None = None
+        self.engine_version: str = "unknown"
+        self._baselines: dict[str, int] = {}
+        self._image_env: dict[str, dict[str, str]] = {}
+        try:
+            self.client = docker.DockerClient.from_env(timeout=CONNECT_TIMEOUT_S)
+            self.client.ping()
+            self.client.api.timeout = API_TIMEOUT_S
+        except docker.errors.DockerException as exc:
+            raise BackendError(
+                f"no Docker engine answers at {_engine_address()} ({_cause(exc)}): start it "
+                "(as root: docker/engine-up.sh) or point DOCKER_HOST at a running engine"
+            ) from None
+        try:
+            self._inspect_engine()
+            if image_required is not None:
+                self._prepare_image(image_required)
+                self.harness_baseline = self._baselines[image_required]
+        except BaseException:
+            self.client.close()
+            raise
+
+    # -- engine and image checks ---------------------------------------------------------------
+    def _inspect_engine(self) -> None:
+        info = self._api(self.client.info)
+        self.engine_version = str(self._api(self.client.version).get("Version", "unknown"))
+        if info.get("OSType", "linux") != "linux":
+            raise BackendError(f"the Docker engine runs {info.get('OSType')} containers: "
+                               "switch it to Linux containers")
+        if info.get("MemoryLimit") is False:
+            raise BackendError("the Docker engine cannot enforce memory limits (no memory "
+                               "cgroup): enable the memory controller on the engine's host")
+        self.cgroup_version = int(info.get("CgroupVersion") or 1)
+        self._engine_arch = _arch(str(info.get("Architecture", "")))
+        self._swap_limit = info.get("SwapLimit") is not False
+
+    def _prepare_image(self, image: str) -> None:
+        """Check the image exists and fits this engine, and measure the idle harness in it."""
+        if image in self._baselines:
+            return
+        try:
+            attrs = self.client.images.get(image).attrs
+        except docker.errors.ImageNotFound:
+            raise _image_missing(image) from None
+        except docker.errors.DockerException as exc:
+            raise BackendError(f"the Docker engine failed to inspect {image}: "
+                               f"{_cause(exc)}") from None
+        image_arch = _arch(str(attrs.get("Architecture", "")))
+        if attrs.get("Os", "linux") != "linux" or (
+                image_arch and self._engine_arch and image_arch != self._engine_arch):
+            raise BackendError(
+                f"the Docker image {image} is built for {attrs.get('Os')}/{image_arch} but the "
+                f"engine runs linux/{self._engine_arch}: rebuild it here with `runner image "
+                "build`")
+        env = attrs.get("Config", {}).get("Env") or []
+        self._image_env[image] = dict(item.split("=", 1) for item in env if "=" in item)
+        # The first run after an image is built or the staged probe changes also pays for
+        # reading the interpreter into the page cache (24 MiB against 9-10 MiB warm, seen here);
+        # later runs find it cached, so the smaller of two runs is what each of them carries.
+        self._baselines[image] = min(self._measure_baseline(image),
+                                     self._measure_baseline(image))
+
+    def _measure_baseline(self, image: str) -> int:
+        """The cgroup peak of the harness running ``true``: what every run carries on top."""
+        peak, failure = harnessed.run_idle(lambda request: self._run(request, image),
+                                          Path("/tmp"), image)
+        if peak is None:
+            raise BackendError(f"the memsla harness does not run in the Docker image {image} "
+                               f"({failure}): it needs python3 on PATH; rebuild it with "
+                               "`runner image build`")
+        return peak
+
+    def _api(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except docker.errors.DockerException as exc:
+            raise BackendError(f"the Docker engine failed: {_cause(exc)}") from None
+
+    # -- the container as the build sees it ----------------------------------------------------
+    def placeholder_paths(self, fixture: Path | None, output: Path,
+                          scratch: Path) -> dict[str, str]:
+        return {"fixture": str(FIXTURE_DIR) if fixture else "", "output": str(OUTPUT_DIR),
+                "scratch": str(SCRATCH_DIR)}
+
+    def _mapping(self, request: RunRequest) -> list[tuple[Path, PurePosixPath]]:
+        """Host folder -> container folder, for the paths a build may name either way."""
+        pairs = [(request.output, OUTPUT_DIR), (request.scratch, SCRATCH_DIR)]
+        if request.fixture is not None:
+            pairs.append((request.fixture, FIXTURE_DIR))
+        return pairs
+
+    def _workdir(self, request: RunRequest) -> str:
+        """The build's working directory inside the container.
+
+        A host path under a mounted folder is translated; a container path inside a mount, or
+        a tmpfs itself, is kept; anything else (the SLA file's folder, by default) falls back to
+        the fixture, or /tmp. Below a tmpfs nothing exists yet: /tmp/x is a host path.
+        """
+        wanted = PurePosixPath(request.workdir)
+        for host, container in self._mapping(request):
+            if wanted.is_relative_to(host):
+                return str(container / wanted.relative_to(host))
+        inside = [PROBE_DIR, OUT_DIR, OUTPUT_DIR, SCRATCH_DIR]
+        if request.fixture is not None:
+            inside.append(FIXTURE_DIR)
+        tmpfs = {PurePosixPath(path) for path in request.docker.tmpfs}
+        if wanted in tmpfs or any(wanted.is_relative_to(mount) for mount in inside):
+            return str(wanted)
+        return str(FIXTURE_DIR) if request.fixture is not None else "/tmp"
+
+    def _environment(self, request: RunRequest, image: str) -> dict[str, str]:
+        """request.env plus the probe's variables; the image's ENV stays, the host's never
+        enters."""
+        v2 = self.cgroup_version == 2
+        pythonpath = request.env.get("PYTHONPATH") or self._image_env.get(image, {}).get(
+            "PYTHONPATH")
+        env = dict(request.env)
+        env.update(staging.environment(
+            str(PROBE_DIR), str(OUT_DIR), trace=request.trace, t0=time.time(),
+            # v1: the container cannot reset its own peak (read-only cgroupfs); on v2 the probe
+            # tries a per-fd reset and quietly does without when the mount refuses.
+            cgroup_peak_file="/sys/fs/cgroup/memory.peak" if v2 else None,
+            reset_mode="v2" if v2 else "", existing_pythonpath=pythonpath))
+        return env
+
+    def _create_kwargs(self, request: RunRequest, image: str, run_id: str) -> dict[str, Any]:
+        options = request.docker
+        mounts = [
+            docker.types.Mount(str(PROBE_DIR), str(request.probe_stage), type="bind",
+                               read_only=True),
+            docker.types.Mount(str(OUT_DIR), str(request.probe_out), type="bind"),
+            docker.types.Mount(str(SCRATCH_DIR), str(request.scratch), type="bind"),
+        ]
+        if request.fixture is not None:
+            mounts.append(docker.types.Mount(str(FIXTURE_DIR), str(request.fixture),
+                                             type="bind", read_only=True))
+        tmpfs = dict(options.tmpfs)
+        if options.output == "bind":
+            mounts.append(docker.types.Mount(str(OUTPUT_DIR), str(request.output), type="bind"))
+        else:
+            tmpfs[str(OUTPUT_DIR)] = "mode=1777"
+        command = harnessed.harness_command("python3", str(OUT_DIR), request.sample_interval,
+                                            self._workdir(request), request.argv)
+        kwargs: dict[str, Any] = dict(
+            image=image, command=command, name=f"memsla-{os.getpid()}-{run_id[:12]}",
+            labels={LABEL: "1", OWNER_LABEL: str(os.getpid()), HOST_LABEL: socket.gethostname(),
+                    RUN_LABEL: run_id},
+            environment=self._environment(request, image), user=_container_user(),
+            # -m puts the working directory first on sys.path: keep the build's files off it
+            working_dir=str(PROBE_DIR), network_mode=options.network,
+            security_opt=["no-new-privileges"], cap_drop=["ALL"],
+            pids_limit=options.pids_limit, read_only=options.read_only, tmpfs=tmpfs,
+            mounts=mounts, detach=True, stdin_open=False, tty=False)
+        if request.limit is not None:
+            # memswap == mem: without it the container may use the limit again as swap
+            kwargs.update(mem_limit=request.limit, memswap_limit=request.limit)
+        return kwargs
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self, request: RunRequest) -> RawRun:
+        image = request.image or self.image_required
+        if image is None:
+            raise BackendError("the docker backend needs an image: set `image:` in the SLA "
+                               "file (the default is memsla-scenarios:latest)")
+        self._prepare_image(image)
+        if self.harness_baseline is None:
+            self.harness_baseline = self._baselines[image]
+        return self._run(request, image)
+
+    def _run(self, request: RunRequest, image: str) -> RawRun:
+        run_id = uuid.uuid4().hex
+        writable = [request.probe_out, request.scratch]
+        if request.docker.output == "bind":
+            writable.append(request.output)
+        handed = _hand_over(writable)
+        container = None
+        try:
+            kwargs = self._create_kwargs(request, image, run_id)
+            try:
+                container = self.client.containers.create(**kwargs)
+            except docker.errors.ImageNotFound:
+                raise _image_missing(image) from None
+            except docker.errors.DockerException as exc:
+                raise BackendError(f"the Docker engine refused the container: "
+                                   f"{_cause(exc)}") from None
+            return self._start_and_wait(container, request)
+        finally:
+            with _signals_held():
+                if container is not None:
+                    try:
+                        container.remove(force=True)
+                    except docker.errors.NotFound:
+                        pass
+                    except docker.errors.DockerException:
+                        pass  # remove_leftovers of the next runner takes it
+                if handed:
+                    _hand_back(writable)
+
+    def _start_and_wait(self, container: Any, request: RunRequest) -> RawRun:
+        try:
+            container.start()
+        except docker.errors.DockerException as exc:
+            raise BackendError(f"the Docker engine could not start the container: "
+                               f"{_cause(exc)}") from None
+        started = time.monotonic()
+        waiter = _Waiter(container)
+        timed_out = False
+        try:
+            if not waiter.done.wait(request.timeout):
+                timed_out = True
+                _stop(container)
+                waiter.done.wait(STOP_GRACE_S + 10)
+        except BaseException:
+            waiter.stop.set()
+            raise
+        ended = waiter.finished_at or time.monotonic()
+        try:
+            container.reload()
+            state: dict[str, Any] = container.attrs.get("State", {})
+        except docker.errors.DockerException:
+            state = {}
+        stderr_tail = _save_logs(container, request.scratch)
+        status = waiter.status_code if waiter.status_code is not None else state.get("ExitCode")
+        return self._combine(request, harnessed.read_report(request.probe_out), state, status,
+                             ended - started, timed_out, stderr_tail)
+
+    def _combine(self, request: RunRequest, report: dict[str, Any] | None,
+                 state: dict[str, Any], status: int | None, host_duration: float,
+                 timed_out: bool, stderr_tail: str) -> RawRun:
+        """The harness's report plus what the engine saw (it has the last word on OOM kills)."""
+        engine_oom = bool(state.get("OOMKilled"))
+        notes: list[str] = []
+        if request.limit is None:
+            notes.append("no memory limit was set: the container could use all of the host's "
+                         "memory")
+        elif not self._swap_limit:
+            notes.append("the engine cannot limit swap (no swap accounting): the build may "
+                         "swap instead of being killed")
+        if report is None:
+            notes.append("the harness left no report (killed, or could not start): exit status "
+                         "and OOM kill come from the engine; no peak was measured")
+            if engine_oom and self.harness_baseline is not None:
+                notes.append(f"the harness alone needs about {self.harness_baseline >> 20} MiB: "
+                             "a limit near that leaves it no room to report")
+            code = status
+            return RawRun(
+                exit_code=code, duration=host_duration,
+                signal=code - 128 if code is not None and code > 128 else None,
+                timed_out=timed_out, oom_kills=1 if engine_oom else 0, oom_killed=engine_oom,
+                limit=request.limit, stderr_tail=stderr_tail, notes=notes)
+        return harnessed.from_report(
+            report, limit=request.limit, sample_interval=request.sample_interval,
+            host_duration=host_duration, timed_out=timed_out, stderr_tail=stderr_tail,
+            notes=notes, outside_oom=engine_oom)
+
+    # -- housekeeping --------------------------------------------------------------------------
+    def remove_leftovers(self) -> list[str]:
+        """Remove memsla containers of this host whose runner process is gone."""
+        try:
+            containers = self.client.containers.list(all=True, filters={"label": LABEL},
+                                                     ignore_removed=True)
+        except docker.errors.DockerException:
+            return []
+        removed = []
+        hostname = socket.gethostname()
+        for container in containers:
+            labels = container.labels or {}
+            if labels.get(HOST_LABEL, hostname) != hostname:
+                continue  # another machine's runner shares this engine
+            owner = labels.get(OWNER_LABEL, "")
+            if owner.isdigit() and psutil.pid_exists(int(owner)):
+                continue
+            try:
+                container.remove(force=True)
+                removed.append(str(container.name))
+            except docker.errors.DockerException:
+                pass
+        return removed
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class _Waiter(threading.Thread):
+    """Waits for the container in a thread, so the main thread stays interruptible."""
+
+    def __init__(self, container: Any) -> None:
+        super().__init__(name="memsla-docker-wait", daemon=True)
+        self.container = container
+        self.done = threading.Event()
+        self.stop = threading.Event()
+        self.status_code: int | None = None
+        self.finished_at: float | None = None
+        self.start()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                result = self.container.wait(timeout=WAIT_CHUNK_S)
+            except (requests.exceptions.RequestException, docker.errors.DockerException):
+                if self.stop.is_set() or not self._running():
+                    break
+                continue
+            self.finished_at = time.monotonic()
+            self.status_code = int(result.get("StatusCode", -1))
+            break
+        self.done.set()
+
+    def _running(self) -> bool:
+        try:
+            self.container.reload()
+            return bool(self.container.attrs.get("State", {}).get("Running"))
+        except docker.errors.DockerException:
+            return False
+
+
+def _stop(container: Any) -> None:
+    """SIGTERM (the harness kills the build and still reports), then SIGKILL."""
+    try:
+        container.stop(timeout=STOP_GRACE_S)
+    except docker.errors.DockerException:
+        pass
+
+
+def _save_logs(container: Any, scratch: Path) -> str:
+    """Copy the container's stdout and stderr into scratch; return the stderr tail."""
+    for name, which in (("stdout.log", {"stdout": True, "stderr": False}),
+                        ("stderr.log", {"stdout": False, "stderr": True})):
+        try:
+            with (scratch / name).open("wb") as handle:
+                for chunk in container.logs(stream=True, follow=False, **which):
+                    handle.write(chunk)
+        except (OSError, docker.errors.DockerException):
+            pass
+    return tail(scratch / "stderr.log")
+
+
+def _container_user() -> str:
+    if os.geteuid() == 0:
+        return f"{BUILD_UID}:{BUILD_GID}"
+    return f"{os.getuid()}:{os.getgid()}"
+
+
+def _hand_over(folders: list[Path]) -> bool:
+    """A root runner gives the (fresh) writable folders to the build's uid for the run."""
+    if os.geteuid() != 0:
+        return False
+    for folder in folders:
+        os.chown(folder, BUILD_UID, BUILD_GID)
+    return True
+
+
+def _hand_back(folders: list[Path]) -> None:
+    uid, gid = os.getuid(), os.getgid()
+    for folder in folders:
+        for path in _walk(folder):
+            try:
+                os.lchown(path, uid, gid)
+            except OSError:
+                pass
+
+
+def _walk(folder: Path) -> Iterator[str]:
+    yield str(folder)
+    for parent, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            yield os.path.join(parent, name)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while removing a container, so a second one cannot leave it
+    behind; they arrive (and raise) right after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _image_missing(image: str) -> BackendError:
+    return BackendError(f"the Docker image {image} does not exist: run `runner image build`")
+
+
+__all__ = ["DockerBackend"]

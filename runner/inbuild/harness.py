@@ -1,0 +1,140 @@
+"""The harness: PID 1 of a measured container (or of a delegated scope). It runs the build with
+its OOM score raised to the maximum, so the kernel kills the build and not the harness, samples
+its own cgroup meanwhile, and after the build exits reads the cgroup's peak and OOM-kill count
+before the cgroup disappears. It writes everything to OUT/harness.json.
+
+Stdlib-only, CPython 3.8+, started as ``python3 -S -m runner.inbuild.harness`` (no site: the
+probe's sitecustomize must not load into the harness itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from runner.inbuild import cgroups
+
+RAISE_OOM_SCORE = 'echo 1000 > /proc/self/oom_score_adj && exec "$@"'
+# MEMSLA_CGROUP_PEAK=@own: give the build the peak file of the harness's own cgroup.
+OWN_CGROUP_PEAK = "@own"
+
+
+def exit_status(status: int) -> tuple[int, int | None]:
+    """A wait status as (exit code, signal): killed by signal N is exit 128+N, as shells say.
+
+    os.waitstatus_to_exitcode is 3.9+, and the harness runs on 3.8 too.
+    """
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        return 128 + number, number
+    return os.WEXITSTATUS(status), None
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="memsla-harness")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--interval", type=float, default=0.02)
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    if args.command and args.command[0] == "--":
+        args.command = args.command[1:]
+    if not args.command:
+        parser.error("no command given")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    own = cgroups.own_cgroup()
+    result: dict[str, Any] = {"started": True, "cgroup_version": own.version if own else None}
+    sampler = cgroups.Sampler(own, args.interval) if own else None
+    child_holder: dict[str, subprocess.Popen[bytes]] = {}
+    stopping: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        stopping.append(signum)
+        child = child_holder.get("child")
+        if child is not None:
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    env = dict(os.environ)
+    if env.get("MEMSLA_CGROUP_PEAK") == OWN_CGROUP_PEAK:
+        # Only the harness knows which cgroup it is in (a systemd scope is named at start).
+        if own is not None:
+            env["MEMSLA_CGROUP_PEAK"] = own.file(own.files.PEAK_FILE)
+            env["MEMSLA_CGROUP_RESET"] = "v%d" % own.version
+        else:
+            del env["MEMSLA_CGROUP_PEAK"]
+    start = time.monotonic()
+    if "MEMSLA_T0" in env:
+        # The probe's phase times then share the timeline's zero (the build's start here),
+        # whatever a container's start-up cost before it.
+        env["MEMSLA_T0"] = repr(time.time())
+    try:
+        child = subprocess.Popen(
+            ["/bin/sh", "-c", RAISE_OOM_SCORE, "memsla-build", *args.command],
+            cwd=args.workdir, env=env, start_new_session=True)
+    except OSError as exc:
+        result.update(exit_code=127, signal=None, duration=0.0, cpu_time=0.0,
+                      error="cannot start the build in %s: %s" % (args.workdir, exc))
+        sys.stderr.write("memsla-harness: %s\n" % result["error"])
+        _write(args.out, result)
+        return 127
+    child_holder["child"] = child
+    if stopping:  # a stop signal arrived before the build existed
+        forward(signal.SIGTERM, None)
+    if sampler is not None:
+        sampler.started_at(start)
+        sampler.start()
+    waited: dict[str, Any] = {}
+
+    def wait() -> None:
+        _, status, usage = os.wait4(child.pid, 0)
+        waited.update(status=status, end=time.monotonic(),
+                      cpu=usage.ru_utime + usage.ru_stime)
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    while waiter.is_alive():
+        waiter.join(0.5)
+    exit_code, signal_number = exit_status(waited["status"])
+    child.returncode = exit_code if signal_number is None else -signal_number
+    if sampler is not None:
+        sampler.stop()
+    result.update(
+        exit_code=exit_code, signal=signal_number,
+        duration=waited["end"] - start, cpu_time=waited["cpu"])
+    if own is not None and sampler is not None:
+        stat = own.stat()
+        result.update(
+            cgroup_peak=max(own.peak() or 0, sampler.max_usage),
+            max_anon=max(sampler.max_anon, own.anon(stat) or 0),
+            cache_at_max=sampler.cache_at_max, oom_kills=own.oom_kills(), limit=own.limit(),
+            swap_allowed=own.swap_allowed(), peak_file=own.file(own.files.PEAK_FILE),
+            timeline={"t": sampler.t, "cgroup": sampler.usage, "anon": sampler.anon_series})
+    _write(args.out, result)
+    return exit_code
+
+
+def _write(out: str, result: dict[str, Any]) -> None:
+    tmp = os.path.join(out, "harness.json.tmp")
+    with open(tmp, "w") as handle:
+        json.dump(result, handle)
+    os.replace(tmp, os.path.join(out, "harness.json"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Baselines: the change of every case metric between two results files, tolerances on those
+changes (``peak: 10% + 8MiB``), and the ``<metric>_growth`` rules of ``runner check --baseline``.
+
+Cases match by scenario and parameters, scaling fits (``per_page``, ``fixed_overhead``,
+``scaling_exponent``) by scenario; a case or scenario present on one side only is reported,
+never an error. Every compared metric is one where more is worse (memory, time, counts, cost
+per page, growth exponent), so only increases can exceed a tolerance.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from runner.judging.scaling import stored_fits
+from runner.judging.verdicts import verdict
+from runner.metrics import GROWTH_SUFFIX, MetricRef, Source, parse_metric
+from runner.results import Case, Results, Stats, Verdict
+from runner.slafile.rules import Rule
+from runner.units import UnitError, format_value, parse, parse_ratio
+
+SKIPPED = ("pages", "exit_code")  # inputs and pass/fail facts, not quantities that drift
+# A scaling fit's field -> the fit metric that names it.
+FIT_FIGURES = {"marginal": "per_page", "fixed": "fixed_overhead", "exponent": "scaling_exponent"}
+_TOLERANCE = re.compile(r"^\s*(?P<metric>[^:]+?)\s*:\s*(?P<terms>.+?)\s*$")
+CaseKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How much a metric may grow: ``relative`` x base + ``absolute`` (in base units)."""
+
+    metric: str
+    relative: float = 0.0
+    absolute: float = 0.0
+    text: str = ""
+
+    def allows(self, base: float, head: float) -> bool:
+        return head - base <= self.relative * abs(base) + self.absolute
+
+
+def parse_tolerance(text: str) -> Tolerance:
+    """``'peak: 10% + 8MiB'``, ``'duration: 20%'`` or ``'allocations: 100'``."""
+    match = _TOLERANCE.match(text)
+    if not match:
+        raise ValueError(f"cannot read tolerance {text!r}; write METRIC: 10% + 8MiB")
+    ref = parse_metric(match.group("metric"))
+    if ref.source in (Source.LEAK, Source.BASELINE):
+        raise ValueError(f"tolerance {text!r}: compare applies to case metrics and scaling "
+                         f"fits, not {ref.key}")
+    relative = absolute = 0.0
+    for term in (t.strip() for t in match.group("terms").split("+")):
+        try:
+            if term.endswith("%"):
+                relative += parse_ratio(term)
+            else:
+                absolute += parse(ref.kind, term)
+        except UnitError as exc:
+            raise ValueError(f"tolerance {text!r}: {exc}") from None
+    return Tolerance(ref.key, relative, absolute, text.strip())
+
+
+@dataclass
+class Change:
+    label: str
+    metric: str
+    base: float
+    head: float
+    tolerance: Tolerance | None = None
+
+    @property
+    def absolute(self) -> float:
+        return self.head - self.base
+
+    @property
+    def relative(self) -> float | None:
+        return None if self.base == 0 else (self.head - self.base) / abs(self.base)
+
+    @property
+    def exceeded(self) -> bool:
+        return self.tolerance is not None and not self.tolerance.allows(self.base, self.head)
+
+
+@dataclass
+class Comparison:
+    changes: list[Change] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # "... only in BASE/HEAD", "not measured"
+
+    @property
+    def exceeded(self) -> list[Change]:
+        return [c for c in self.changes if c.exceeded]
+
+
+def case_key(case: Case) -> CaseKey:
+    return case.scenario, tuple(sorted((k, str(v)) for k, v in case.params.items()))
+
+
+def pick(stats: Stats, stat: str) -> float:
+    return {"min": stats.min, "max": stats.max, "mean": stats.mean}.get(stat, stats.median)
+
+
+def compare(base: Results, head: Results, tolerances: list[Tolerance] | None = None,
+            stat: str = "median") -> Comparison:
+    by_metric = {t.metric: t for t in tolerances or []}
+    result = Comparison()
+    base_cases = {case_key(c): c for c in base.cases}
+    head_cases = {case_key(c): c for c in head.cases}
+    base_scenarios = {c.scenario for c in base.cases}
+    head_scenarios = {c.scenario for c in head.cases}
+    for name in sorted(base_scenarios - head_scenarios):
+        result.missing.append(f"scenario {name} only in BASE")
+    for name in sorted(head_scenarios - base_scenarios):
+        result.missing.append(f"scenario {name} only in HEAD")
+    for key, case in base_cases.items():
+        if key not in head_cases and case.scenario in head_scenarios:
+            result.missing.append(f"{case.label} only in BASE")
+    for key, case in head_cases.items():
+        other = base_cases.get(key)
+        if other is None:
+            if case.scenario in base_scenarios:
+                result.missing.append(f"{case.label} only in HEAD")
+            continue
+        for side, measured in (("BASE", other), ("HEAD", case)):
+            if measured.error:
+                result.missing.append(f"{case.label} not measured in {side}: {measured.error}")
+        for metric, head_stats in case.metrics.items():
+            base_stats = other.metrics.get(metric)
+            if base_stats is None or metric in SKIPPED:
+                continue
+            result.changes.append(Change(case.label, metric, pick(base_stats, stat),
+                                         pick(head_stats, stat), by_metric.get(metric)))
+        for metric in by_metric:
+            if parse_metric(metric).source is Source.FIT:
+                continue  # judged per scenario below
+            if metric not in case.metrics or metric not in other.metrics:
+                result.missing.append(f"{case.label}: {metric} not measured on both sides")
+    base_fits, head_fits = fit_figures(base), fit_figures(head)
+    for (label, metric), head_value in head_fits.items():
+        base_value = base_fits.get((label, metric))
+        if base_value is not None:
+            result.changes.append(Change(label, metric, base_value, head_value,
+                                         by_metric.get(metric)))
+    both = base_fits.keys() & head_fits.keys()
+    for metric in by_metric:
+        if parse_metric(metric).source is not Source.FIT:
+            continue
+        fitted = {label.split("[", 1)[0] for label, key in both if key == metric}
+        anywhere = {label.split("[", 1)[0] for label, key in base_fits.keys() | head_fits.keys()
+                    if key == metric}
+        if not anywhere:
+            result.missing.append(f"{metric}: no scenario has a scaling fit on either side")
+        for scenario in sorted(anywhere - fitted):
+            result.missing.append(f"{scenario}: {metric} not fitted on both sides")
+    return result
+
+
+def fit_figures(results: Results) -> dict[tuple[str, str], float]:
+    """Each scenario's fitted figures by (scenario label, metric key): ``per_page(peak)``,
+    ``fixed_overhead(peak)``, ``scaling_exponent(peak)``, ... where the fit succeeded."""
+    figures: dict[tuple[str, str], float] = {}
+    for scenario in results.scenarios:
+        for group, measured, fit in stored_fits(scenario.analysis):
+            if fit.get("problem") is not None:
+                continue
+            label = scenario.scenario if group == "all" else f"{scenario.scenario}[{group}]"
+            for field_name, figure in FIT_FIGURES.items():
+                value = fit.get(field_name)
+                if isinstance(value, int | float):
+                    figures[(label, f"{figure}({measured})")] = float(value)
+    return figures
+
+
+def growth_metric(ref: MetricRef) -> str:
+    return ref.name[: -len(GROWTH_SUFFIX)]
+
+
+def judge_growth(rule: Rule, case: Case, baseline: Results | None) -> Verdict:
+    """``peak_growth < 10%``: the relative change of the rule's statistic against the baseline."""
+    if baseline is None:
+        return verdict(rule, None, reason="no baseline: run check with --baseline BASE.json")
+    if case.error is not None:
+        return verdict(rule, None, reason=f"not measured: {case.error}")
+    metric = growth_metric(rule.metric)
+    other = next((c for c in baseline.cases if case_key(c) == case_key(case)), None)
+    if other is None:
+        return verdict(rule, None, reason=f"the baseline has no case {case.label}")
+    head_stats, base_stats = case.metrics.get(metric), other.metrics.get(metric)
+    if head_stats is None or base_stats is None:
+        side = "this run" if head_stats is None else "the baseline"
+        return verdict(rule, None, reason=f"{metric} was not measured in {side}")
+    stat = rule.resolved_stat if rule.resolved_stat != "worst" else "median"
+    base, head = pick(base_stats, stat), pick(head_stats, stat)
+    if base == 0:
+        return verdict(rule, None, stat=stat, reason=f"the baseline's {metric} is 0")
+    kind = parse_metric(metric).kind
+    reason = (f"{format_value(kind, base)} -> {format_value(kind, head)} "
+              f"({format_value(kind, head - base, signed=True)})")
+    return verdict(rule, (head - base) / abs(base), stat=stat, reason=reason,
+                   approximate=case.approximate)

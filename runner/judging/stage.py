@@ -1,0 +1,56 @@
+"""The judging stage, run once after the cases were measured: per case its statistics and the
+verdicts of its rules; per scenario the scaling fits, leak trends and phase summaries with the
+verdicts of the rules that need them; and growth against a baseline."""
+
+from __future__ import annotations
+
+from runner.judging import compare, leaks, phases, scaling
+from runner.judging.statistics import case_metrics
+from runner.judging.verdicts import judge_case
+from runner.metrics import Source
+from runner.plan import case_rules
+from runner.results import Case, Results, ScenarioResult
+from runner.slafile.model import Scenario, Suite
+from runner.slafile.rules import Rule
+
+
+def judge(results: Results, suite: Suite, baseline: Results | None = None) -> None:
+    """Fill every case's metrics and verdicts and ``results.scenarios`` from the runs alone."""
+    results.scenarios = []
+    for case in results.cases:
+        case.metrics = case_metrics(case)
+        case.verdicts = judge_case(case, *case_rules(suite, case.scenario, case.params))
+    for name in dict.fromkeys(c.scenario for c in results.cases):
+        scenario = suite.scenarios[name]
+        cases = [c for c in results.cases if c.scenario == name]
+        rules = _scenario_rules(scenario, suite)
+        results.scenarios.append(analyse_scenario(name, cases, rules))
+        for case in cases:
+            for rule in rules:
+                if rule.metric.source is Source.BASELINE and rule.applies_to(case.params):
+                    case.verdicts.append(compare.judge_growth(rule, case, baseline))
+
+
+def analyse_scenario(name: str, cases: list[Case], rules: list[Rule]) -> ScenarioResult:
+    result = ScenarioResult(scenario=name)
+    if any(c.size is not None for c in cases):
+        result.analysis["scaling"] = scaling.analysis(cases)
+    phase_summary = phases.analysis(cases)
+    if phase_summary:
+        result.analysis["phases"] = phase_summary
+    findings = [leaks.find(c) for c in cases if any(r.kind == "leak" for r in c.runs)]
+    if findings:
+        result.analysis["leak"] = {f.case: f.to_dict() for f in findings}
+    for rule in rules:
+        if rule.metric.source is Source.FIT:
+            result.verdicts += scaling.judge(rule, cases)
+        elif rule.metric.source is Source.LEAK:
+            result.verdicts += leaks.judge(rule, findings)
+    return result
+
+
+def _scenario_rules(scenario: Scenario, suite: Suite) -> list[Rule]:
+    """The scenario's rules, and the suite-wide ones it can measure: a suite-wide fit rule
+    skips scenarios without sizes, a leak rule those without a leak entry point."""
+    suite_rules = [r for r in suite.slas if scenario.cannot_measure(r.metric) is None]
+    return [*scenario.slas, *suite_rules]

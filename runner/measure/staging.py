@@ -1,0 +1,68 @@
+"""Staging the in-build code: ``runner/inbuild`` and the package's ``__init__`` copied into a
+folder, keyed by content, that the build gets first on its PYTHONPATH; and the environment
+variables that switch the probe on."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+_INBUILD = _PACKAGE / "inbuild"
+SITECUSTOMIZE = _INBUILD / "site" / "sitecustomize.py"
+
+
+def staged_files() -> list[tuple[Path, Path]]:
+    """(source, target in the staged folder): the probe as ``sitecustomize.py`` at the top, and
+    a minimal ``runner`` package holding ``runner/__init__.py`` and every module of
+    ``runner/inbuild``."""
+    files = [(SITECUSTOMIZE, Path("sitecustomize.py")),
+             (_PACKAGE / "__init__.py", Path("runner") / "__init__.py")]
+    for source in sorted(_INBUILD.rglob("*.py")):
+        if source != SITECUSTOMIZE:
+            files.append((source, Path("runner") / source.relative_to(_PACKAGE)))
+    return files
+
+
+def stage(cache_dir: Path) -> Path:
+    """Copy the probe and the in-build modules into a folder to put on the build's PYTHONPATH.
+
+    The folder holds ``sitecustomize.py`` and a minimal ``runner`` package, and is keyed by the
+    content hash, so it never mixes versions and can be mounted read-only into containers.
+    """
+    sources = staged_files()
+    digest = hashlib.sha256()
+    for source, target in sources:
+        digest.update(str(target).encode() + b"\0" + source.read_bytes() + b"\0")
+    root = cache_dir / "probe" / digest.hexdigest()[:16]
+    if root.is_dir():
+        return root
+    tmp = root.with_name(root.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for source, target in sources:
+        (tmp / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, tmp / target)
+    try:
+        tmp.rename(root)
+    except OSError:  # another runner staged the same content first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def environment(staged: str, out_dir: str, *, trace: bool, t0: float,
+                cgroup_peak_file: str | None = None, reset_mode: str = "",
+                existing_pythonpath: str | None = None) -> dict[str, str]:
+    """The environment variables that switch the probe on inside the build."""
+    pythonpath = staged + (os.pathsep + existing_pythonpath if existing_pythonpath else "")
+    env = {
+        "PYTHONPATH": pythonpath,
+        "MEMSLA_PROBE_DIR": out_dir,
+        "MEMSLA_TRACE": "1" if trace else "0",
+        "MEMSLA_T0": repr(t0),
+    }
+    if cgroup_peak_file:
+        env["MEMSLA_CGROUP_PEAK"] = cgroup_peak_file
+        env["MEMSLA_CGROUP_RESET"] = reset_mode
+    return env

@@ -1,0 +1,438 @@
+"""Reading ``sla.yaml``: YAML safe_load, pydantic validation, errors that point at file:line:col."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from runner.errors import SpecError
+from runner.slafile.model import SCHEMA_VERSION, NodeError, Scenario, Settings, Suite
+
+Path_ = tuple[str | int, ...]
+Position = tuple[int, int]  # 1-based line and column
+
+_TAG = "tag:yaml.org,2002:"
+# Aliases can make a small file expand exponentially ("billion laughs"); nothing real needs this.
+MAX_NODES = 100_000
+
+
+@dataclass(frozen=True)
+class _Node:
+    value: Position
+    key: Position | None  # where the key naming this node is, if it is a mapping value
+    container: bool
+    text: str | None  # the source text of a scalar
+
+
+class _Positions:
+    """Where each node of the YAML document is, by its path of keys and indexes."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[Path_, _Node] = {}
+
+    def locate(self, loc: Path_, *, key: bool = False) -> Position | None:
+        """The node's position, or its nearest ancestor's. A mapping, a list or an empty value
+        is shown by its key: a block value starts on the line of its first item, an empty one
+        at the end of the key's line."""
+        path = tuple(loc)
+        while path not in self.nodes:
+            if not path:
+                return None
+            path = path[:-1]
+        node = self.nodes[path]
+        if (key or node.container or node.text == "") and node.key is not None:
+            return node.key
+        return node.value
+
+    def text(self, loc: Path_) -> str | None:
+        node = self.nodes.get(tuple(loc))
+        return node.text if node else None
+
+
+def _mark(node: yaml.Node) -> Position:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _error(message: str, file: str, position: Position | None) -> SpecError:
+    line, column = position or (None, None)
+    return SpecError(message, file=file, line=line, column=column)
+
+
+class _Walker:
+    """Records positions and rejects what YAML allows but an SLA file must not contain."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.positions = _Positions()
+        self.count = 0
+        self.active: set[int] = set()  # ids of the nodes being walked, to catch alias cycles
+
+    def walk(self, node: yaml.Node, path: Path_, key: Position | None) -> None:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _error(f"the document has more than {MAX_NODES} values once YAML aliases "
+                         "are expanded", self.file, _mark(node))
+        if id(node) in self.active:
+            raise _error("a YAML alias refers to a node that contains it", self.file, key)
+        text = node.value if isinstance(node, yaml.ScalarNode) else None
+        container = isinstance(node, yaml.MappingNode | yaml.SequenceNode)
+        self.positions.nodes[path] = _Node(_mark(node), key, container, text)
+        self.active.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            self._mapping(node, path)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.walk(item, (*path, index), None)
+        self.active.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_) -> None:
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            where = _mark(key_node)
+            if key_node.tag == _TAG + "merge":
+                raise _error("YAML merge keys (<<) are not supported in an SLA file", self.file,
+                             where)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _error("a key must be a plain name, not a list or a mapping", self.file,
+                             where)
+            key = key_node.value
+            if key_node.tag != _TAG + "str":
+                kind = {"int": "a number", "float": "a number", "bool": "true/false",
+                        "null": "null", "timestamp": "a date"}.get(
+                    key_node.tag.removeprefix(_TAG), key_node.tag)
+                raise _error(f"the key {key!r} is read by YAML as {kind}; quote it ('{key}') "
+                             "if it is a name", self.file, where)
+            if key in seen:
+                raise _error(f"duplicate key {key!r} (first on line {seen[key]})", self.file,
+                             where)
+            seen[key] = where[0]
+            self.walk(value_node, (*path, key), where)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose value errors (a 5000-digit int, 2024-13-45) carry a position."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            problem = ("this number is too large" if node.tag == _TAG + "int"
+                       else f"cannot read {node.value!r}: {exc}")
+            raise yaml.constructor.ConstructorError(None, None, problem,
+                                                    node.start_mark) from None
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Load and validate an SLA file, or raise one SpecError naming file:line:column."""
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise SpecError("no such file", file=file) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror or exc}", file=file) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        raise SpecError(f"not UTF-8 text: cannot decode byte 0x{raw[exc.start]:02x}", file=file,
+                        line=raw.count(b"\n", 0, exc.start) + 1,
+                        column=exc.start - line_start + 1) from None
+    return parse_suite(text, file=file)
+
+
+def parse_suite(text: str, *, file: str = "sla.yaml") -> Suite:
+    """Validate the text of an SLA file; ``file`` only names it in errors and rule sources."""
+    root, positions, data = _read_yaml(text.removeprefix("\ufeff"), file)
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else repr(data)
+        raise _error(f"the top level must be a mapping with 'version' and 'scenarios', not "
+                     f"{kind}", file, _mark(root))
+    _check_keys(data, Suite, (), positions, file, nested=False)
+    _check_version(data, root, positions, file)
+    _check_keys(data, Suite, (), positions, file, nested=True)
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as exc:
+        raise _spec_error(exc, data, positions, file) from None
+    return _with_rule_sources(suite, positions, file)
+
+
+def _read_yaml(text: str, file: str) -> tuple[yaml.Node, _Positions, Any]:
+    """The document's root node, its positions and its data."""
+    loader: _Loader | None = None
+    try:
+        loader = _Loader(text)
+        root = loader.get_single_node()
+        if root is None:
+            raise SpecError("the file is empty; it needs 'version: 1' and 'scenarios'",
+                            file=file, line=1)
+        # before constructing: the constructor flattens merge keys away in place
+        walker = _Walker(file)
+        walker.walk(root, (), None)
+        return root, walker.positions, loader.construct_document(root)
+    except yaml.MarkedYAMLError as exc:
+        raise _yaml_error(exc, file) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
+        raise SpecError(f"invalid YAML: character {char!r} (U+{ord(char[:1] or ' '):04X}) is "
+                        "not allowed", file=file, line=line, column=column) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"invalid YAML: {exc}", file=file) from None
+    except RecursionError:
+        mark = loader.get_mark() if loader else None
+        raise SpecError("invalid YAML: nested too deeply", file=file,
+                        line=mark.line + 1 if mark else None,
+                        column=mark.column + 1 if mark else None) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, file: str) -> SpecError:
+    problem, context = exc.problem or "", exc.context or ""
+    problem_mark, context_mark = exc.problem_mark, exc.context_mark
+    # An unclosed bracket, quote or key is reported where YAML gave up, often at the end of the
+    # file; where it was opened is the line to fix.
+    opened = context.startswith(("while scanning", "while parsing a flow"))
+    mark: yaml.Mark | None
+    if (opened and context_mark is not None and problem_mark is not None
+            and context_mark.line != problem_mark.line):
+        mark = context_mark
+        message = f"{problem} (on line {problem_mark.line + 1}) {context} that starts here"
+    else:
+        mark = problem_mark or context_mark
+        message = " ".join(part for part in (context, problem) if part)
+    if "'\\t'" in problem:  # PyYAML writes the tab escaped
+        message += "; indent with spaces, not tabs"
+    elif "<block" in problem:
+        message += "; check the indentation"
+    return SpecError(f"invalid YAML: {message}", file=file,
+                     line=mark.line + 1 if mark else None,
+                     column=mark.column + 1 if mark else None)
+
+
+def _check_version(data: dict[str, Any], root: yaml.Node, positions: _Positions,
+                   file: str) -> None:
+    if "version" not in data:
+        raise _error(f"missing 'version: {SCHEMA_VERSION}' at the top level", file, _mark(root))
+    version = data["version"]
+    if type(version) is int and version != SCHEMA_VERSION:
+        message = f"this memsla reads schema version {SCHEMA_VERSION}, not version {version}"
+    elif type(version) is not int:
+        shown = _shown(version, positions.text(("version",)))
+        message = f"version must be the number {SCHEMA_VERSION}, not {shown}"
+    else:
+        return
+    raise _error(message, file, positions.locate(("version",)))
+
+
+# Keys a user may put in the wrong mapping, and where they belong.
+_TOP_LEVEL_HINTS = {
+    **{key: "shared settings go under 'defaults'" for key in Settings.model_fields},
+    **{key: "scenario keys go under 'scenarios: NAME:'"
+       for key in Scenario.model_fields if key not in Settings.model_fields and key != "slas"},
+}
+
+
+def _check_keys(mapping: dict[str, Any], model: type[BaseModel], path: Path_,
+                positions: _Positions, file: str, *, nested: bool) -> None:
+    """Unknown keys get a 'did you mean' before pydantic's generic message."""
+    allowed = tuple(model.model_fields)
+    for key in mapping:
+        if key in allowed:
+            continue
+        close = difflib.get_close_matches(str(key), allowed, n=1)
+        if close:
+            hint = f" (did you mean {close[0]!r}?)"
+        elif not path and key in _TOP_LEVEL_HINTS:
+            hint = f" ({_TOP_LEVEL_HINTS[key]})"
+        elif path == ("defaults",) and key in Scenario.model_fields:
+            hint = f" ({key!r} belongs in a scenario; defaults takes {', '.join(allowed)})"
+        else:
+            hint = f"; known keys: {', '.join(allowed)}"
+        where = ".".join(map(str, path)) or "the top level"
+        raise _error(f"unknown key {key!r} in {where}{hint}", file,
+                     positions.locate((*path, key), key=True))
+    if not nested:
+        return
+    for name, field in model.model_fields.items():
+        value = mapping.get(name)
+        sub = _submodel(field.annotation)
+        if sub is None or not isinstance(value, dict):
+            continue
+        submodel, keyed = sub
+        if not keyed:
+            _check_keys(value, submodel, (*path, name), positions, file, nested=True)
+            continue
+        for item_key, item in value.items():
+            if isinstance(item, dict):
+                _check_keys(item, submodel, (*path, name, item_key), positions, file,
+                            nested=True)
+
+
+def _submodel(annotation: Any) -> tuple[type[BaseModel], bool] | None:
+    """The model a field holds directly (``X | None``) or by name (``dict[str, X]``)."""
+    for arg in (annotation, *get_args(annotation)):
+        if get_origin(arg) is dict:
+            value_type = get_args(arg)[1]
+            if isinstance(value_type, type) and issubclass(value_type, BaseModel):
+                return value_type, True
+        elif get_origin(arg) is None and isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg, False
+    return None
+
+
+@dataclass(frozen=True)
+class _Problem:
+    path: Path_  # in the data, without pydantic's union-member tags
+    key: bool  # point at the key rather than the value
+    message: str
+    branch: str | None  # the union member the error is about, e.g. "list[str]"
+    fits: bool  # whether the value is of that member's type at all
+
+
+_FRIENDLY = {
+    "dict_type": "should be a mapping",
+    "model_type": "should be a mapping",
+    "model_attributes_type": "should be a mapping",
+    "list_type": "should be a list",
+    "string_type": "should be a string",
+    "int_type": "should be a whole number",
+    "int_from_float": "should be a whole number",
+    "int_parsing": "should be a whole number",
+    "float_type": "should be a number",
+    "bool_type": "should be true or false",
+}
+_SHOW_INPUT = {
+    *_FRIENDLY, "greater_than", "greater_than_equal", "less_than", "less_than_equal",
+    "string_pattern_mismatch",
+}
+_BRANCH_NAMES = {"str": "a string", "int": "a whole number", "float": "a number",
+                 "bool": "true or false", "list[str]": "a list of strings"}
+
+
+def _spec_error(exc: ValidationError, data: Any, positions: _Positions,
+                file: str) -> SpecError:
+    problems = [_problem(error, data, positions) for error in exc.errors(include_url=False)]
+    fitting = [p for p in problems if p.fits]
+    if fitting:
+        candidates = fitting
+    else:
+        # No union member takes this type: say which types would do.
+        first = problems[0]
+        same = [p for p in problems if p.path == first.path and p.branch]
+        names = [_BRANCH_NAMES.get(p.branch or "", p.branch or "") for p in same]
+        shown = _shown(_value_at(data, first.path), positions.text(first.path))
+        candidates = [replace(first, message=f"should be {' or '.join(names)}, not {shown}")]
+        problems = [first, *(p for p in problems if p.path != first.path)]
+
+    def where_in_file(problem: _Problem) -> tuple[int, int]:
+        return positions.locate(problem.path, key=problem.key) or (0, 0)
+
+    chosen = min(candidates, key=where_in_file)
+    others = {p.path for p in problems if p.fits or not fitting} - {chosen.path}
+    more = f" (and {len(others)} more problem{'s' if len(others) > 1 else ''})" if others else ""
+    shown_path = chosen.path[:-1] if chosen.key else chosen.path
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in shown_path)
+    prefix = f"{where.removeprefix('.')}: " if where else ""
+    return _error(f"{prefix}{chosen.message}{more}", file,
+                  positions.locate(chosen.path, key=chosen.key))
+
+
+def _problem(error: Any, data: Any, positions: _Positions) -> _Problem:
+    kind: str = error["type"]
+    loc = tuple(error["loc"])
+    missing = loc[-1] if kind == "missing" and loc else None
+    if missing is not None:
+        loc = loc[:-1]
+    path: list[str | int] = []
+    value = data
+    branch: str | None = None
+    fits = True
+    key = False
+    for part in loc:
+        in_dict = isinstance(value, dict) and part in value
+        if in_dict or (isinstance(value, list) and type(part) is int and 0 <= part < len(value)):
+            path.append(part)
+            value = value[part]
+        elif part == "[key]":
+            key = True
+        elif branch is None and isinstance(part, str):
+            branch, fits = part, _fits(part, value)
+    message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Input ")
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, NodeError):
+        path.extend(cause.path)
+        key = cause.key
+        message = str(cause)
+    elif missing is not None:
+        message = f"missing required key {missing!r}"
+    elif kind == "extra_forbidden":
+        message, key = f"unknown key {path[-1]!r}", True
+    elif kind in _SHOW_INPUT or kind == "literal_error":
+        message = _FRIENDLY.get(kind, message)
+        message += f", not {_shown(error.get('input'), positions.text(tuple(path)))}"
+        if kind == "literal_error":
+            expected = re.findall(r"'([^']*)'", str((error.get("ctx") or {}).get("expected")))
+            close = difflib.get_close_matches(str(error.get("input")), expected, n=1)
+            message += f" (did you mean {close[0]!r}?)" if close else ""
+    elif kind == "too_short" and tuple(path) == ("scenarios",):
+        message = "the suite needs at least one scenario"
+    return _Problem(tuple(path), key, message, branch, fits)
+
+
+def _fits(branch: str, value: Any) -> bool:
+    if branch == "str":
+        return isinstance(value, str)
+    if branch == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if branch.startswith("list["):
+        return isinstance(value, list)
+    if branch.startswith("dict["):
+        return isinstance(value, dict)
+    return True
+
+
+def _value_at(data: Any, path: Path_) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _shown(value: Any, source: str | None) -> str:
+    """How to quote a wrong value: as typed for YAML's yes/null/1.5, repr for strings."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if source is not None and source != "":
+        return source
+    return repr(value) if value is not None else "null"
+
+
+def _with_rule_sources(suite: Suite, positions: _Positions, file: str) -> Suite:
+    """Give every rule the file and line it was written on, for annotations in CI."""
+
+    def located(rule_list: list[Any], path: Path_) -> list[Any]:
+        out = []
+        for index, rule in enumerate(rule_list):
+            # a mapping rule is shown by its 'rule:' line, not its first key
+            line = (positions.locate((*path, index, "rule")) or (None, None))[0]
+            out.append(replace(rule, file=file, line=line))
+        return out
+
+    suite.slas = located(suite.slas, ("slas",))
+    for name, scenario in suite.scenarios.items():
+        scenario.slas = located(scenario.slas, ("scenarios", name, "slas"))
+    return suite

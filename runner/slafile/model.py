@@ -1,0 +1,460 @@
+"""The pydantic models of ``sla.yaml`` (schema version 1) and the settings of each scenario."""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+import string
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    field_validator,
+    model_validator,
+)
+
+from runner.metrics import MetricRef, Source
+from runner.slafile.rules import STATS, Rule, parse_rule
+from runner.units import UnitError, parse_bytes, parse_seconds
+
+SCHEMA_VERSION = 1
+BackendName = Literal["auto", "cgroup", "process", "docker"]
+TrackerName = Literal["tracemalloc", "none"]
+# Placeholders every command may use besides the matrix parameters.
+PATH_PLACEHOLDERS = ("fixture", "output", "scratch")
+NodePath = tuple[str | int, ...]
+
+
+class NodeError(ValueError):
+    """A validation error about a node below the one being validated.
+
+    ``path`` is relative to the validated model (e.g. ``("command", 2)``); the loader joins it to
+    the model's own location so the message points at the offending line. ``key`` points at the
+    key of that node instead of its value.
+    """
+
+    def __init__(self, message: str, *path: str | int, key: bool = False) -> None:
+        super().__init__(message)
+        self.path: NodePath = path
+        self.key = key
+
+
+def _bytes(value: Any) -> int:
+    try:
+        return parse_bytes(value)
+    except UnitError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _seconds(value: Any) -> float:
+    try:
+        return parse_seconds(value)
+    except UnitError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Bytes = Annotated[int, BeforeValidator(_bytes)]
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+
+
+RULE_KEYS = ("rule", "when", "stat")
+
+
+def _rule(value: Any) -> Rule:
+    if isinstance(value, str):
+        return parse_rule(value)
+    if not isinstance(value, Mapping):
+        raise ValueError("a rule is a string like 'peak < 2GiB' or a mapping with rule/when/stat")
+    for key in value:
+        if key not in RULE_KEYS:
+            close = difflib.get_close_matches(str(key), RULE_KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise NodeError(f"unknown key {key!r} in a rule{hint}; a rule mapping has "
+                            "rule, when and stat", key, key=True)
+    text = value.get("rule")
+    if not isinstance(text, str):
+        raise NodeError("a rule mapping needs 'rule: METRIC OP VALUE'",
+                        *(("rule",) if "rule" in value else ()))
+    stat = value.get("stat", "worst")
+    if stat not in STATS:
+        raise NodeError(f"stat must be one of {', '.join(STATS)}, not {stat!r}", "stat")
+    when_raw = value.get("when", {})
+    if not isinstance(when_raw, Mapping):
+        raise NodeError("'when' maps matrix parameters to a value or a list of values", "when")
+    when: dict[str, tuple[int | str, ...]] = {}
+    for key, raw in when_raw.items():
+        values = raw if isinstance(raw, list) else [raw]
+        if not values:
+            raise NodeError(f"'when' gives {key!r} no values", "when", key)
+        for index, item in enumerate(values):
+            if isinstance(item, bool) or not isinstance(item, int | str):
+                where = ("when", key, index) if isinstance(raw, list) else ("when", key)
+                raise NodeError(f"'when' values are matrix values (numbers or names), "
+                                f"not {item!r}", *where)
+        when[str(key)] = tuple(values)
+    try:
+        return parse_rule(text, stat=stat, when=when)
+    except ValueError as exc:
+        raise NodeError(str(exc), "rule") from None
+
+
+RuleField = Annotated[Rule, PlainValidator(_rule)]
+
+
+class _Strict(BaseModel):
+    # strict: YAML already gives real ints and bools, so 'repeats: yes' or 'shell: 1' is a mistake
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, strict=True)
+
+
+class Settings(_Strict):
+    """Values a suite sets as defaults and a scenario may override."""
+
+    backend: BackendName | None = None
+    limit: Bytes | None = Field(None, gt=0,
+                                description="hard memory limit; swap is held to the same")
+    repeats: int | None = Field(None, ge=1, le=100)
+    # runs before the measured ones, kept in the results but in no metric: the first build
+    # after a fixture is made also pays for a cold page cache (up to 18% more cgroup peak)
+    warmup: int | None = Field(None, ge=0, le=10)
+    timeout: Seconds | None = Field(None, gt=0)
+    tracker: TrackerName | None = None
+    image: str | None = Field(None, description="Docker image the docker backend runs")
+    sample_interval: Seconds | None = Field(None, gt=0, le=5)
+
+
+class CaseSettings(BaseModel):
+    """The effective settings of one case: built-in defaults < suite defaults < the scenario <
+    command-line overrides. Frozen: every layer below the plan reads, none writes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: BackendName = "auto"
+    limit: int | None = None
+    repeats: int = 3
+    warmup: int = 0
+    timeout: float = 1800.0
+    tracker: TrackerName = "tracemalloc"
+    image: str = "memsla-scenarios:latest"
+    sample_interval: float = 0.02
+
+
+BUILTIN_SETTINGS = CaseSettings()
+
+
+class SitegenStep(_Strict):
+    """The built-in synthetic site generator (``runner.workload.sitegen``)."""
+
+    pages: int | str = "{pages}"
+    flavour: Literal["pelican", "hugo"] = "pelican"
+    seed: int = 0
+    page_size: Bytes = Field(3000, ge=200)  # sitegen's minimum page size
+    sections: int = Field(10, ge=1)
+
+
+class GenerateStep(_Strict):
+    """The fixture: made before and outside the measurement, cached by its inputs."""
+
+    sitegen: SitegenStep | None = None
+    command: list[str] | None = Field(None, min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        return _check_env(env)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> GenerateStep:
+        if self.sitegen is not None and self.command is not None:
+            raise NodeError("generate takes one of 'sitegen' or 'command', not both", "command",
+                            key=True)
+        if self.sitegen is None and self.command is None:
+            raise NodeError("generate needs 'sitegen' or 'command'")
+        return self
+
+
+class DockerOptions(_Strict):
+    """Container settings a scenario may loosen; the defaults are the safe ones."""
+
+    network: Literal["none", "host", "bridge"] = "none"
+    read_only: bool = True
+    pids_limit: int = Field(1024, ge=16)
+    tmpfs: dict[str, str] = Field(default_factory=lambda: {"/tmp": "size=512m"})
+    output: Literal["bind", "tmpfs"] = "bind"
+
+
+class LeakMode(_Strict):
+    """Call a Python entry point many times in one process and judge retained growth."""
+
+    entry: str = Field(description="module:function")
+    calls: int = Field(12, ge=4, le=1000)
+    warmup: int = Field(2, ge=0)
+    args: list[str] = Field(default_factory=list)
+
+    @field_validator("entry")
+    @classmethod
+    def _entry(cls, entry: str) -> str:
+        if not re.fullmatch(r"[\w.]+:[\w.]+", entry):
+            raise ValueError(f"entry {entry!r} must be 'module:function', e.g. 'mysite.build:main'")
+        return entry
+
+    @model_validator(mode="after")
+    def _measured_calls(self) -> LeakMode:
+        if self.calls - self.warmup < 2:  # a slope needs two points
+            raise NodeError(f"{self.calls} calls with {self.warmup} warm-up calls leave fewer "
+                            "than 2 measured calls", "warmup")
+        return self
+
+
+class Scenario(Settings):
+    description: str = ""
+    generate: GenerateStep | None = None
+    command: list[str] | str | None = None
+    shell: bool = False
+    env: dict[str, str] = Field(default_factory=dict)
+    workdir: str | None = None
+    requirements: list[str] = Field(default_factory=list)
+    python: str | None = Field(None, description="interpreter for the requirements virtualenv")
+    size: str | None = Field(None, description="the matrix parameter that is the size")
+    matrix: dict[str, list[int | str]] = Field(default_factory=dict)
+    slas: list[RuleField] = Field(default_factory=list)
+    docker: DockerOptions = Field(default_factory=lambda: DockerOptions.model_validate({}))
+    leak: LeakMode | None = None
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        return _check_env(env)
+
+    @field_validator("matrix")
+    @classmethod
+    def _matrix_values(cls, matrix: dict[str, list[int | str]]) -> dict[str, list[int | str]]:
+        for key, values in matrix.items():
+            if not re.fullmatch(r"[A-Za-z_]\w*", key):
+                raise NodeError(f"matrix parameter {key!r} must be an identifier (letters, "
+                                "digits, '_')", key, key=True)
+            if key in PATH_PLACEHOLDERS:
+                raise NodeError(f"matrix parameter {key!r} clashes with the path placeholder "
+                                f"{{{key}}}", key, key=True)
+            if not values:
+                raise NodeError(f"matrix parameter {key!r} has no values", key)
+            seen: set[str] = set()
+            for index, value in enumerate(values):
+                if str(value) in seen:
+                    raise NodeError(f"matrix parameter {key!r} repeats the value {value!r}",
+                                    key, index)
+                seen.add(str(value))
+        return matrix
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        self._check_command()
+        self._check_size()
+        self._check_templates()
+        self._check_rules()
+        return self
+
+    def _check_command(self) -> None:
+        if self.command is None:
+            if self.leak is None:
+                raise NodeError("a scenario needs a 'command' (or a 'leak' entry point)")
+        elif isinstance(self.command, str):
+            if not self.shell:
+                raise NodeError("'command' is a list of arguments; a string needs 'shell: true'",
+                                "command")
+            if not self.command.strip():
+                raise NodeError("'command' is empty", "command")
+        elif not self.command:
+            raise NodeError("'command' is an empty list", "command")
+        elif not self.command[0]:
+            raise NodeError("the program name in 'command' is empty", "command", 0)
+
+    def _check_size(self) -> None:
+        if self.size is None:
+            return
+        if self.size not in self.matrix:
+            known = f" (the matrix has {', '.join(self.matrix)})" if self.matrix else ""
+            raise NodeError(f"size {self.size!r} is not a matrix parameter{known}", "size")
+        for index, value in enumerate(self.matrix[self.size]):
+            if not isinstance(value, int):
+                raise NodeError(f"the size parameter {self.size!r} takes whole numbers, "
+                                f"not {value!r}", "matrix", self.size, index)
+
+    def _check_templates(self) -> None:
+        known = set(self.matrix) | set(PATH_PLACEHOLDERS)
+        # filled as runner.plan.fill does: every value as a string
+        sample = {name: str(values[0]) for name, values in self.matrix.items()}
+        sample.update({name: f"/{name}" for name in PATH_PLACEHOLDERS})
+        for path, text in self._template_fields():
+            if "\0" in text:
+                raise NodeError(f"{text!r} contains a NUL character", *path)
+            try:
+                names = placeholders(text)
+            except ValueError as exc:
+                raise NodeError(f"bad placeholder in {text!r}: {exc} (write {{{{ and }}}} for "
+                                "literal braces)", *path) from None
+            for name in names:
+                if name in known:
+                    continue
+                if path == ("generate", "sitegen", "pages") and text == "{pages}":
+                    raise NodeError("sitegen makes '{pages}' pages by default, so the matrix "
+                                    "needs a 'pages' parameter (or set sitegen.pages)", *path[:2])
+                raise NodeError(f"unknown placeholder {{{name}}} in {text!r}; known: "
+                                + ", ".join(sorted(known)), *path)
+            try:
+                text.format_map(sample)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                raise NodeError(f"cannot fill {text!r}: {exc}", *path) from None
+        self._check_sitegen_pages()
+
+    def _check_sitegen_pages(self) -> None:
+        sitegen = self.generate.sitegen if self.generate else None
+        if sitegen is None:
+            return
+        where = ("generate", "sitegen", "pages")
+        if isinstance(sitegen.pages, int):
+            if sitegen.pages < 1:
+                raise NodeError(f"sitegen pages must be at least 1, not {sitegen.pages}", *where)
+            return
+        names = sorted(set(placeholders(sitegen.pages)))
+        for name in names:
+            if name not in self.matrix:
+                raise NodeError(f"sitegen pages can use matrix parameters, not {{{name}}}", *where)
+        for combo in itertools.product(*(self.matrix[name] for name in names)):
+            params = {name: str(value) for name, value in zip(names, combo, strict=True)}
+            text = sitegen.pages.format_map(params)
+            if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
+                shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
+                raise NodeError(f"sitegen pages {sitegen.pages!r} gives {text!r} for {shown}; "
+                                "it must be a whole number of at least 1", *where)
+
+    def _check_rules(self) -> None:
+        for index, rule in enumerate(self.slas):
+            for key, values in rule.when.items():
+                if key not in self.matrix:
+                    known = f" (the matrix has {', '.join(self.matrix)})" if self.matrix else ""
+                    raise NodeError(f"rule {rule.text!r}: 'when' names {key!r}, which is not a "
+                                    f"matrix parameter{known}", "slas", index, "when", key,
+                                    key=True)
+                for position, value in enumerate(values):
+                    if value not in self.matrix[key]:
+                        raise NodeError(
+                            f"rule {rule.text!r}: {key}={value!r} is not in the matrix ("
+                            + ", ".join(map(repr, self.matrix[key])) + ")",
+                            "slas", index, "when", key, position)
+            missing = self.cannot_measure(rule.metric)
+            if missing:
+                raise NodeError(f"rule {rule.text!r}: {missing}", "slas", index)
+
+    def cannot_measure(self, metric: MetricRef) -> str | None:
+        """Why this scenario cannot give ``metric`` (None: it can)."""
+        if metric.source is Source.FIT:
+            size = self.size_parameter
+            if size is None or len(self.matrix[size]) < 2:
+                return (f"{metric.key} is fitted across sizes, so the scenario needs a size "
+                        "parameter with at least two values")
+        if metric.source is Source.LEAK and self.leak is None:
+            return f"{metric.key} needs a 'leak' entry point"
+        return None
+
+    def _template_fields(self) -> list[tuple[NodePath, str]]:
+        """Every text that may use ``{placeholders}``, with its path in the scenario."""
+        fields: list[tuple[NodePath, str]] = []
+        if isinstance(self.command, str):
+            fields.append((("command",), self.command))
+        elif self.command:
+            fields.extend((("command", i), text) for i, text in enumerate(self.command))
+        fields.extend((("env", name), text) for name, text in self.env.items())
+        if self.workdir:
+            fields.append((("workdir",), self.workdir))
+        if self.generate:
+            if self.generate.command:
+                fields.extend((("generate", "command", i), text)
+                              for i, text in enumerate(self.generate.command))
+            fields.extend((("generate", "env", name), text)
+                          for name, text in self.generate.env.items())
+            if self.generate.sitegen and isinstance(self.generate.sitegen.pages, str):
+                fields.append((("generate", "sitegen", "pages"), self.generate.sitegen.pages))
+        return fields
+
+    def _templates(self) -> list[str]:
+        return [text for _, text in self._template_fields()]
+
+    @property
+    def size_parameter(self) -> str | None:
+        """The explicit size, else ``pages`` when the matrix has it, else its only int axis."""
+        if self.size is not None:
+            return self.size
+        if "pages" in self.matrix:
+            return "pages"
+        int_axes = [k for k, v in self.matrix.items() if all(isinstance(x, int) for x in v)]
+        return int_axes[0] if len(int_axes) == 1 else None
+
+
+class Suite(_Strict):
+    version: Literal[1]
+    defaults: Settings = Field(default_factory=lambda: Settings.model_validate({}))
+    scenarios: dict[str, Scenario] = Field(min_length=1)
+    slas: list[RuleField] = Field(default_factory=list, description="rules for every scenario")
+
+    @field_validator("scenarios")
+    @classmethod
+    def _names(cls, scenarios: dict[str, Scenario]) -> dict[str, Scenario]:
+        for name in scenarios:
+            if not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
+                raise NodeError(f"scenario name {name!r}: use letters, digits, '.', '-', '_'",
+                                name, key=True)
+        return scenarios
+
+    @model_validator(mode="after")
+    def _suite_rules(self) -> Suite:
+        # A suite-wide rule applies to every scenario that can measure its metric (a fit needs
+        # sizes, a leak figure a leak entry point), so 'when' only has to match one of them.
+        for index, rule in enumerate(self.slas):
+            reasons = [s.cannot_measure(rule.metric) for s in self.scenarios.values()]
+            if all(reasons):
+                raise NodeError(f"rule {rule.text!r} applies to no scenario: {reasons[0]}",
+                                "slas", index)
+            for key, values in rule.when.items():
+                axes = [s.matrix[key] for s in self.scenarios.values() if key in s.matrix]
+                if not axes:
+                    raise NodeError(f"rule {rule.text!r}: 'when' names {key!r}, which no "
+                                    "scenario's matrix has", "slas", index, "when", key,
+                                    key=True)
+                for position, value in enumerate(values):
+                    if not any(value in axis for axis in axes):
+                        raise NodeError(f"rule {rule.text!r}: {key}={value!r} is in no "
+                                        "scenario's matrix", "slas", index, "when", key, position)
+        return self
+
+    def settings_for(self, scenario: Scenario) -> CaseSettings:
+        """The effective settings: built-in defaults < suite defaults < the scenario."""
+        merged: dict[str, Any] = {}
+        for source in (self.defaults, scenario):
+            for key in Settings.model_fields:
+                value = getattr(source, key)
+                if value is not None:
+                    merged[key] = value
+        return BUILTIN_SETTINGS.model_copy(update=merged)
+
+
+def _check_env(env: dict[str, str]) -> dict[str, str]:
+    for name in env:
+        if not name or "=" in name or "\0" in name:
+            raise NodeError(f"{name!r} is not a valid environment variable name", name, key=True)
+    return env
+
+
+def placeholders(template: str) -> list[str]:
+    """Names used as ``{name}`` in a template (``{{`` and ``}}`` are literal braces)."""
+    names: list[str] = []
+    for _, field_name, _, _ in string.Formatter().parse(template):
+        if field_name is not None:
+            names.append(field_name)
+    return names

@@ -1,0 +1,95 @@
+"""SLA rules: ``peak < 2GiB`` read into a metric, a comparison and a bound in base units."""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from runner.metrics import MetricRef, parse_metric, pick
+from runner.units import Kind, UnitError, parse
+
+Op = Literal["<", "<=", ">", ">=", "==", "!="]
+Stat = Literal["worst", "max", "min", "median", "mean"]
+STATS: tuple[Stat, ...] = ("worst", "max", "min", "median", "mean")
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq, "!=": operator.ne,
+}
+_RULE = re.compile(r"^\s*(?P<metric>.+?)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<bound>.+?)\s*$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One SLA: ``metric op bound``, optionally scoped to some matrix values."""
+
+    text: str
+    metric: MetricRef
+    op: Op
+    bound: float
+    stat: Stat = "worst"
+    when: Mapping[str, tuple[int | str, ...]] = field(default_factory=dict)
+    file: str | None = None
+    line: int | None = None
+
+    def holds(self, value: float) -> bool:
+        return OPERATORS[self.op](value, self.bound)
+
+    def applies_to(self, params: Mapping[str, int | str]) -> bool:
+        return all(params.get(key) in allowed for key, allowed in self.when.items())
+
+    @property
+    def resolved_stat(self) -> Literal["max", "min", "median", "mean", "worst"]:
+        """The statistic across repeats: 'worst' means max for upper bounds, min for lower."""
+        if self.stat != "worst":
+            return self.stat
+        if self.op in ("<", "<="):
+            return "max"
+        if self.op in (">", ">="):
+            return "min"
+        return "worst"
+
+    def pick(self, values: list[float]) -> float:
+        """The value across repeats this rule judges."""
+        stat = self.resolved_stat
+        if stat == "worst":
+            return max(values, key=self._badness)
+        return pick(values, stat)
+
+    def _badness(self, value: float) -> tuple[bool, float]:
+        # Failing values beat passing ones; among failing the farthest from the bound is worst,
+        # among passing the nearest (for '!=' every passing value is some distance away).
+        distance = abs(value - self.bound)
+        return (not self.holds(value), distance if not self.holds(value) else -distance)
+
+
+def parse_rule(text: str, *, stat: Stat = "worst",
+               when: Mapping[str, tuple[int | str, ...]] | None = None) -> Rule:
+    """Parse ``'peak < 2GiB'``; raises ValueError with a message fit for the user."""
+    match = _RULE.match(text)
+    if not match:
+        raise ValueError(
+            f"cannot read rule {text!r}; write METRIC OP VALUE, e.g. 'peak < 2GiB' "
+            "(OP is one of < <= > >= == !=)")
+    metric = parse_metric(match.group("metric"))
+    bound_text = match.group("bound")
+    try:
+        bound = parse(metric.kind, bound_text)
+    except UnitError as exc:
+        raise ValueError(f"{metric.key} is {_describe(metric.kind)}: {exc}") from None
+    op: Op = match.group("op")  # type: ignore[assignment]
+    return Rule(text=text.strip(), metric=metric, op=op, bound=bound, stat=stat,
+                when=dict(when or {}))
+
+
+def _describe(kind: Kind) -> str:
+    return {
+        Kind.BYTES: "a size (e.g. 512MiB, 2GiB, 1.5GB)",
+        Kind.SECONDS: "a duration (e.g. 500ms, 120s, 10min)",
+        Kind.COUNT: "a whole number",
+        Kind.RATIO: "a ratio (e.g. 10%)",
+        Kind.NUMBER: "a plain number",
+    }[kind]
