@@ -44,6 +44,9 @@ class Executor:
             self._run_all(plan, backend, case, work)
         except MemslaError as exc:
             case.error = str(exc)
+        except OSError as exc:  # the build's program, folder or files, not memsla itself
+            case.error = f"the build could not run: {exc.strerror or exc}" + (
+                f": {exc.filename}" if exc.filename else "")
         finally:
             if not self.keep_outputs:
                 shutil.rmtree(work, ignore_errors=True)
@@ -87,6 +90,8 @@ class Executor:
             run_env = {**env, **{k: fill(v, filled) for k, v in scenario.env.items()}}
             workdir = Path(fill(workdir_template, filled) if workdir_template else (
                 paths["fixture"] or self.spec_dir))
+            if backend.uses_host_environment and not workdir.is_dir():
+                raise UsageError(f"the build's workdir {workdir} is not a folder")
             request = RunRequest(
                 argv=argv, env=run_env, workdir=workdir, limit=plan.settings.limit,
                 timeout=plan.settings.timeout, sample_interval=plan.settings.sample_interval,

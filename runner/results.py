@@ -233,7 +233,9 @@ class Results(_Model):
     cases: list[Case] = Field(default_factory=list)
     scenarios: list[ScenarioResult] = Field(default_factory=list)
     interrupted: bool = False
-    status: Literal["pass", "fail", "error", "interrupted"] = "pass"
+    # "running" until the check ends: a file left by a killed runner never reads as a pass
+    status: Literal["running", "pass", "fail", "error", "interrupted"] = "running"
+    problems: list[str] = Field(default_factory=list)  # why the check as a whole is no pass
 
     def all_verdicts(self) -> list[Verdict]:
         verdicts = [v for case in self.cases for v in case.verdicts]

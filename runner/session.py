@@ -112,7 +112,10 @@ class Session:
             host=host_facts(chosen.name, self._reasons[first.backend], chosen.cgroup_version,
                             chosen.engine_version, chosen.harness_baseline))
         executor = self.executor(keep_outputs=keep_outputs)
+        ended = False  # the loop ran to its end or was interrupted; else memsla itself failed
         try:
+            if json_path:
+                results.write(json_path)
             with self.progress:
                 self.progress.begin(len(plans))
                 for plan in plans:
@@ -120,12 +123,20 @@ class Session:
                     self.progress.case_done()
                     if json_path:
                         results.write(json_path)
+            ended = True
         except KeyboardInterrupt:
-            results.interrupted = True
+            results.interrupted = ended = True
         finally:
             self.close()
-            judge(results, self.suite, self.baseline)
-            results.status = _status(results)
+            if ended:
+                judge(results, self.suite, self.baseline)
+            if ended:
+                results.status, problems = status_of(results)
+            else:
+                results.status, problems = "error", [
+                    "memsla stopped before the check ended (an internal error); the cases "
+                    "listed were measured"]
+            results.problems.extend(problems)
             if json_path:
                 results.write(json_path)
         return results
@@ -136,13 +147,22 @@ class Session:
             open_backend.close()
 
 
-def _status(results: Results) -> Literal["pass", "fail", "error", "interrupted"]:
+Status = Literal["pass", "fail", "error", "interrupted"]
+
+
+def status_of(results: Results) -> tuple[Status, list[str]]:
+    """The check's final word, and why it is no pass where no verdict says so. A pass needs
+    every verdict held, every case measured and at least one rule the user wrote judged: the
+    implicit ones (the build must complete) alone do not make a gate."""
     if results.interrupted:
-        return "interrupted"
+        return "interrupted", []
     verdicts = results.all_verdicts()
     # a broken SLA is the loudest news: it is not hidden by something else not being measured
     if any(v.passed is False for v in verdicts):
-        return "fail"
+        return "fail", []
     if any(case.error for case in results.cases) or any(v.passed is None for v in verdicts):
-        return "error"
-    return "pass"
+        return "error", []
+    if not any(v.passed and not v.implicit for v in verdicts):
+        return "error", ["no SLA written in the SLA file was judged: only the implicit rules "
+                         "(exit_code == 0, oom_kills == 0) ran, and they alone make no gate"]
+    return "pass", []

@@ -29,7 +29,7 @@ from runner.results import Results
 
 MARKER = "<!-- memsla-report -->"
 ICONS = {"pass": "✅", "FAIL": "❌", "not judged": "⚠️"}
-STATUS_ICONS = {"pass": "✅", "fail": "❌", "error": "⚠️", "interrupted": "⏸️"}
+STATUS_ICONS = {"pass": "✅", "fail": "❌", "error": "⚠️", "interrupted": "⏸️", "running": "⏳"}
 # A change against the baseline at least this large is called out with an arrow.
 NOTABLE_CHANGE = 0.05
 

@@ -94,7 +94,11 @@ def _summary(results: Results) -> str:
     failed = sum(1 for v in verdicts if v.passed is False)
     unknown = sum(1 for v in verdicts if v.passed is None)
     passed = sum(1 for v in verdicts if v.passed)
-    colour = {"pass": "green", "fail": "red", "error": "red", "interrupted": "yellow"}
+    colour = {"pass": "green", "fail": "red", "error": "red", "interrupted": "yellow",
+              "running": "yellow"}
     line = (f"[bold {colour[results.status]}]{results.status.upper()}[/] - {passed} of "
             f"{len(verdicts)} SLAs hold ({failed} broken, {unknown} not judged)")
-    return line + (" (interrupted: results so far)" if results.interrupted else "")
+    line += " (interrupted: results so far)" if results.interrupted else ""
+    if results.status == "running":
+        line += " (the check never ended: its runner was killed, or is still running)"
+    return "\n".join([line, *(f"  {escape(problem)}" for problem in results.problems)])
