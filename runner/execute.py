@@ -59,13 +59,11 @@ class Executor:
         fixture = None
         if scenario.generate is not None:
             self.on_progress(f"{plan.label}: generating the fixture")
-            fixture = prepare_fixture(scenario.generate, values, self.spec_dir, self.cache,
-                                      work / "generate.log")
+            fixture = prepare_fixture(scenario.generate, values, self.spec_dir, self.cache)
         env: dict[str, str] = {}
         if scenario.requirements and backend.uses_host_environment:
             self.on_progress(f"{plan.label}: provisioning requirements")
-            venv = prepare_virtualenv(scenario.requirements, scenario.python, self.cache,
-                                      work / "pip.log")
+            venv = prepare_virtualenv(scenario.requirements, scenario.python, self.cache)
             env["PATH"] = f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
             env["VIRTUAL_ENV"] = str(venv)
         stage = staging.stage(self.cache)

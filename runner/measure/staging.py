@@ -9,6 +9,8 @@ import os
 import shutil
 from pathlib import Path
 
+from runner.workload.cache import build_aside
+
 _PACKAGE = Path(__file__).resolve().parent.parent
 _INBUILD = _PACKAGE / "inbuild"
 SITECUSTOMIZE = _INBUILD / "site" / "sitecustomize.py"
@@ -37,18 +39,14 @@ def stage(cache_dir: Path) -> Path:
     for source, target in sources:
         digest.update(str(target).encode() + b"\0" + source.read_bytes() + b"\0")
     root = cache_dir / "probe" / digest.hexdigest()[:16]
-    if root.is_dir():
-        return root
-    tmp = root.with_name(root.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for source, target in sources:
-        (tmp / target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, tmp / target)
-    try:
-        tmp.rename(root)
-    except OSError:  # another runner staged the same content first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+
+    def copy(tmp: Path) -> None:
+        for source, target in sources:
+            (tmp / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, tmp / target)
+
+    # under the key's lock, copied aside and renamed: a folder at ``root`` is always whole
+    return build_aside(cache_dir, "probe", root, copy)
 
 
 def environment(staged: str, out_dir: str, *, trace: bool, t0: float,

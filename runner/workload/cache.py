@@ -1,21 +1,49 @@
 """The fixture step and the requirements virtualenv: made before and outside the measurement,
-cached by the hash of their inputs under the cache folder."""
+cached by the hash of their inputs under the cache folder.
+
+Several runners may share one cache. Each entry is made under its key's lock
+(``<cache>/locks/<kind>-<key>.lock``), so it is made once and the others wait and reuse it:
+
+- a fixture (and the staged probe, ``runner.measure.staging``) is built aside in
+  ``<key>.tmp<pid>`` and renamed into place when whole, so a folder at the final path is always
+  complete. A ``.tmp<pid>`` folder whose runner died is removed by the next runner;
+- a virtualenv is not relocatable (its scripts carry absolute paths), so it is built at its
+  final path and ``.memsla-complete`` is written last. The next holder of the lock removes one
+  without the marker, half-built by a runner that died.
+
+A failed step keeps its whole output in ``<cache>/logs/<kind>-<key>.log``, shows its tail in the
+error, and is remembered for the rest of the process: the next case that needs it gets the
+same error without running the step again.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+
+import psutil
+from filelock import FileLock, Timeout
 
 from runner.errors import FixtureError
 from runner.plan import fill
 from runner.slafile.model import PATH_PLACEHOLDERS, GenerateStep
 
 DEFAULT_CACHE = Path.home() / ".cache" / "memsla"
+COMPLETE = ".memsla-complete"
+TAIL_LINES = 20
+_TAIL_BYTES = 4000
+_TEMP = re.compile(r"^(?P<key>.+)\.tmp(?P<pid>\d+)$")
+
+# The failures of this process by the entry they were making: not retried for every case.
+_failures: dict[Path, FixtureError] = {}
 
 
 def cache_dir() -> Path:
@@ -27,8 +55,134 @@ def _key(payload: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def log_path(root: Path, kind: str, key: str) -> Path:
+    """Where the output of making an entry is kept, success or not (the last attempt)."""
+    return root / "logs" / f"{kind}-{key}.log"
+
+
+@contextmanager
+def key_lock(root: Path, kind: str, key: str) -> Iterator[None]:
+    """Hold the lock of one cache entry: other processes making the same entry wait."""
+    folder = root / "locks"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(folder / f"{kind}-{key}.lock"))
+        lock.acquire()
+    except OSError as exc:
+        raise FixtureError(f"cannot use the cache folder {root} ({exc}): set MEMSLA_CACHE_DIR "
+                           "to a writable folder") from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def remove_stale_temps(root: Path, kind: str, folder: Path) -> None:
+    """Remove the ``<key>.tmp<pid>`` folders under ``folder`` left by runners that died.
+
+    A folder whose pid is alive is left alone; one whose pid is gone is removed only if its
+    key's lock is free (a runner in another pid namespace may still be building it).
+    """
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        match = _TEMP.match(entry.name)
+        if match is None:
+            continue
+        pid = int(match["pid"])
+        if pid != os.getpid() and psutil.pid_exists(pid):
+            continue
+        lock = FileLock(str(root / "locks" / f"{kind}-{match['key']}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except (Timeout, OSError):
+            continue
+        try:
+            shutil.rmtree(entry, ignore_errors=True)
+        finally:
+            lock.release()
+
+
+def build_aside(root: Path, kind: str, target: Path, build: Callable[[Path], None],
+                complete: Callable[[Path], bool] = Path.is_dir) -> Path:
+    """Make ``target`` once across processes: under its key's lock, ``build`` fills
+    ``<target>.tmp<pid>``, which is then renamed to ``target``.
+
+    ``complete`` says whether a folder at ``target`` is whole; one that is not is replaced.
+    """
+    if complete(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(root, kind, target.parent)
+    with key_lock(root, kind, target.name):
+        if complete(target):  # made by another runner while this one waited
+            return target
+        shutil.rmtree(target, ignore_errors=True)
+        tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            build(tmp)
+            try:
+                tmp.rename(target)
+            except OSError as exc:  # e.g. what was at target could not all be removed
+                raise FixtureError(f"cannot move {tmp} to {target}: {exc}") from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _has_marker(folder: Path) -> bool:
+    return (folder / COMPLETE).exists()
+
+
+def _remembered(target: Path) -> None:
+    failure = _failures.get(target)
+    if failure is not None:
+        raise FixtureError(f"not tried again, as it failed for an earlier case of this check: "
+                           f"{failure}")
+
+
+def _fail(target: Path, message: str, log: Path, start: int) -> FixtureError:
+    """The error of a failed step, with the tail of its output (which begins at ``start`` in
+    ``log``); remembered for the rest of this process."""
+    error = FixtureError(f"{message}; the end of its output:\n{tail(log, start)}\n"
+                         f"(all of it is in {log})")
+    _failures[target] = error
+    return error
+
+
+def tail(log: Path, start: int = 0, lines: int = TAIL_LINES) -> str:
+    """The last ``lines`` lines of a log after offset ``start`` (a few KB at most), indented."""
+    try:
+        with log.open("rb") as handle:
+            handle.seek(max(start, handle.seek(0, os.SEEK_END) - _TAIL_BYTES))
+            text = handle.read().decode(errors="replace")
+    except OSError as exc:
+        return f"    (cannot read the log: {exc})"
+    kept = text.rstrip().splitlines()[-lines:] or ["(no output)"]
+    return "\n".join("    " + line for line in kept)
+
+
+def _run_logged(argv: Sequence[str], log: Path, cwd: Path | None = None,
+                env: dict[str, str] | None = None) -> tuple[int, int]:
+    """Run ``argv`` with its output appended to ``log`` after a line naming it; its exit code
+    (127 if it cannot start) and the offset in ``log`` where its output begins."""
+    with log.open("ab") as out:
+        out.write(f"$ {' '.join(argv)}\n".encode())
+        out.flush()
+        start = out.tell()
+        try:
+            result = subprocess.run(argv, cwd=cwd, env=env, stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    check=False)
+        except OSError as exc:
+            out.write(f"{exc}\n".encode())
+            return 127, start
+    return int(result.returncode), start
+
+
 def prepare_fixture(step: GenerateStep, values: dict[str, object], workdir: Path,
-                    root: Path, log: Path) -> Path:
+                    root: Path) -> Path:
     """Make (or reuse) the fixture for these matrix values; returns its folder."""
     from runner import __version__
 
@@ -47,63 +201,70 @@ def prepare_fixture(step: GenerateStep, values: dict[str, object], workdir: Path
         literal = {**values, **{name: "{" + name + "}" for name in PATH_PLACEHOLDERS}}
         argv = [fill(a, literal) for a in step.command]
         inputs = {"command": argv, "env": step.env, "workdir": str(workdir)}
-    target = root / "fixtures" / _key(inputs)
-    if (target / ".memsla-complete").exists():
+    key = _key(inputs)
+    target = root / "fixtures" / key
+    if _has_marker(target):
         return target
-    shutil.rmtree(target, ignore_errors=True)
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    if step.sitegen is not None:
-        from runner.workload.sitegen import generate_site
+    _remembered(target)
 
-        generate_site(tmp, pages=pages, flavour=step.sitegen.flavour, seed=step.sitegen.seed,
-                      page_bytes=step.sitegen.page_size, sections=step.sitegen.sections)
-    else:
-        tmp.mkdir()
-        paths = {name: tmp for name in PATH_PLACEHOLDERS}
-        argv = [fill(a, {**values, **paths}) for a in step.command or []]
-        env = {**os.environ, **{k: fill(v, {**values, **paths}) for k, v in step.env.items()}}
-        with log.open("wb") as out:
-            result = subprocess.run(argv, cwd=workdir, env=env, stdout=out,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    check=False)
-        if result.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise FixtureError(f"the generate command {argv} exited {result.returncode}; "
-                               f"its output is in {log}")
-    (tmp / ".memsla-complete").write_text(json.dumps(inputs, default=str))
-    tmp.rename(target)
-    return target
+    def build(tmp: Path) -> None:
+        if step.sitegen is not None:
+            from runner.workload.sitegen import generate_site
+
+            generate_site(tmp, pages=pages, flavour=step.sitegen.flavour, seed=step.sitegen.seed,
+                          page_bytes=step.sitegen.page_size, sections=step.sitegen.sections)
+        else:
+            tmp.mkdir()
+            paths = {name: tmp for name in PATH_PLACEHOLDERS}
+            run_argv = [fill(a, {**values, **paths}) for a in step.command or []]
+            env = {**os.environ,
+                   **{k: fill(v, {**values, **paths}) for k, v in step.env.items()}}
+            log = log_path(root, "fixture", key)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.unlink(missing_ok=True)
+            code, start = _run_logged(run_argv, log, cwd=workdir, env=env)
+            if code != 0:
+                raise _fail(target, f"the generate command {argv} exited {code}", log, start)
+        (tmp / COMPLETE).write_text(json.dumps(inputs, default=str))
+
+    return build_aside(root, "fixture", target, build, complete=_has_marker)
 
 
-def prepare_virtualenv(requirements: list[str], python: str | None, root: Path,
-                       log: Path) -> Path:
+def prepare_virtualenv(requirements: list[str], python: str | None, root: Path) -> Path:
     """A virtualenv with the scenario's requirements, keyed by their hash and the interpreter.
 
-    The measured program never shares the runner's own environment.
+    The measured program never shares the runner's own environment. Built at its final path
+    (a virtualenv is not relocatable) under the key's lock, with the marker written last.
     """
     interpreter = python or sys.executable
-    version = subprocess.run([interpreter, "-c", "import sys; print(sys.version)"],
-                             capture_output=True, text=True, check=False)
+    try:
+        version = subprocess.run([interpreter, "-c", "import sys; print(sys.version)"],
+                                 capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise FixtureError(f"cannot run the interpreter {interpreter!r}: {exc}") from None
     if version.returncode != 0:
         raise FixtureError(f"cannot run the interpreter {interpreter!r}")
-    target = root / "venvs" / _key({"requirements": sorted(requirements),
-                                    "python": version.stdout.strip()})
-    if (target / ".memsla-complete").exists():
+    key = _key({"requirements": sorted(requirements), "python": version.stdout.strip()})
+    target = root / "venvs" / key
+    if _has_marker(target):
         return target
-    shutil.rmtree(target, ignore_errors=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        steps = [[interpreter, "-m", "venv", str(target)],
-                 [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                  "--disable-pip-version-check", *requirements]]
-        for argv in steps:
-            result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, check=False)
-            if result.returncode != 0:
+    _remembered(target)
+    with key_lock(root, "venv", key):
+        if _has_marker(target):  # made by another runner while this one waited
+            return target
+        shutil.rmtree(target, ignore_errors=True)  # half-built by a runner that died
+        log = log_path(root, "venv", key)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.unlink(missing_ok=True)
+        steps = [("creating the virtualenv for", "venv", [interpreter, "-m", "venv", str(target)]),
+                 ("installing", "pip", [str(target / "bin" / "python"), "-m", "pip", "install",
+                                        "--quiet", "--disable-pip-version-check",
+                                        *requirements])]
+        for what, tool, argv in steps:
+            code, start = _run_logged(argv, log)
+            if code != 0:
                 shutil.rmtree(target, ignore_errors=True)
-                raise FixtureError(f"provisioning the requirements failed at {argv[:4]}...; "
-                                   f"pip's output is in {log}")
-    (target / ".memsla-complete").write_text("\n".join(requirements))
+                raise _fail(target, f"{what} the requirements {requirements} failed "
+                                    f"({tool} exited {code})", log, start)
+        (target / COMPLETE).write_text("\n".join(requirements))
     return target
