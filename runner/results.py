@@ -1,21 +1,22 @@
 """The results model: every measured number, in bytes and seconds, as versioned JSON.
 
-All result types live here. Reports and analysis read these models; only the executor writes them.
-Format history (``schema_version``):
+All result types live here. The executor writes the runs; the judging stage fills the metrics,
+verdicts and each scenario's analysis; reports read them and compute nothing of their own.
+Format history (``schema_version``; older files are upgraded on load, see ``Results.read``):
   1 - first version.
+  2 - ``ScenarioResult.analysis`` typed (scaling fits, leak findings, phase summaries as lists).
 """
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runner.metrics import case_label
+from runner.metrics import STATISTICS, case_label, params_label, pick
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
 
@@ -157,10 +158,19 @@ class Stats(_Model):
 
     @classmethod
     def of(cls, values: list[float]) -> Stats:
-        return cls(n=len(values), min=min(values), median=float(statistics.median(values)),
-                   max=max(values), mean=float(statistics.fmean(values)),
+        import statistics
+
+        return cls(n=len(values), min=pick(values, "min"), median=pick(values, "median"),
+                   max=pick(values, "max"), mean=pick(values, "mean"),
                    stdev=float(statistics.stdev(values)) if len(values) > 1 else 0.0,
                    values=list(values))
+
+    def pick(self, stat: str) -> float:
+        """The stored value of a statistic across repeats (``max``, ``min``, ``median``,
+        ``mean``); raises ValueError for any other."""
+        if stat not in STATISTICS:
+            raise ValueError(f"unknown statistic {stat!r}")
+        return float(getattr(self, stat))
 
 
 class Verdict(_Model):
@@ -199,13 +209,153 @@ class Case(_Model):
     def label(self) -> str:
         return case_label(self.scenario, self.params)
 
+    def pick(self, metric: str, stat: str = "median") -> float | None:
+        """A metric's statistic across the repeats; None where the metric was not measured."""
+        stats = self.metrics.get(metric)
+        return None if stats is None else stats.pick(stat)
+
+
+class LineFit(_Model):
+    """memory = fixed + marginal x size, by least squares over the fit's sizes."""
+
+    fixed: float
+    marginal: float
+    r2: float
+    residual_sd: float  # sqrt(SSres / (n - 2)); 0 with two sizes
+
+    def at(self, size: float) -> float:
+        return self.fixed + self.marginal * size
+
+
+class GrowthFit(_Model):
+    """memory = fixed + coefficient x size^exponent: how the size-dependent part grows."""
+
+    exponent: float
+    r2: float
+    fixed: float | None = None  # None (with coefficient): upgraded from version 1, which kept
+    coefficient: float | None = None  # only the exponent and its R²
+
+
+class LogLogFit(_Model):
+    """ln memory = c + exponent x ln size: the plain log-log slope, fixed overhead mixed in."""
+
+    exponent: float
+    r2: float
+
+
+class Prediction(_Model):
+    """The fitted memory at a size that was not measured."""
+
+    size: int
+    value: float  # the linear fit
+    low: float | None  # its 95% prediction interval; None: unbounded (fewer than 3 sizes)
+    high: float | None
+    power_value: float | None  # the growth model, which differs when the exponent is not ~1
+    factor: float  # size / the largest measured size
+
+    @property
+    def extrapolated(self) -> bool:
+        return self.factor > 1
+
+
+class ScalingFit(_Model):
+    """One memory metric of one scenario (one combination of its other matrix axes, ``params``)
+    across its sizes: the statistic of each size's repeats, and the models fitted to them."""
+
+    metric: str
+    stat: str = "median"
+    size_parameter: str
+    params: dict[str, int | str] = Field(default_factory=dict)
+    sizes: list[int] = Field(default_factory=list)  # ascending
+    values: list[float] = Field(default_factory=list)  # one per size
+    excluded: list[str] = Field(default_factory=list)  # why a size is not in the fit
+    problem: str | None = None  # why the fit cannot be judged; None: it can
+    line: LineFit | None = None
+    growth: GrowthFit | None = None
+    loglog: LogLogFit | None = None
+    flat: bool = False  # memory does not measurably change across the sizes
+    approximate: bool = False
+    predictions: list[Prediction] = Field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return params_label(self.params)
+
+    @property
+    def exponent(self) -> float | None:
+        """The growth exponent as judged: 0 where memory is flat."""
+        if self.flat:
+            return 0.0
+        return None if self.growth is None else self.growth.exponent
+
+
+class LeakTrend(_Model):
+    """A Theil-Sen slope per build with its 95% interval and the Mann-Kendall p for growth."""
+
+    slope: float
+    low: float
+    high: float
+    p_increase: float
+    significant: bool  # growth is established: the whole interval is above zero
+    n: int
+
+
+class LeakFinding(_Model):
+    """The trends of one case's leak run, over its measured calls."""
+
+    case: str
+    params: dict[str, int | str] = Field(default_factory=dict)
+    per_build: float | None = None  # the heap slope where growth is established, else 0
+    heap: LeakTrend | None = None
+    rss: LeakTrend | None = None
+    objects: LeakTrend | None = None
+    problem: str | None = None  # why there is no heap trend to judge
+    approximate: bool = False
+    record: LeakRecord | None = None
+
+
+class PhaseSummary(_Model):
+    """One phase of a case: medians across the runs that measured each figure."""
+
+    name: str
+    python_peak: float | None = None
+    peak: float | None = None
+    duration: float | None = None
+
+
+class CasePhases(_Model):
+    """A case's phases in the order they first ran, and the one that uses the most memory."""
+
+    case: str
+    phases: list[PhaseSummary] = Field(default_factory=list)
+    largest: str | None = None
+    largest_by: Literal["peak", "python_peak"] | None = None  # the figure that decided
+
+    @property
+    def top(self) -> PhaseSummary | None:
+        return next((p for p in self.phases if p.name == self.largest), None)
+
+
+class ScenarioAnalysis(_Model):
+    """What the judging stage found about a scenario, for reports to read."""
+
+    scaling: list[ScalingFit] = Field(default_factory=list)  # by metric, then other axes
+    leaks: list[LeakFinding] = Field(default_factory=list)
+    phases: list[CasePhases] = Field(default_factory=list)
+
+    def fits(self, metric: str) -> list[ScalingFit]:
+        return [f for f in self.scaling if f.metric == metric]
+
+    def phases_of(self, case: str) -> CasePhases | None:
+        return next((p for p in self.phases if p.case == case), None)
+
 
 class ScenarioResult(_Model):
-    """Verdicts and facts about a scenario as a whole (scaling fits, leaks)."""
+    """Verdicts and facts about a scenario as a whole (scaling fits, leaks, phases)."""
 
     scenario: str
     verdicts: list[Verdict] = Field(default_factory=list)
-    analysis: dict[str, object] = Field(default_factory=dict)
+    analysis: ScenarioAnalysis = Field(default_factory=ScenarioAnalysis)
 
 
 class Host(_Model):
@@ -237,6 +387,9 @@ class Results(_Model):
     status: Literal["running", "pass", "fail", "error", "interrupted"] = "running"
     problems: list[str] = Field(default_factory=list)  # why the check as a whole is no pass
 
+    def scenario(self, name: str) -> ScenarioResult | None:
+        return next((s for s in self.scenarios if s.scenario == name), None)
+
     def all_verdicts(self) -> list[Verdict]:
         verdicts = [v for case in self.cases for v in case.verdicts]
         return verdicts + [v for s in self.scenarios for v in s.verdicts]
@@ -249,11 +402,57 @@ class Results(_Model):
 
     @classmethod
     def read(cls, path: Path) -> Results:
+        """Read a results file, upgrading an older schema version to this one."""
         import json
 
         data = json.loads(path.read_text(encoding="utf-8"))
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if version == 1:
+            try:
+                data = upgrade_v1(data)
+            except (AttributeError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}: cannot upgrade version 1 results: {exc!r}") from None
+        elif version != SCHEMA_VERSION:
             raise ValueError(f"{path}: results schema version {version!r}; this memsla reads "
-                             f"version {SCHEMA_VERSION}")
+                             f"versions 1 to {SCHEMA_VERSION}")
         return cls.model_validate(data)
+
+
+def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 -> 2: each scenario's untyped ``analysis`` ({"scaling": {group: {metric: fit}},
+    "leak": {case: finding}, "phases": {case: summary}}) becomes ScenarioAnalysis's lists."""
+    scenarios = []
+    for scenario in data.get("scenarios") or []:
+        old = dict(scenario.get("analysis") or {})
+        unknown = set(old) - {"scaling", "leak", "phases"}
+        if unknown:
+            raise ValueError(f"version 1 analysis has unknown parts: {', '.join(sorted(unknown))}")
+        fits = [_fit_v1(fit) for group in (old.get("scaling") or {}).values()
+                for fit in group.values()]
+        # Version 1 kept each group's metrics together; version 2 orders by metric first.
+        order = list(dict.fromkeys(f["metric"] for f in fits))
+        fits.sort(key=lambda f: order.index(f["metric"]))
+        leaks = [{**finding, "case": label}
+                 for label, finding in (old.get("leak") or {}).items()]
+        phases = [{**summary, "case": label}
+                  for label, summary in (old.get("phases") or {}).items()]
+        scenarios.append({**scenario, "analysis": {"scaling": fits, "leaks": leaks,
+                                                   "phases": phases}})
+    return {**data, "scenarios": scenarios, "schema_version": 2}
+
+
+def _fit_v1(old: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 ``ScalingFit.to_dict()``: figures flat beside each other."""
+    kept = ("metric", "stat", "size_parameter", "params", "sizes", "values", "excluded",
+            "problem", "approximate", "flat")
+    fit: dict[str, Any] = {k: old[k] for k in kept if k in old}
+    if old.get("marginal") is not None:
+        fit["line"] = {"fixed": old["fixed"], "marginal": old["marginal"], "r2": old["r2"],
+                       "residual_sd": old["residual_sd"]}
+    if old.get("exponent") is not None:
+        fit["growth"] = {"exponent": old["exponent"], "r2": old["exponent_r2"]}
+    if old.get("loglog_exponent") is not None:
+        fit["loglog"] = {"exponent": old["loglog_exponent"], "r2": old["loglog_r2"]}
+    fit["predictions"] = [{k: v for k, v in p.items() if k != "extrapolated"}
+                          for p in old.get("predictions") or []]
+    return fit

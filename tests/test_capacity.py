@@ -14,7 +14,7 @@ from runner.execute import Executor
 from runner.judging.regression import fit_line
 from runner.plan import CasePlan
 from runner.session import Session
-from tests.judging.helpers import LINEAR, PYTHON, MiB, write
+from tests.judging.helpers import LINEAR, PYTHON, MiB, case, judged, write
 
 PER_PAGE, FIXED = MiB, 8 * MiB
 
@@ -111,6 +111,28 @@ def test_capacity_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "largest pages under 64 MiB:" in capsys.readouterr().out
     assert main(["capacity", str(sla), "planted", "--min-limit", "--size", "5"]) == 0
     assert "smallest limit for planted[pages=5]:" in capsys.readouterr().out
+
+
+@pytest.mark.cgroup
+@pytest.mark.usefixtures("writable_cgroup")
+def test_capacity_starts_from_the_stored_fit_of_earlier_results(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path, "linear.py", LINEAR)
+    sla = write(tmp_path, "sla.yaml", f"""
+        version: 1
+        defaults: {{backend: cgroup}}
+        scenarios:
+          planted:
+            command: [{PYTHON}, linear.py, "{{pages}}", "{PER_PAGE}", "{FIXED}"]
+            matrix: {{pages: [10, 20]}}
+        """)
+    earlier = tmp_path / "earlier.json"  # a fit of 24 MiB + 1 MiB per page: 40 pages in 64 MiB
+    judged([case("planted", [24.0 * MiB + n * MiB], size=n) for n in (10, 20, 30)]).write(earlier)
+    assert main(["capacity", str(sla), "planted", "--limit", "64MiB",
+                 "--results", str(earlier)]) == 0
+    out = capsys.readouterr().out
+    assert f"starting at 40 (the fit of {earlier})" in out
+    assert "largest pages under 64 MiB:" in out
 
 
 def test_min_limit_refuses_the_process_backend(tmp_path: Path,

@@ -15,9 +15,9 @@ from runner.cli.report_commands import read_results
 from runner.errors import EXIT_OK, EXIT_SLA_FAILED, HostError, UsageError
 from runner.execute import Executor
 from runner.judging import compare, scaling
-from runner.metrics import FITTABLE, parse_metric
+from runner.metrics import FITTABLE, case_label, parse_metric
 from runner.plan import CasePlan, with_size
-from runner.results import Results
+from runner.results import Results, ScalingFit
 from runner.units import UnitError, format_bytes, format_value, parse_bytes, parse_ratio
 
 
@@ -44,9 +44,13 @@ class PredictCommand:
         if not cases:
             known = ", ".join(dict.fromkeys(c.scenario for c in results.cases)) or "none"
             raise UsageError(f"no scenario {args.scenario!r} in {args.source} (it has {known})")
-        groups = scaling.fits(cases, args.metric)
-        if not groups:
+        if not any(c.size is not None for c in cases):
             raise UsageError(f"scenario {args.scenario!r} has no size parameter to predict along")
+        scenario = results.scenario(args.scenario)
+        groups = scenario.analysis.fits(args.metric) if scenario is not None else []
+        if not groups:
+            raise UsageError(f"{args.source} holds no {args.metric} fit of {args.scenario!r}: "
+                             "write the results with 'runner check --json'")
         for fit in groups:
             if fit.problem is not None or fit.line is None:
                 raise UsageError(f"cannot predict {args.scenario}: {fit.problem}")
@@ -56,13 +60,13 @@ class PredictCommand:
         return EXIT_OK
 
 
-def prediction_lines(scenario: str, fit: scaling.ScalingFit, size: int) -> list[str]:
+def prediction_lines(scenario: str, fit: ScalingFit, size: int) -> list[str]:
     assert fit.line is not None
-    p = fit.predict(size)
+    p = scaling.predict(fit, size)
     unit = fit.size_parameter
-    scope = f"[{fit.label}]" if fit.label else ""
-    low, high, largest = max(p.low, 0.0), p.high, max(fit.sizes)
-    lines = [f"{scenario}{scope}: expected {fit.metric} at {size:,} {unit}: "
+    largest = max(fit.sizes)
+    low, high = max(p.low or 0.0, 0.0), p.high  # bounded: a fit without a problem has 3 sizes
+    lines = [f"{case_label(scenario, fit.params)}: expected {fit.metric} at {size:,} {unit}: "
              f"{format_bytes(p.value)} (95% prediction interval {format_bytes(low)} to "
              f"{format_bytes(high)})"]
     if p.extrapolated:
@@ -73,10 +77,10 @@ def prediction_lines(scenario: str, fit: scaling.ScalingFit, size: int) -> list[
     else:
         lines.append("  interpolated between measured sizes")
     lines.append(f"  fit of {len(fit.sizes)} sizes ({', '.join(f'{s:,}' for s in fit.sizes)}): "
-                 f"{format_bytes(fit.line.intercept)} + {format_bytes(fit.line.slope)} x {unit}, "
+                 f"{format_bytes(fit.line.fixed)} + {format_bytes(fit.line.marginal)} x {unit}, "
                  f"R² {fit.line.r2:.4f}")
     exponent = fit.exponent
-    if p.power_value is not None and exponent is not None and abs(exponent - 1) > 0.1:
+    if p.power_value is not None and exponent is not None and not scaling.linear(fit):
         lines.append(f"  memory grows as {unit}^{exponent:.2f}, not linearly: with that "
                      f"model, {format_bytes(p.power_value)}")
     return lines
@@ -209,9 +213,10 @@ class CapacityCommand:
             raise UsageError(f"scenario {args.scenario!r} has no size parameter")
         guess, source = plan.size or 1, "the largest size in the matrix"
         if args.results:
-            cases = [c for c in read_results(args.results).cases if c.scenario == args.scenario]
-            fit = next((f for f in scaling.fits(cases, "peak") if f.problem is None), None)
-            at = fit.size_for(limit) if fit is not None else None
+            scenario = read_results(args.results).scenario(args.scenario)
+            fits = scenario.analysis.fits("peak") if scenario is not None else []
+            fit = next((f for f in fits if f.problem is None), None)
+            at = scaling.size_for(fit, limit) if fit is not None else None
             if at is not None and at >= 1:
                 guess, source = int(at), f"the fit of {args.results}"
         console.print(f"searching the largest {plan.size_parameter} under "

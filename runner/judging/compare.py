@@ -12,16 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from runner.judging.scaling import stored_fits
 from runner.judging.verdicts import verdict
-from runner.metrics import GROWTH_SUFFIX, MetricRef, Source, parse_metric
-from runner.results import Case, Results, Stats, Verdict
+from runner.metrics import GROWTH_SUFFIX, MetricRef, Source, case_label, parse_metric
+from runner.results import Case, Results, Verdict
 from runner.slafile.rules import Rule
 from runner.units import UnitError, format_value, parse, parse_ratio
 
 SKIPPED = ("pages", "exit_code")  # inputs and pass/fail facts, not quantities that drift
-# A scaling fit's field -> the fit metric that names it.
-FIT_FIGURES = {"marginal": "per_page", "fixed": "fixed_overhead", "exponent": "scaling_exponent"}
 _TOLERANCE = re.compile(r"^\s*(?P<metric>[^:]+?)\s*:\s*(?P<terms>.+?)\s*$")
 CaseKey = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -95,10 +92,6 @@ def case_key(case: Case) -> CaseKey:
     return case.scenario, tuple(sorted((k, str(v)) for k, v in case.params.items()))
 
 
-def pick(stats: Stats, stat: str) -> float:
-    return {"min": stats.min, "max": stats.max, "mean": stats.mean}.get(stat, stats.median)
-
-
 def compare(base: Results, head: Results, tolerances: list[Tolerance] | None = None,
             stat: str = "median") -> Comparison:
     by_metric = {t.metric: t for t in tolerances or []}
@@ -127,8 +120,8 @@ def compare(base: Results, head: Results, tolerances: list[Tolerance] | None = N
             base_stats = other.metrics.get(metric)
             if base_stats is None or metric in SKIPPED:
                 continue
-            result.changes.append(Change(case.label, metric, pick(base_stats, stat),
-                                         pick(head_stats, stat), by_metric.get(metric)))
+            result.changes.append(Change(case.label, metric, base_stats.pick(stat),
+                                         head_stats.pick(stat), by_metric.get(metric)))
         for metric in by_metric:
             if parse_metric(metric).source is Source.FIT:
                 continue  # judged per scenario below
@@ -159,14 +152,15 @@ def fit_figures(results: Results) -> dict[tuple[str, str], float]:
     ``fixed_overhead(peak)``, ``scaling_exponent(peak)``, ... where the fit succeeded."""
     figures: dict[tuple[str, str], float] = {}
     for scenario in results.scenarios:
-        for group, measured, fit in stored_fits(scenario.analysis):
-            if fit.get("problem") is not None:
+        for fit in scenario.analysis.scaling:
+            if fit.problem is not None or fit.line is None:
                 continue
-            label = scenario.scenario if group == "all" else f"{scenario.scenario}[{group}]"
-            for field_name, figure in FIT_FIGURES.items():
-                value = fit.get(field_name)
-                if isinstance(value, int | float):
-                    figures[(label, f"{figure}({measured})")] = float(value)
+            label = case_label(scenario.scenario, fit.params)
+            values = {"per_page": fit.line.marginal, "fixed_overhead": fit.line.fixed,
+                      "scaling_exponent": fit.exponent}
+            for figure, value in values.items():
+                if value is not None:
+                    figures[(label, f"{figure}({fit.metric})")] = value
     return figures
 
 
@@ -189,7 +183,7 @@ def judge_growth(rule: Rule, case: Case, baseline: Results | None) -> Verdict:
         side = "this run" if head_stats is None else "the baseline"
         return verdict(rule, None, reason=f"{metric} was not measured in {side}")
     stat = rule.resolved_stat if rule.resolved_stat != "worst" else "median"
-    base, head = pick(base_stats, stat), pick(head_stats, stat)
+    base, head = base_stats.pick(stat), head_stats.pick(stat)
     if base == 0:
         return verdict(rule, None, stat=stat, reason=f"the baseline's {metric} is 0")
     kind = parse_metric(metric).kind

@@ -11,13 +11,10 @@ Python's allocator, but its steps (arenas, fragmentation) make it too coarse to 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from runner.judging.regression import Trend, theil_sen
 from runner.judging.verdicts import verdict
 from runner.metrics import Source
-from runner.results import Case, LeakRecord, Verdict
+from runner.results import Case, LeakFinding, LeakTrend, Verdict
 from runner.slafile.rules import Rule
 from runner.units import format_bytes
 
@@ -25,41 +22,18 @@ MIN_CALLS = 3
 STAT = "slope"  # a trend over calls, not a statistic across repeats
 
 
-@dataclass
-class LeakFinding:
-    case: str
-    params: dict[str, int | str]
-    record: LeakRecord | None
-    heap: Trend | None = None
-    rss: Trend | None = None
-    objects: Trend | None = None
-    problem: str | None = None  # why there is no heap trend to judge
-    approximate: bool = False
-
-    @property
-    def per_build(self) -> float | None:
-        """Bytes retained per build: the heap slope when growth is established, else 0."""
-        if self.heap is None:
-            return None
-        return self.heap.slope if self.heap.significant else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        def trend(t: Trend | None) -> dict[str, Any] | None:
-            return None if t is None else {
-                "slope": t.slope, "low": t.low, "high": t.high, "p_increase": t.p_increase,
-                "significant": t.significant, "n": t.n}
-
-        return {"case": self.case, "params": self.params, "per_build": self.per_build,
-                "heap": trend(self.heap), "rss": trend(self.rss), "objects": trend(self.objects),
-                "problem": self.problem,
-                "record": None if self.record is None else self.record.model_dump()}
+def _trend(xs: list[float], ys: list[float]) -> LeakTrend:
+    trend: Trend = theil_sen(xs, ys)
+    return LeakTrend(slope=trend.slope, low=trend.low, high=trend.high,
+                     p_increase=trend.p_increase, significant=trend.significant, n=trend.n)
 
 
 def find(case: Case) -> LeakFinding:
     """Trends of one case's leak run."""
     run = next((r for r in case.runs if r.kind == "leak"), None)
     record = run.leak if run is not None else None
-    finding = LeakFinding(case.label, dict(case.params), record, approximate=case.approximate)
+    finding = LeakFinding(case=case.label, params=dict(case.params), record=record,
+                          approximate=case.approximate)
     if record is None:
         tail = run.stderr_tail.strip().splitlines()[-1:] if run else []
         finding.problem = "the leak driver did not start" + (f": {tail[0]}" if tail else "")
@@ -71,11 +45,13 @@ def find(case: Case) -> LeakFinding:
                            + (f" ({why})" if why else ""))
         return finding
     xs = [float(c.index) for c in measured]
-    finding.heap = theil_sen(xs, [float(c.traced) for c in measured])
+    heap = finding.heap = _trend(xs, [float(c.traced) for c in measured])
+    # Bytes retained per build: the heap slope when growth is established, else 0.
+    finding.per_build = heap.slope if heap.significant else 0.0
     rss = [c.rss for c in measured]
     if all(v is not None for v in rss):
-        finding.rss = theil_sen(xs, [float(v or 0) for v in rss])
-    finding.objects = theil_sen(xs, [float(c.objects) for c in measured])
+        finding.rss = _trend(xs, [float(v or 0) for v in rss])
+    finding.objects = _trend(xs, [float(c.objects) for c in measured])
     return finding
 
 

@@ -4,49 +4,38 @@ the most memory."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from typing import Literal
 
-from runner.results import Case
+from runner.results import Case, CasePhases, PhaseSummary
 
-
-@dataclass
-class PhaseRow:
-    name: str
-    python_peak: float | None  # medians across the runs that measured them
-    peak: float | None
-    duration: float | None
+# Which figure decides the largest phase, in order of preference.
+DECIDING: tuple[Literal["peak", "python_peak"], ...] = ("peak", "python_peak")
 
 
-def phase_rows(case: Case) -> list[PhaseRow]:
-    """The case's phases in the order they first ran."""
+def phase_rows(case: Case) -> list[PhaseSummary]:
+    """The case's phases in the order they first ran, with the medians of their metrics."""
     names = list(dict.fromkeys(p.name for r in case.runs for p in r.phases))
-
-    def median(name: str, metric: str) -> float | None:
-        stats = case.metrics.get(f"phase({name}).{metric}")
-        return None if stats is None else stats.median
-
-    return [PhaseRow(name, median(name, "python_peak"), median(name, "peak"),
-                     median(name, "duration")) for name in names]
+    return [PhaseSummary(name=name, python_peak=case.pick(f"phase({name}).python_peak"),
+                         peak=case.pick(f"phase({name}).peak"),
+                         duration=case.pick(f"phase({name}).duration")) for name in names]
 
 
-def largest(rows: list[PhaseRow]) -> tuple[PhaseRow, str] | None:
-    """The phase with the highest cgroup peak (else heap peak), with the metric that decided."""
-    for metric in ("peak", "python_peak"):
+def summarise(case: Case) -> CasePhases | None:
+    """The case's phases and the one with the highest cgroup peak (else heap peak); None
+    without phases."""
+    rows = phase_rows(case)
+    if not rows:
+        return None
+    summary = CasePhases(case=case.label, phases=rows)
+    for metric in DECIDING:
         measured = [r for r in rows if getattr(r, metric) is not None]
         if measured:
-            return max(measured, key=lambda r: getattr(r, metric)), metric
-    return None
+            summary.largest = max(measured, key=lambda r: getattr(r, metric)).name
+            summary.largest_by = metric
+            break
+    return summary
 
 
-def analysis(cases: list[Case]) -> dict[str, object]:
-    """Per case label: the phase rows and the phase that uses the most memory."""
-    found: dict[str, object] = {}
-    for case in cases:
-        rows = phase_rows(case)
-        if not rows:
-            continue
-        top = largest(rows)
-        found[case.label] = {"phases": [asdict(r) for r in rows],
-                             "largest": top[0].name if top else None,
-                             "largest_by": top[1] if top else None}
-    return found
+def analysis(cases: list[Case]) -> list[CasePhases]:
+    """The phase summary of each case that has phases."""
+    return [s for s in map(summarise, cases) if s is not None]

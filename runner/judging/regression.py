@@ -40,9 +40,6 @@ class Line:
     sxx: float
     residual_sd: float  # sqrt(SSres / (n - 2)); 0 with two points
 
-    def __call__(self, x: float) -> float:
-        return self.intercept + self.slope * x
-
     def interval(self, x: float) -> float:
         """Half-width of the 95% prediction interval of a new observation at x."""
         if self.n < 3:
@@ -51,11 +48,17 @@ class Line:
         return t975(self.n - 2) * self.residual_sd * math.sqrt(spread)
 
 
+def _spread(xs: list[float]) -> tuple[int, float, float]:
+    """n, the mean and the sum of squared deviations of the x values."""
+    n = len(xs)
+    x_mean = math.fsum(xs) / n
+    return n, x_mean, math.fsum((x - x_mean) ** 2 for x in xs)
+
+
 def fit_line(xs: list[float], ys: list[float]) -> Line:
     """Needs at least two distinct x values."""
-    n = len(xs)
-    x_mean, y_mean = math.fsum(xs) / n, math.fsum(ys) / n
-    sxx = math.fsum((x - x_mean) ** 2 for x in xs)
+    n, x_mean, sxx = _spread(xs)
+    y_mean = math.fsum(ys) / n
     if sxx == 0:
         raise ValueError("a line needs at least two distinct x values")
     sxy = math.fsum((x - x_mean) * (y - y_mean) for x, y in zip(xs, ys, strict=True))
@@ -65,6 +68,12 @@ def fit_line(xs: list[float], ys: list[float]) -> Line:
     ss_res = math.fsum((y - f) ** 2 for y, f in zip(ys, fitted, strict=True))
     residual_sd = math.sqrt(ss_res / (n - 2)) if n > 2 else 0.0
     return Line(intercept, slope, r_squared(ys, fitted), n, x_mean, sxx, residual_sd)
+
+
+def stored_line(xs: list[float], intercept: float, slope: float, r2: float,
+                residual_sd: float) -> Line:
+    """The Line that ``fit_line(xs, ...)`` returned, from the figures stored of it."""
+    return Line(intercept, slope, r2, *_spread(xs), residual_sd)
 
 
 @dataclass(frozen=True)

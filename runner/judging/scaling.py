@@ -10,15 +10,21 @@ shows the limit, not what it needed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
 
-from runner.judging.regression import Line, PowerFit, fit_line, fit_loglog, fit_power
+from runner.judging.regression import PowerFit, fit_line, fit_loglog, fit_power, stored_line
 from runner.judging.statistics import TIMED_VALUES, TRACED_VALUES, RunValue
 from runner.judging.verdicts import verdict
-from runner.metrics import FITTABLE, Source
-from runner.results import Case, Verdict
+from runner.metrics import FITTABLE, Source, pick
+from runner.results import (
+    Case,
+    GrowthFit,
+    LineFit,
+    LogLogFit,
+    Prediction,
+    ScalingFit,
+    Verdict,
+)
 from runner.slafile.rules import Rule
 from runner.units import format_bytes
 
@@ -26,6 +32,8 @@ MIN_SIZES = 3
 # Below this growth across the measured sizes memory does not measurably depend on size.
 FLAT_BYTES = 1 << 20
 FLAT_FRACTION = 0.01
+# |k - 1| within which the line is the model to extrapolate with, not the growth model.
+LINEAR_TOLERANCE = 0.1
 
 _SOURCES: dict[str, tuple[str, RunValue]] = {
     "peak": ("timed", TIMED_VALUES["peak"]),
@@ -33,102 +41,6 @@ _SOURCES: dict[str, tuple[str, RunValue]] = {
     "python_peak": ("traced", TRACED_VALUES["python_peak"]),
 }
 Pick = Callable[[list[float]], float]
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
-@dataclass
-class Prediction:
-    size: int
-    value: float  # the linear fit
-    low: float  # its 95% prediction interval (infinite with fewer than 3 sizes)
-    high: float
-    power_value: float | None  # the growth-exponent model, which differs when k is not ~1
-    factor: float  # size / the largest measured size
-
-    @property
-    def extrapolated(self) -> bool:
-        return self.factor > 1
-
-    def to_dict(self) -> dict[str, object]:
-        return {"size": self.size, "value": self.value, "low": _finite(self.low),
-                "high": _finite(self.high), "power_value": self.power_value,
-                "extrapolated": self.extrapolated, "factor": self.factor}
-
-
-@dataclass
-class ScalingFit:
-    """One metric of one scenario (one combination of its other matrix axes) across sizes."""
-
-    metric: str
-    stat: str
-    size_parameter: str
-    params: dict[str, int | str]
-    sizes: list[int] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
-    excluded: list[str] = field(default_factory=list)
-    line: Line | None = None
-    power: PowerFit | None = None
-    loglog: Line | None = None
-    flat: bool = False
-    approximate: bool = False
-
-    @property
-    def problem(self) -> str | None:
-        """Why the fit cannot be judged, or None."""
-        if len(self.sizes) >= MIN_SIZES and self.line is not None:
-            return None
-        shown = ", ".join(map(str, self.sizes)) or "none"
-        why = "; ".join(self.excluded)
-        return (f"{self.metric} was measured at {len(self.sizes)} size(s) ({shown}); a fit needs "
-                f"at least {MIN_SIZES}" + (f" ({why})" if why else ""))
-
-    @property
-    def exponent(self) -> float | None:
-        if self.flat:
-            return 0.0
-        return None if self.power is None else self.power.exponent
-
-    @property
-    def label(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self.params.items())
-
-    def predict(self, size: int) -> Prediction:
-        if self.line is None:
-            raise ValueError(self.problem or "no fit")
-        power = None if self.power is None or self.flat else self.power(size)
-        half = self.line.interval(size)
-        value = self.line(size)
-        return Prediction(size, value, value - half, value + half, power,
-                          size / max(self.sizes))
-
-    def size_for(self, memory: float) -> float | None:
-        """The size at which the linear fit reaches ``memory`` (None when it does not grow)."""
-        if self.line is None or self.line.slope <= 0:
-            return None
-        return (memory - self.line.intercept) / self.line.slope
-
-    def to_dict(self) -> dict[str, object]:
-        data: dict[str, object] = {
-            "metric": self.metric, "stat": self.stat, "size_parameter": self.size_parameter,
-            "params": self.params, "sizes": self.sizes, "values": self.values,
-            "excluded": self.excluded, "problem": self.problem, "approximate": self.approximate,
-        }
-        if self.line is not None:
-            data.update(fixed=self.line.intercept, marginal=self.line.slope, r2=self.line.r2,
-                        residual_sd=self.line.residual_sd)
-        if self.power is not None:
-            data.update(exponent=self.exponent, exponent_r2=self.power.r2, flat=self.flat)
-        if self.loglog is not None:
-            data.update(loglog_exponent=self.loglog.slope, loglog_r2=self.loglog.r2)
-        if self.problem is None:
-            data["predictions"] = [self.predict(s).to_dict()
-                                   for s in prediction_sizes(self.sizes)]
-        return data
 
 
 def prediction_sizes(measured: list[int]) -> list[int]:
@@ -154,22 +66,25 @@ def _values(case: Case, metric: str) -> tuple[list[float], str | None]:
     return values, None
 
 
-def fits(cases: list[Case], metric: str, pick: Pick = median,
-         stat: str = "median") -> list[ScalingFit]:
-    """One fit per combination of the non-size parameters of a scenario's cases."""
+def fits(cases: list[Case], metric: str, stat: str = "median",
+         choose: Pick | None = None) -> list[ScalingFit]:
+    """One fit per combination of the non-size parameters of a scenario's cases; each size's
+    value is ``stat`` of its repeats (``choose`` picks it where the statistic needs a rule)."""
     groups: dict[str, ScalingFit] = {}
     for case in cases:
         if case.size is None or case.size_parameter is None:
             continue
         params = {k: v for k, v in case.params.items() if k != case.size_parameter}
         key = repr(sorted(params.items()))
-        group = groups.setdefault(key, ScalingFit(metric, stat, case.size_parameter, params))
+        group = groups.setdefault(key, ScalingFit(metric=metric, stat=stat,
+                                                  size_parameter=case.size_parameter,
+                                                  params=params))
         values, problem = _values(case, metric)
         if problem is not None:
             group.excluded.append(problem)
             continue
         group.sizes.append(case.size)
-        group.values.append(pick(values))
+        group.values.append(choose(values) if choose else pick(values, stat))
         group.approximate = group.approximate or case.approximate
     for group in groups.values():
         _fit(group)
@@ -181,15 +96,76 @@ def _fit(group: ScalingFit) -> None:
     group.sizes = [group.sizes[i] for i in order]
     group.values = [group.values[i] for i in order]
     xs, ys = [float(s) for s in group.sizes], group.values
-    if len(set(xs)) < 2:
+    if len(set(xs)) >= 2:
+        line = fit_line(xs, ys)
+        group.line = LineFit(fixed=line.intercept, marginal=line.slope, r2=line.r2,
+                             residual_sd=line.residual_sd)
+        if all(x > 0 for x in xs):
+            power = fit_power(xs, ys)
+            group.growth = GrowthFit(exponent=power.exponent, r2=power.r2, fixed=power.fixed,
+                                     coefficient=power.coefficient)
+            if all(y > 0 for y in ys):
+                loglog = fit_loglog(xs, ys)
+                group.loglog = LogLogFit(exponent=loglog.slope, r2=loglog.r2)
+        growth = abs(line.slope) * (xs[-1] - xs[0])
+        group.flat = growth < max(FLAT_BYTES, FLAT_FRACTION * math.fsum(ys) / len(ys))
+    if len(group.sizes) >= MIN_SIZES and group.line is not None:
+        group.predictions = [predict(group, s) for s in prediction_sizes(group.sizes)]
         return
-    group.line = fit_line(xs, ys)
-    if all(x > 0 for x in xs):
-        group.power = fit_power(xs, ys)
-        if all(y > 0 for y in ys):
-            group.loglog = fit_loglog(xs, ys)
-    growth = abs(group.line.slope) * (xs[-1] - xs[0])
-    group.flat = growth < max(FLAT_BYTES, FLAT_FRACTION * math.fsum(ys) / len(ys))
+    shown = ", ".join(map(str, group.sizes)) or "none"
+    why = "; ".join(group.excluded)
+    group.problem = (f"{group.metric} was measured at {len(group.sizes)} size(s) ({shown}); a "
+                     f"fit needs at least {MIN_SIZES}" + (f" ({why})" if why else ""))
+
+
+def predict(fit: ScalingFit, size: int) -> Prediction:
+    """The fitted memory at ``size``, with the line's 95% prediction interval and the growth
+    model's value; the same for a fit just made and one read from a results file."""
+    if fit.line is None:
+        raise ValueError(fit.problem or "no fit")
+    line = stored_line([float(s) for s in fit.sizes], fit.line.fixed, fit.line.marginal,
+                       fit.line.r2, fit.line.residual_sd)
+    growth = fit.growth
+    power = None
+    if (growth is not None and not fit.flat and growth.fixed is not None
+            and growth.coefficient is not None):
+        power = PowerFit(growth.fixed, growth.coefficient, growth.exponent, growth.r2)(size)
+    value, half = fit.line.at(size), line.interval(size)
+    return Prediction(size=size, value=value, low=_finite(value - half),
+                      high=_finite(value + half), power_value=power,
+                      factor=size / max(fit.sizes))
+
+
+def linear(fit: ScalingFit) -> bool:
+    """The line is the model to extrapolate with: the growth exponent is unknown or within
+    LINEAR_TOLERANCE of 1."""
+    return fit.exponent is None or abs(fit.exponent - 1) <= LINEAR_TOLERANCE
+
+
+def expected(fit: ScalingFit, size: int) -> float:
+    """The memory the better model expects at ``size``: the growth model's where growth is not
+    linear, else the line's."""
+    prediction = predict(fit, size)
+    if prediction.power_value is not None and not linear(fit):
+        return prediction.power_value
+    return prediction.value
+
+
+def size_for(fit: ScalingFit, memory: float) -> float | None:
+    """The size at which the line reaches ``memory`` (None when it does not grow)."""
+    if fit.line is None or fit.line.marginal <= 0:
+        return None
+    return (memory - fit.line.fixed) / fit.line.marginal
+
+
+def size_at(fit: ScalingFit, memory: float) -> float | None:
+    """The size at which the better model (see ``expected``) reaches ``memory``."""
+    growth = fit.growth
+    if growth is None or growth.fixed is None or growth.coefficient is None or linear(fit):
+        return size_for(fit, memory)
+    if growth.coefficient <= 0 or memory <= growth.fixed:
+        return None
+    return float(((memory - growth.fixed) / growth.coefficient) ** (1 / growth.exponent))
 
 
 def judge(rule: Rule, cases: list[Case]) -> list[Verdict]:
@@ -201,14 +177,13 @@ def judge(rule: Rule, cases: list[Case]) -> list[Verdict]:
     if not any(c.size is not None for c in scoped):
         return [verdict(rule, None, reason="the scenario has no size parameter to fit across")]
     verdicts = []
-    groups = fits(scoped, metric.of or "peak", rule.pick, rule.resolved_stat)
+    groups = fits(scoped, metric.of or "peak", rule.resolved_stat, rule.pick)
     for group in groups:
         scope = f" [{group.label}]" if len(groups) > 1 and group.label else ""
-        if group.problem is not None:
-            verdicts.append(verdict(rule, None, reason=group.problem + scope))
+        if group.problem is not None or group.line is None:
+            verdicts.append(verdict(rule, None, reason=(group.problem or "no fit") + scope))
             continue
-        assert group.line is not None
-        value = {"per_page": group.line.slope, "fixed_overhead": group.line.intercept,
+        value = {"per_page": group.line.marginal, "fixed_overhead": group.line.fixed,
                  "scaling_exponent": group.exponent}[metric.name]
         verdicts.append(verdict(rule, value, approximate=group.approximate,
                                 reason=_quality(group) + scope))
@@ -223,28 +198,11 @@ def _quality(group: ScalingFit) -> str:
     return text
 
 
-def analysis(cases: list[Case]) -> dict[str, dict[str, object]]:
-    """Median-based fits of every fittable metric, for reports and predictions: by the other
-    axes' values ("all" when the size is the only axis), then by metric."""
-    groups: dict[str, dict[str, object]] = {}
-    for metric in FITTABLE:
-        for fit in fits(cases, metric):
-            if fit.sizes or fit.excluded:
-                groups.setdefault(fit.label or "all", {})[metric] = fit.to_dict()
-    return groups
-
-
-def stored_fits(analysis: Mapping[str, object]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
-    """(group, metric, fit) for each fit ``analysis`` above wrote into a scenario's results
-    (``ScenarioResult.analysis``); the fit is ``ScalingFit.to_dict``'s mapping."""
-    groups = analysis.get("scaling")
-    if not isinstance(groups, Mapping):
-        return
-    for group, fits in groups.items():
-        if isinstance(fits, Mapping):
-            for metric, fit in fits.items():
-                if isinstance(fit, Mapping):
-                    yield str(group), str(metric), fit
+def analysis(cases: list[Case]) -> list[ScalingFit]:
+    """Median-based fits of every fittable metric, for reports and predictions: by metric, then
+    by the other axes' values; only groups that had a size measured or excluded."""
+    return [fit for metric in FITTABLE for fit in fits(cases, metric)
+            if fit.sizes or fit.excluded]
 
 
 def _finite(value: float) -> float | None:

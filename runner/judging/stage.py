@@ -9,7 +9,7 @@ from runner.judging.statistics import case_metrics
 from runner.judging.verdicts import judge_case
 from runner.metrics import Source
 from runner.plan import case_rules
-from runner.results import Case, Results, ScenarioResult
+from runner.results import Case, Results, ScenarioAnalysis, ScenarioResult
 from runner.slafile.model import Scenario, Suite
 from runner.slafile.rules import Rule
 
@@ -32,15 +32,9 @@ def judge(results: Results, suite: Suite, baseline: Results | None = None) -> No
 
 
 def analyse_scenario(name: str, cases: list[Case], rules: list[Rule]) -> ScenarioResult:
-    result = ScenarioResult(scenario=name)
-    if any(c.size is not None for c in cases):
-        result.analysis["scaling"] = scaling.analysis(cases)
-    phase_summary = phases.analysis(cases)
-    if phase_summary:
-        result.analysis["phases"] = phase_summary
     findings = [leaks.find(c) for c in cases if any(r.kind == "leak" for r in c.runs)]
-    if findings:
-        result.analysis["leak"] = {f.case: f.to_dict() for f in findings}
+    result = ScenarioResult(scenario=name, analysis=ScenarioAnalysis(
+        scaling=scaling.analysis(cases), leaks=findings, phases=phases.analysis(cases)))
     for rule in rules:
         if rule.metric.source is Source.FIT:
             result.verdicts += scaling.judge(rule, cases)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from runner.errors import EXIT_HOST, MemslaError
-from runner.metrics import FITTABLE, parse_metric
-from runner.results import Case, Results, Stats, Verdict
+from runner.metrics import STATISTICS, parse_metric
+from runner.results import Case, Results, Verdict
 from runner.units import Kind, format_value
 
 
@@ -16,12 +14,6 @@ class ReportError(MemslaError):
     """A report cannot be produced on this host (a missing optional dependency): exit 3."""
 
     exit_code = EXIT_HOST
-
-
-# The metrics every report shows for a case, in this order.
-KEY_METRICS = ("peak", "rss_peak", "python_peak", "duration")
-METRIC_TITLES = {"peak": "cgroup peak", "rss_peak": "rss peak", "python_peak": "python peak",
-                 "duration": "duration"}
 
 
 def metric_kind(metric: str) -> Kind:
@@ -85,30 +77,18 @@ def failure_message(row: VerdictRow) -> str:
             f"bound {format_bound(verdict)} ({verdict.rule})")
 
 
-def summary_line(results: Results) -> str:
+def tally(results: Results) -> str:
+    """``15 of 18 SLAs hold (3 broken, 0 not judged)``."""
     verdicts = results.all_verdicts()
     failed = sum(1 for v in verdicts if v.passed is False)
     unknown = sum(1 for v in verdicts if v.passed is None)
     passed = sum(1 for v in verdicts if v.passed)
-    line = (f"{results.status.upper()}: {passed} of {len(verdicts)} SLAs hold "
-            f"({failed} broken, {unknown} not judged)")
+    return f"{passed} of {len(verdicts)} SLAs hold ({failed} broken, {unknown} not judged)"
+
+
+def summary_line(results: Results) -> str:
+    line = f"{results.status.upper()}: {tally(results)}"
     return line + (" - interrupted, results so far" if results.interrupted else "")
-
-
-def median(case: Case, metric: str) -> float | None:
-    stats = case.metrics.get(metric)
-    return None if stats is None else stats.median
-
-
-def pick(stats: Stats, stat: str) -> float:
-    """The value of ``stat`` (a Verdict.stat) across the repeats."""
-    if stat == "min":
-        return stats.min
-    if stat == "median":
-        return stats.median
-    if stat == "mean":
-        return stats.mean
-    return stats.max
 
 
 def relative_change(new: float | None, old: float | None) -> float | None:
@@ -140,111 +120,11 @@ class Baseline:
         if old is not None and old.verdict.value is not None:
             return old.verdict.value
         case = self.cases.get(row.label)
-        stats = case.metrics.get(row.verdict.metric) if case else None
-        return None if stats is None else pick(stats, row.verdict.stat)
+        stat = row.verdict.stat
+        # The worst value of an '==' or '!=' rule depends on the rule: take the largest.
+        return None if case is None else case.pick(row.verdict.metric,
+                                                   stat if stat in STATISTICS else "max")
 
     def median(self, label: str, metric: str) -> float | None:
         case = self.cases.get(label)
-        return None if case is None else median(case, metric)
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-SLOPE_KEYS = ("marginal", "slope", "per_page", "per_unit")
-INTERCEPT_KEYS = ("fixed", "intercept", "fixed_overhead")
-EXPONENT_KEYS = ("exponent", "scaling_exponent")
-
-
-@dataclass(frozen=True)
-class Prediction:
-    size: float
-    value: float
-    low: float | None = None  # the prediction interval, where the analysis gives one
-    high: float | None = None
-
-
-@dataclass(frozen=True)
-class Fit:
-    """memory = intercept + slope x size, as the scenario analysis found it."""
-
-    metric: str
-    slope: float
-    intercept: float
-    exponent: float | None = None
-    label: str = ""  # the scenario's other matrix values this fit is for, if any
-    predictions: tuple[Prediction, ...] = ()
-
-    def at(self, size: float) -> float:
-        return self.intercept + self.slope * size
-
-
-def _first(node: Mapping[str, object], keys: tuple[str, ...]) -> float | None:
-    return next((n for k in keys if (n := _number(node.get(k))) is not None), None)
-
-
-def _predictions(node: Mapping[str, object]) -> tuple[Prediction, ...]:
-    raw = node.get("predictions")
-    if not isinstance(raw, list):
-        return ()
-    found = []
-    for item in raw:
-        if isinstance(item, Mapping):
-            size, value = _number(item.get("size")), _number(item.get("value"))
-            if size is not None and value is not None:
-                found.append(Prediction(size, value, _number(item.get("low")),
-                                        _number(item.get("high"))))
-    return tuple(sorted(found, key=lambda p: p.size))
-
-
-def fits_in(analysis: object) -> list[Fit]:
-    """The linear fits found in a ScenarioResult.analysis, whatever its exact layout.
-
-    The analysis is written by another module whose key names may change, so this looks (in
-    mappings and lists, a few levels deep) for any mapping with a slope-like and an
-    intercept-like number, and takes the metric from its ``metric`` key or the nearest
-    enclosing key that names one (``peak`` when none does).
-    """
-    found: list[Fit] = []
-
-    def visit(node: object, metric: str, depth: int) -> None:
-        if isinstance(node, list) and depth < 5:
-            for item in node:
-                visit(item, metric, depth + 1)
-            return
-        if not isinstance(node, Mapping):
-            return
-        named = node.get("metric")
-        if isinstance(named, str) and named in FITTABLE:
-            metric = named
-        slope, intercept = _first(node, SLOPE_KEYS), _first(node, INTERCEPT_KEYS)
-        if slope is not None and intercept is not None:
-            params = node.get("params")
-            label = (", ".join(f"{k}={v}" for k, v in params.items())
-                     if isinstance(params, Mapping) else "")
-            found.append(Fit(metric, slope, intercept, _first(node, EXPONENT_KEYS), label,
-                             _predictions(node)))
-            return
-        if depth >= 5:
-            return
-        for key, child in node.items():
-            visit(child, _metric_named(str(key)) or metric, depth + 1)
-
-    # Other analyses (leak slopes, say) have slopes too: look only at the scaling part if any.
-    if isinstance(analysis, Mapping):
-        scaling = [v for k, v in analysis.items() if "scal" in str(k) or "fit" in str(k)]
-        if scaling:
-            analysis = scaling
-    visit(analysis, "peak", 0)
-    return found
-
-
-def _metric_named(key: str) -> str | None:
-    """``peak``, ``rss_peak`` or ``python_peak`` when a key names one, e.g. ``fit(rss_peak)``."""
-    for name in sorted(FITTABLE, key=len, reverse=True):
-        if key == name or key.endswith((f"({name})", f"_{name}", f".{name}")):
-            return name
-    return None
+        return None if case is None else case.pick(metric)

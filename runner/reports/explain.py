@@ -7,16 +7,13 @@ measured ones are called extrapolations, and a fit from too few sizes says nothi
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 from rich.console import Console
 from rich.markup import escape
 
-from runner.judging import phases, scaling
-from runner.results import Case, Results
+from runner.judging import scaling
+from runner.results import Case, CasePhases, LeakFinding, Results, ScenarioAnalysis
 from runner.units import format_bytes
-
-LINEAR_TOLERANCE = 0.1  # |k - 1| within which the linear fit is the model to extrapolate with
 
 
 def render(results: Results, console: Console) -> None:
@@ -32,11 +29,11 @@ def explain(results: Results) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name in dict.fromkeys(c.scenario for c in results.cases):
         cases = [c for c in results.cases if c.scenario == name]
-        lines = _scaling(cases, _budget(results, cases))
-        scenario = next((s for s in results.scenarios if s.scenario == name), None)
-        if scenario is not None:
-            lines += _leaks(scenario.analysis.get("leak"))
-        lines += _phases(cases)
+        scenario = results.scenario(name)
+        analysis = scenario.analysis if scenario is not None else ScenarioAnalysis()
+        lines = _scaling(analysis, _budget(cases))
+        lines += _leaks(analysis.leaks)
+        lines += _phases(cases, analysis)
         out[name] = lines or ["nothing to explain: no size parameter, leak run or phases"]
     return out
 
@@ -51,7 +48,7 @@ def _about(value: float) -> str:
     return _count(round(value, -digits))
 
 
-def _budget(results: Results, cases: list[Case]) -> tuple[float, str] | None:
+def _budget(cases: list[Case]) -> tuple[float, str] | None:
     """The memory the scenario must stay under: its limit, else its tightest peak bound."""
     limits = [c.limit for c in cases if c.limit]
     if limits:
@@ -60,45 +57,34 @@ def _budget(results: Results, cases: list[Case]) -> tuple[float, str] | None:
     return (min(bounds), "peak bound") if bounds else None
 
 
-def size_at(fit: scaling.ScalingFit, memory: float) -> float | None:
-    """The size at which the fitted model reaches ``memory``."""
-    power = fit.power
-    if power is None or fit.exponent is None or abs(fit.exponent - 1) <= LINEAR_TOLERANCE:
-        return fit.size_for(memory)
-    if power.coefficient <= 0 or memory <= power.fixed:
-        return None
-    return float(((memory - power.fixed) / power.coefficient) ** (1 / power.exponent))
-
-
-def _scaling(cases: list[Case], budget: tuple[float, str] | None) -> list[str]:
+def _scaling(analysis: ScenarioAnalysis, budget: tuple[float, str] | None) -> list[str]:
     lines: list[str] = []
-    for fit in scaling.fits(cases, "peak"):
+    for fit in analysis.fits("peak"):
         scope = f" ({fit.label})" if fit.label else ""
         if fit.problem is not None or fit.line is None:
-            if fit.sizes or fit.excluded:
-                lines.append(f"no scaling statement{scope}: {fit.problem}")
+            lines.append(f"no scaling statement{scope}: {fit.problem}")
             continue
         unit, largest = fit.size_parameter, max(fit.sizes)
         line = fit.line
         lines.append(
-            f"N {unit} use about {format_bytes(line.intercept)} + "
-            f"{format_bytes(line.slope)}·N of cgroup peak{scope} (R² {line.r2:.3f}, measured at "
-            f"{_count(min(fit.sizes))}-{_count(largest)} {unit}).")
+            f"N {unit} use about {format_bytes(line.fixed)} + "
+            f"{format_bytes(line.marginal)}·N of cgroup peak{scope} (R² {line.r2:.3f}, measured "
+            f"at {_count(min(fit.sizes))}-{_count(largest)} {unit}).")
         if fit.flat:
             lines.append(f"peak does not measurably depend on {unit}.")
         elif fit.exponent is not None:
-            shape = ("linear" if abs(fit.exponent - 1) <= LINEAR_TOLERANCE else
+            shape = ("linear" if scaling.linear(fit) else
                      "faster than linear: budget with care" if fit.exponent > 1 else
                      "slower than linear")
             lines.append(f"above the fixed overhead, peak grows as O(N^{fit.exponent:.2f}) "
                          f"({shape}).")
         target = 10 ** math.ceil(math.log10(10 * largest))
-        expected = _model_at(fit, target)
-        sentence = (f"{_count(target)} {unit} would need about {format_bytes(expected)} "
+        sentence = (f"{_count(target)} {unit} would need about "
+                    f"{format_bytes(scaling.expected(fit, target))} "
                     f"(extrapolated {target / largest:,.0f}x beyond {_count(largest)} {unit})")
         if budget is not None:
             memory, what = budget
-            fits_up_to = size_at(fit, memory)
+            fits_up_to = scaling.size_at(fit, memory)
             if fits_up_to is not None and fits_up_to > 0:
                 sentence += (f"; the {format_bytes(memory)} {what} holds up to about "
                              f"{_about(fits_up_to)} {unit}")
@@ -106,75 +92,62 @@ def _scaling(cases: list[Case], budget: tuple[float, str] | None) -> list[str]:
                     sentence += " (extrapolated)"
         lines.append(sentence + ".")
         for other, what in (("python_peak", "the Python heap"), ("rss_peak", "RSS")):
-            extra = next((f for f in scaling.fits(cases, other)
+            extra = next((f for f in analysis.fits(other)
                           if f.params == fit.params and f.problem is None and f.line), None)
             if extra is not None and extra.line is not None:
-                lines.append(f"{what}: about {format_bytes(extra.line.intercept)} + "
-                             f"{format_bytes(extra.line.slope)}·N (R² {extra.line.r2:.3f}).")
+                lines.append(f"{what}: about {format_bytes(extra.line.fixed)} + "
+                             f"{format_bytes(extra.line.marginal)}·N (R² {extra.line.r2:.3f}).")
     return lines
 
 
-def _model_at(fit: scaling.ScalingFit, size: int) -> float:
-    prediction = fit.predict(size)
-    exponent = fit.exponent
-    if (prediction.power_value is not None and exponent is not None
-            and abs(exponent - 1) > LINEAR_TOLERANCE):
-        return prediction.power_value
-    return prediction.value
-
-
-def _leaks(found: object) -> list[str]:
-    if not isinstance(found, Mapping):
-        return []
+def _leaks(findings: list[LeakFinding]) -> list[str]:
     lines = []
-    for label, finding in found.items():
-        if not isinstance(finding, Mapping):
+    for finding in findings:
+        label, heap = finding.case, finding.heap
+        if heap is None:
+            lines.append(f"leak check of {label}: {finding.problem}")
             continue
-        heap = finding.get("heap")
-        if not isinstance(heap, Mapping):
-            lines.append(f"leak check of {label}: {finding.get('problem')}")
-            continue
-        low, high, slope = (float(heap.get(k) or 0) for k in ("low", "high", "slope"))
-        calls = heap.get("n")
-        if heap.get("significant"):
-            text = (f"{label}: each build retains about {format_bytes(slope)} of Python heap "
-                    f"(95% CI {format_bytes(low)}-{format_bytes(high)} over {calls} calls)")
-            record = finding.get("record")
-            sites = record.get("sites") if isinstance(record, Mapping) else None
-            if isinstance(sites, list) and sites and isinstance(sites[0], Mapping):
+        interval = f"{format_bytes(heap.low)}-{format_bytes(heap.high)}"
+        if heap.significant:
+            text = (f"{label}: each build retains about {format_bytes(heap.slope)} of Python "
+                    f"heap (95% CI {interval} over {heap.n} calls)")
+            sites = finding.record.sites if finding.record is not None else []
+            if sites:
                 site = sites[0]
-                text += (f", mostly at {site.get('file')}:{site.get('line')} "
-                         f"({format_bytes(float(site.get('size_diff') or 0), signed=True)}, "
-                         f"{int(site.get('count_diff') or 0):+d} blocks)")
+                text += (f", mostly at {site.file}:{site.line} "
+                         f"({format_bytes(site.size_diff, signed=True)}, "
+                         f"{site.count_diff:+d} blocks)")
             lines.append(text + ".")
         else:
             lines.append(f"{label}: no build-to-build growth of the Python heap (95% CI "
-                         f"{format_bytes(low)} to {format_bytes(high)} per build over "
-                         f"{calls} calls).")
+                         f"{format_bytes(heap.low)} to {format_bytes(heap.high)} per build over "
+                         f"{heap.n} calls).")
     return lines
 
 
-def _phases(cases: list[Case]) -> list[str]:
+def _phases(cases: list[Case], analysis: ScenarioAnalysis) -> list[str]:
     """Which phase uses the most memory: one sentence when it is the same phase in every case
     (with the numbers of the largest case), else one per case."""
-    found = []
+    found: list[tuple[Case, CasePhases]] = []
     for case in sorted(cases, key=lambda c: c.size or 0, reverse=True):
-        rows = phases.phase_rows(case)
-        top = phases.largest(rows)
-        if top is not None and len(rows) > 1:
-            found.append((case, rows, *top))
+        summary = analysis.phases_of(case.label)
+        if summary is not None and summary.top is not None and len(summary.phases) > 1:
+            found.append((case, summary))
     if not found:
         return []
-    if len({row.name for _, _, row, _ in found}) == 1 and len(found) > 1:
+    if len({summary.largest for _, summary in found}) == 1 and len(found) > 1:
         found = found[:1]
         where = f"in every case (at {found[0][0].label}: "
     else:
         where = "("
     lines = []
-    for case, rows, row, metric in found:
+    for case, summary in found:
+        row, metric = summary.top, summary.largest_by or "peak"
+        assert row is not None
         what = "cgroup peak" if metric == "peak" else "heap peak"
         others = ", ".join(f"{r.name} {format_bytes(getattr(r, metric))}"
-                           for r in rows if r is not row and getattr(r, metric) is not None)
+                           for r in summary.phases
+                           if r is not row and getattr(r, metric) is not None)
         prefix = "" if where != "(" else f"{case.label}: "
         lines.append(f"{prefix}phase {row.name} uses the most memory {where}{what} "
                      f"{format_bytes(getattr(row, metric))}; {others}).")

@@ -1,16 +1,15 @@
-"""Terminal tables of the scenario-level findings: scaling fits, leak trends and phases."""
+"""Terminal tables of the scenario-level findings the judging stage stored: scaling fits, leak
+trends and phases."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from runner.judging import phases, scaling
-from runner.metrics import FITTABLE
-from runner.results import Case, Results
+from runner.judging import scaling
+from runner.metrics import case_label
+from runner.results import LeakFinding, Results
 from runner.units import format_bytes, format_seconds
 
 
@@ -26,41 +25,26 @@ def render(results: Results, console: Console) -> None:
     phase_table(results, console)
 
 
-def _by_scenario(results: Results) -> dict[str, list[Case]]:
-    grouped: dict[str, list[Case]] = {}
-    for case in results.cases:
-        grouped.setdefault(case.scenario, []).append(case)
-    return grouped
-
-
 def scaling_table(results: Results, console: Console) -> None:
     table = Table(title="Scaling (median per size): memory = fixed + marginal x size",
                   title_justify="left")
     for column in ("scenario", "metric", "fixed", "marginal", "exponent", "R²", "sizes"):
         table.add_column(column, justify="left" if column in ("scenario", "metric") else "right")
-    for name, cases in _by_scenario(results).items():
-        for metric in FITTABLE:
-            for fit in scaling.fits(cases, metric):
-                if not fit.sizes and not fit.excluded:
-                    continue
-                label = escape(name + (f"[{fit.label}]" if fit.label else ""))
-                if fit.problem is not None or fit.line is None:
-                    table.add_row(label, metric, "-", "-", "-", "-",
-                                  f"{len(fit.sizes)} (needs {scaling.MIN_SIZES})")
-                    continue
-                exponent = fit.exponent
-                table.add_row(label, metric, format_bytes(fit.line.intercept),
-                              f"{format_bytes(fit.line.slope)} / {singular(fit.size_parameter)}",
-                              "flat" if fit.flat else f"{exponent:.2f}" if exponent else "-",
-                              f"{fit.line.r2:.3f}",
-                              f"{len(fit.sizes)}: {fit.sizes[0]}-{fit.sizes[-1]}")
+    for scenario in results.scenarios:
+        for fit in scenario.analysis.scaling:
+            label = escape(case_label(scenario.scenario, fit.params))
+            if fit.problem is not None or fit.line is None:
+                table.add_row(label, fit.metric, "-", "-", "-", "-",
+                              f"{len(fit.sizes)} (needs {scaling.MIN_SIZES})")
+                continue
+            exponent = fit.exponent
+            table.add_row(label, fit.metric, format_bytes(fit.line.fixed),
+                          f"{format_bytes(fit.line.marginal)} / {singular(fit.size_parameter)}",
+                          "flat" if fit.flat else f"{exponent:.2f}" if exponent else "-",
+                          f"{fit.line.r2:.3f}",
+                          f"{len(fit.sizes)}: {fit.sizes[0]}-{fit.sizes[-1]}")
     if table.row_count:
         console.print(table)
-
-
-def _number(data: Mapping[str, object], key: str) -> float | None:
-    value = data.get(key)
-    return float(value) if isinstance(value, int | float) else None
 
 
 def leak_table(results: Results, console: Console) -> None:
@@ -71,40 +55,27 @@ def leak_table(results: Results, console: Console) -> None:
         table.add_column(column, justify="left" if column in ("case", "top growing site")
                          else "right")
     for scenario in results.scenarios:
-        found = scenario.analysis.get("leak")
-        if not isinstance(found, Mapping):
-            continue
-        for label, finding in found.items():
-            if not isinstance(finding, Mapping):
-                continue
-            table.add_row(*_leak_row(str(label), finding))
+        for finding in scenario.analysis.leaks:
+            table.add_row(*_leak_row(finding))
     if table.row_count:
         console.print(table)
 
 
-def _leak_row(label: str, finding: Mapping[str, object]) -> list[str]:
-    heap, rss, objects = (finding.get(k) for k in ("heap", "rss", "objects"))
-    record = finding.get("record")
-    calls = record.get("calls") if isinstance(record, Mapping) else None
-    sites = record.get("sites") if isinstance(record, Mapping) else None
-    if not isinstance(heap, Mapping):
-        return [escape(label), "-", "-", "-", "-", str(len(calls or [])) if isinstance(
-            calls, list) else "-", escape(str(finding.get("problem") or ""))]
-    per_build = _number(finding, "per_build")
-    interval = f"{format_bytes(_number(heap, 'low'))} .. {format_bytes(_number(heap, 'high'))}"
-    slope = format_bytes(per_build, signed=True)
-    if not heap.get("significant"):
-        slope = "none"
-    rss_text = format_bytes(_number(rss, "slope"), signed=True) if isinstance(rss, Mapping) else "-"
-    objects_text = f"{_number(objects, 'slope') or 0:+.1f}" if isinstance(objects, Mapping) else "-"
+def _leak_row(finding: LeakFinding) -> list[str]:
+    heap, record = finding.heap, finding.record
+    count = "-" if record is None else str(len(record.calls))
+    if heap is None:
+        return [escape(finding.case), "-", "-", "-", "-", count, escape(finding.problem or "")]
+    interval = f"{format_bytes(heap.low)} .. {format_bytes(heap.high)}"
+    slope = format_bytes(finding.per_build, signed=True) if heap.significant else "none"
+    rss = "-" if finding.rss is None else format_bytes(finding.rss.slope, signed=True)
+    objects = "-" if finding.objects is None else f"{finding.objects.slope:+.1f}"
     top = "-"
-    if isinstance(sites, list) and sites and isinstance(sites[0], Mapping):
-        site = sites[0]
-        top = (f"{site.get('file')}:{site.get('line')} "
-               f"({format_bytes(_number(site, 'size_diff'), signed=True)}, "
-               f"{_number(site, 'count_diff') or 0:+.0f} blocks)")
-    count = str(len(calls)) if isinstance(calls, list) else "-"
-    return [escape(label), slope, interval, rss_text, objects_text, count, escape(top)]
+    if record is not None and record.sites:
+        site = record.sites[0]
+        top = (f"{site.file}:{site.line} ({format_bytes(site.size_diff, signed=True)}, "
+               f"{site.count_diff:+.0f} blocks)")
+    return [escape(finding.case), slope, interval, rss, objects, count, escape(top)]
 
 
 def phase_table(results: Results, console: Console) -> None:
@@ -112,13 +83,12 @@ def phase_table(results: Results, console: Console) -> None:
                   "* uses the most memory)", title_justify="left")
     for column in ("case", "phase", "python peak", "cgroup peak", "duration"):
         table.add_column(column, justify="left" if column in ("case", "phase") else "right")
-    for case in results.cases:
-        rows = phases.phase_rows(case)
-        top = phases.largest(rows)
-        for row in rows:
-            mark = " *" if top is not None and row is top[0] else ""
-            table.add_row(escape(case.label), escape(row.name) + mark,
-                          format_bytes(row.python_peak), format_bytes(row.peak),
-                          format_seconds(row.duration))
+    for scenario in results.scenarios:
+        for summary in scenario.analysis.phases:
+            for row in summary.phases:
+                mark = " *" if row.name == summary.largest else ""
+                table.add_row(escape(summary.case), escape(row.name) + mark,
+                              format_bytes(row.python_peak), format_bytes(row.peak),
+                              format_seconds(row.duration))
     if table.row_count:
         console.print(table)

@@ -13,18 +13,15 @@ from collections.abc import Iterable, Mapping
 from html import escape
 from typing import TextIO
 
+from runner.metrics import KEY_METRICS, METRIC_TITLES
 from runner.reports.common import (
-    KEY_METRICS,
-    METRIC_TITLES,
     Baseline,
     ReportError,
     VerdictRow,
     describe_value,
-    fits_in,
     format_bound,
     format_change,
     format_metric,
-    median,
     status_word,
     summary_line,
     verdict_rows,
@@ -206,11 +203,11 @@ class Page:
                      escape(case.backend + (" (approx.)" if case.approximate else ""))]
             numbers = [format_bytes(case.limit) if case.limit else "none"]
             for metric in KEY_METRICS:
-                text = format_metric(metric, median(case, metric))
+                text = format_metric(metric, case.pick(metric))
                 if self.baseline:
                     old = self.baseline.median(case.label, metric)
                     if old is not None:
-                        text += f" ({format_change(median(case, metric), old)})"
+                        text += f" ({format_change(case.pick(metric), old)})"
                 numbers.append(text)
             numbers += ["-" if oom is None else f"{oom.max:.0f}", str(len(case.runs))]
             row = "".join(f"<td>{c}</td>" for c in cells)
@@ -225,7 +222,7 @@ class Page:
 
     def _scenario(self, name: str) -> str:
         cases = [c for c in self.results.cases if c.scenario == name]
-        scenario = next((s for s in self.results.scenarios if s.scenario == name), None)
+        scenario = self.results.scenario(name)
         parts = [f'<section id="scenario-{anchor(name)}"><h2>Scenario {escape(name)}</h2>']
         parts.append(self._scaling(cases, scenario))
         for case in cases:
@@ -239,8 +236,8 @@ class Page:
         sized = [c for c in cases if c.size is not None and c.metrics]
         if len({c.size for c in sized}) < 2:
             return ""
-        analysis = scenario.analysis if scenario else {}
-        fits = fits_in(analysis)
+        stored = scenario.analysis.scaling if scenario else []
+        fits = [fit for fit in stored if fit.line is not None]
         verdicts = [v for c in sized for v in c.verdicts]
         verdicts += scenario.verdicts if scenario else []
         svg = plots.scaling_chart(sized, fits, verdicts, self._prefix())
@@ -249,7 +246,9 @@ class Page:
                       "largest size measured (shaded: its 95% prediction interval)."
                       if fits else "These results hold no scaling fit."))
         parts = [f"<h3>Scaling</h3><figure>{svg}<figcaption>{caption}</figcaption></figure>"]
-        facts = list(_flatten(analysis))
+        facts = [fact for fit in stored for fact in _flatten(
+            fit.model_dump(exclude={"metric", "params", "predictions"}),
+            f"{fit.metric}[{fit.label}]" if fit.label else fit.metric)]
         if facts:
             rows = "".join(f'<tr><td><code>{escape(k)}</code></td><td class="num">{escape(v)}'
                            "</td></tr>" for k, v in facts[:60])

@@ -44,8 +44,7 @@ REPORTERS: dict[ReportFormat, Reporter] = {
     ReportFormat.BENCHER: bench.BencherMetricFormat(),
     ReportFormat.HTML: html.HtmlReport(),
 }
-BENCH_FORMATS = (ReportFormat.BENCH_CUSTOM, ReportFormat.BENCHER)
-__all__ = ["BENCH_FORMATS", "REPORTERS", "ReportError", "ReportFormat", "Reporter",
+__all__ = ["REPORTERS", "ReportError", "ReportFormat", "Reporter",
            "check_available", "render_text", "write_report"]
 
 

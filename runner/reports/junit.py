@@ -13,7 +13,8 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
-from runner.reports.common import KEY_METRICS, VerdictRow, failure_message, median, verdict_rows
+from runner.metrics import KEY_METRICS
+from runner.reports.common import VerdictRow, failure_message, verdict_rows
 from runner.results import Case, Results
 
 # Characters XML 1.0 cannot carry at all (e.g. the ANSI escapes of a build's stderr).
@@ -111,7 +112,7 @@ def _properties(suite: ET.Element, case: Case) -> None:
     for key, value in case.params.items():
         add(f"param.{key}", str(value))
     for metric in KEY_METRICS:
-        add(metric, _number(median(case, metric)))
+        add(metric, _number(case.pick(metric)))
     add("backend", case.backend)
     add("approximate", "true" if case.approximate else "false")
     add("limit", _number(case.limit))

@@ -10,16 +10,14 @@ from __future__ import annotations
 import re
 from typing import TextIO
 
+from runner.metrics import KEY_METRICS, METRIC_TITLES
 from runner.reports.common import (
-    KEY_METRICS,
-    METRIC_TITLES,
     Baseline,
     VerdictRow,
     describe_value,
     format_bound,
     format_change,
     format_metric,
-    median,
     relative_change,
     status_word,
     summary_line,
@@ -98,7 +96,7 @@ def measured_table(results: Results, baseline: Results | None) -> list[str]:
     for case in results.cases:
         cells = [cell(case.label + (" (approx.)" if case.approximate else ""))]
         for metric in KEY_METRICS:
-            new = median(case, metric)
+            new = case.pick(metric)
             if base:
                 old = base.median(case.label, metric)
                 cells.append(cell(format_metric(metric, new)) if old is None else

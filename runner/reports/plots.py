@@ -17,8 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from runner.reports.common import Fit
-from runner.results import Case, Run, Verdict
+from runner.results import Case, Run, ScalingFit, Verdict
 from runner.units import format_bytes
 
 if TYPE_CHECKING:
@@ -165,7 +164,7 @@ def _phase_bands(axes: Axes, run: Run, end: float, ceiling: float) -> None:
         axes.axvspan(phase.start, stop, ymax=0.04, color="#6b7280", alpha=0.5, linewidth=0)
 
 
-def scaling_chart(cases: Sequence[Case], fits: Sequence[Fit], verdicts: Sequence[Verdict],
+def scaling_chart(cases: Sequence[Case], fits: Sequence[ScalingFit], verdicts: Sequence[Verdict],
                   prefix: str) -> str:
     """Memory against size: each run's value, the fitted lines (dashed past the largest size
     measured, with the analysis's prediction interval shaded) and the SLA bounds."""
@@ -173,7 +172,8 @@ def scaling_chart(cases: Sequence[Case], fits: Sequence[Fit], verdicts: Sequence
         return to_svg(_scaling(cases, fits, verdicts), prefix)
 
 
-def _scaling(cases: Sequence[Case], fits: Sequence[Fit], verdicts: Sequence[Verdict]) -> Figure:
+def _scaling(cases: Sequence[Case], fits: Sequence[ScalingFit],
+             verdicts: Sequence[Verdict]) -> Figure:
     figure, axes = _figure(7.6, 3.6)
     largest = float(max(c.size for c in cases if c.size is not None))
     highest = 0.0
@@ -193,22 +193,24 @@ def _scaling(cases: Sequence[Case], fits: Sequence[Fit], verdicts: Sequence[Verd
     # Far enough to show where the trend goes, near enough to keep the measured sizes readable.
     reach = min(max(beyond, default=largest * 2), largest * 4)
     for fit in fits:
+        line = fit.line
+        assert line is not None
         colour = COLOURS.get(fit.metric, "#111827")
         name = METRIC_LABELS.get(fit.metric, fit.metric) + (f" [{fit.label}]" if fit.label else "")
-        axes.plot([0, largest], [fit.at(0) / MIB, fit.at(largest) / MIB], color=colour,
-                  linewidth=1.2, label=f"fit {name}: {format_bytes(fit.intercept)} + "
-                                       f"{format_bytes(fit.slope)} per unit")
-        axes.plot([largest, reach], [fit.at(largest) / MIB, fit.at(reach) / MIB], color=colour,
-                  linewidth=1.2, linestyle="--")
+        axes.plot([0, largest], [line.at(0) / MIB, line.at(largest) / MIB], color=colour,
+                  linewidth=1.2, label=f"fit {name}: {format_bytes(line.fixed)} + "
+                                       f"{format_bytes(line.marginal)} per unit")
+        axes.plot([largest, reach], [line.at(largest) / MIB, line.at(reach) / MIB],
+                  color=colour, linewidth=1.2, linestyle="--")
         band = [p for p in fit.predictions if largest < p.size <= reach
                 and p.low is not None and p.high is not None]
         if band:
             axes.fill_between([largest, *(p.size for p in band)],
-                              [fit.at(largest) / MIB, *((p.low or 0.0) / MIB for p in band)],
-                              [fit.at(largest) / MIB, *((p.high or 0.0) / MIB for p in band)],
+                              [line.at(largest) / MIB, *((p.low or 0.0) / MIB for p in band)],
+                              [line.at(largest) / MIB, *((p.high or 0.0) / MIB for p in band)],
                               color=colour, alpha=0.12, linewidth=0)
             highest = max(highest, *((p.high or 0.0) / MIB for p in band))
-        highest = max(highest, fit.at(reach) / MIB)
+        highest = max(highest, line.at(reach) / MIB)
     bounds = sorted({(v.metric, v.op, v.bound) for v in verdicts
                      if v.metric in METRIC_LABELS and v.op in ("<", "<=")})
     for metric, op, bound in bounds:

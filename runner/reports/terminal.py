@@ -8,24 +8,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from runner.metrics import MetricRef, parse_metric
 from runner.reports import findings
+from runner.reports.common import format_bound, format_metric, tally
 from runner.results import Case, Results, Verdict
-from runner.units import Kind, format_bytes, format_seconds, format_value
-
-
-def _kind(metric: str) -> Kind:
-    try:
-        ref: MetricRef = parse_metric(metric)
-        return ref.kind
-    except ValueError:
-        return Kind.NUMBER
+from runner.units import format_bytes, format_seconds
 
 
 def verdict_cells(verdict: Verdict) -> tuple[str, str, str]:
-    kind = _kind(verdict.metric)
-    value = format_value(kind, verdict.value)
-    bound = f"{verdict.op} {format_value(kind, verdict.bound)}"
+    value = format_metric(verdict.metric, verdict.value)
+    bound = format_bound(verdict)
     if verdict.passed is None:
         status = "[yellow]not judged:[/] " + escape(verdict.reason)
     elif verdict.passed:
@@ -68,11 +59,6 @@ def render(results: Results, console: Console) -> None:
     console.print(_summary(results))
 
 
-def _median(case: Case, name: str) -> float | None:
-    stats = case.metrics.get(name)
-    return None if stats is None else stats.median
-
-
 def _spread(case: Case, name: str, fmt: Callable[[float | None], str]) -> str:
     stats = case.metrics.get(name)
     if stats is None or stats.n < 2:
@@ -84,20 +70,15 @@ def _measured_row(case: Case) -> list[str]:
     oom = case.metrics.get("oom_kills")
     return [escape(case.label), case.backend + (" (approx.)" if case.approximate else ""),
             format_bytes(case.limit) if case.limit else "none",
-            _spread(case, "peak", format_bytes), format_bytes(_median(case, "rss_peak")),
-            format_bytes(_median(case, "python_peak")), _spread(case, "duration", format_seconds),
+            _spread(case, "peak", format_bytes), format_bytes(case.pick("rss_peak")),
+            format_bytes(case.pick("python_peak")), _spread(case, "duration", format_seconds),
             "-" if oom is None else f"{oom.max:.0f}", str(len(case.runs))]
 
 
 def _summary(results: Results) -> str:
-    verdicts = results.all_verdicts()
-    failed = sum(1 for v in verdicts if v.passed is False)
-    unknown = sum(1 for v in verdicts if v.passed is None)
-    passed = sum(1 for v in verdicts if v.passed)
     colour = {"pass": "green", "fail": "red", "error": "red", "interrupted": "yellow",
               "running": "yellow"}
-    line = (f"[bold {colour[results.status]}]{results.status.upper()}[/] - {passed} of "
-            f"{len(verdicts)} SLAs hold ({failed} broken, {unknown} not judged)")
+    line = f"[bold {colour[results.status]}]{results.status.upper()}[/] - {tally(results)}"
     line += " (interrupted: results so far)" if results.interrupted else ""
     if results.status == "running":
         line += " (the check never ended: its runner was killed, or is still running)"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 from pathlib import Path
 
+from runner.judging.stage import judge
 from runner.judging.statistics import case_metrics
-from runner.results import Case, Host, Results, Run
+from runner.results import Case, Host, LeakCall, LeakRecord, Results, Run
+from runner.slafile import parse_suite
 
 KiB, MiB = 1024, 1024 * 1024
 PYTHON = sys.executable
@@ -85,3 +88,39 @@ def case(scenario: str, peaks: list[float], *, size: int | None = None,
 def results(cases: list[Case]) -> Results:
     return Results(memsla_version="0.1.0", created="2024-01-01T00:00:00+00:00",
                    sla_file="sla.yaml", host=host(), cases=cases)
+
+
+def leak_case(scenario: str, heap: list[int], *, warmup: int = 2,
+              rss: list[int] | None = None) -> Case:
+    """A case whose leak run left ``heap`` bytes traced after each call (the first ``warmup``
+    calls are warm-up calls)."""
+    calls = [LeakCall(index=i, warmup=i < warmup, duration=0.1, traced=traced, peak=0,
+                      rss=None if rss is None else rss[i], objects=1000 + i)
+             for i, traced in enumerate(heap)]
+    record = LeakRecord(entry="app:build", planned_calls=len(heap), warmup=warmup, calls=calls,
+                        complete=True)
+    built = Case(scenario=scenario, params={}, backend="cgroup", limit=None)
+    built.runs = [Run(kind="leak", index=0, exit_code=0, duration=1.0, leak=record)]
+    built.metrics = case_metrics(built)
+    return built
+
+
+def judged(cases: list[Case], slas: list[str] | None = None) -> Results:
+    """Results of these cases after the judging stage, under an SLA file whose scenarios have
+    exactly the cases' matrix (and ``slas`` on each)."""
+    scenarios: dict[str, dict[str, object]] = {}
+    for built in cases:
+        scenario = scenarios.setdefault(built.scenario, {"command": ["true"], "matrix": {},
+                                                         "slas": list(slas or [])})
+        matrix = scenario["matrix"]
+        assert isinstance(matrix, dict)
+        for key, value in built.params.items():
+            matrix.setdefault(key, [])
+            if value not in matrix[key]:
+                matrix[key].append(value)
+        if any(r.kind == "leak" for r in built.runs):
+            scenario.pop("command")
+            scenario["leak"] = {"entry": "app:build"}
+    report = results(cases)
+    judge(report, parse_suite(json.dumps({"version": 1, "scenarios": scenarios})))
+    return report

@@ -33,7 +33,7 @@ def _leak_suite(tmp_path: Path, entry: str, *, calls: int = 12) -> None:
 
 def _finding(run_results: dict[str, Any]) -> dict[str, Any]:
     (scenario,) = run_results["scenarios"]
-    (finding,) = scenario["analysis"]["leak"].values()
+    (finding,) = scenario["analysis"]["leaks"]
     return finding  # type: ignore[no-any-return]
 
 

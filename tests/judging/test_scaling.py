@@ -11,16 +11,18 @@ import pytest
 from runner.cli import main
 from runner.judging import scaling
 from runner.judging.regression import fit_power, theil_sen
+from runner.results import Results, ScalingFit
 from runner.slafile.rules import parse_rule
 from tests.conftest import run_cli
-from tests.judging.helpers import LINEAR, PYTHON, QUADRATIC, KiB, MiB, case, results, write
+from tests.judging.helpers import LINEAR, PYTHON, QUADRATIC, KiB, MiB, case, judged, write
 
 PER_PAGE, FIXED = 200 * KiB, 30 * MiB
 
 
-def _fit(run_results: dict[str, Any], metric: str) -> dict[str, Any]:
-    (scenario,) = run_results["scenarios"]
-    return scenario["analysis"]["scaling"]["all"][metric]  # type: ignore[no-any-return]
+def _fit(run_results: dict[str, Any], metric: str) -> ScalingFit:
+    (scenario,) = Results.model_validate(run_results).scenarios
+    (fit,) = scenario.analysis.fits(metric)
+    return fit
 
 
 @pytest.mark.cgroup
@@ -46,19 +48,21 @@ def test_planted_per_page_cost_is_recovered_within_5_percent(tmp_path: Path) -> 
     assert run.results is not None
     for metric in ("peak", "rss_peak", "python_peak"):
         fit = _fit(run.results, metric)
-        assert fit["marginal"] == pytest.approx(PER_PAGE, rel=0.05), metric
-        assert fit["r2"] > 0.99
-        assert fit["exponent"] == pytest.approx(1.0, abs=0.1)
+        assert fit.line is not None
+        assert fit.line.marginal == pytest.approx(PER_PAGE, rel=0.05), metric
+        assert fit.line.r2 > 0.99
+        assert fit.exponent == pytest.approx(1.0, abs=0.1)
     # the Python heap holds exactly the planted bytes: its intercept is the planted overhead
-    assert _fit(run.results, "python_peak")["fixed"] == pytest.approx(FIXED, rel=0.05)
+    python_line = _fit(run.results, "python_peak").line
+    assert python_line is not None and python_line.fixed == pytest.approx(FIXED, rel=0.05)
     verdicts = {v["rule"]: v for v in run.results["scenarios"][0]["verdicts"]}
     assert set(verdicts) == {"per_page < 250KiB", "per_page(rss_peak) < 250KiB",
                              "per_page(python_peak) < 250KiB",
                              "fixed_overhead(python_peak) < 40MiB", "scaling_exponent < 1.2"}
     assert all(v["passed"] for v in verdicts.values())
     assert verdicts["per_page(python_peak) < 250KiB"]["value"] == pytest.approx(PER_PAGE, rel=0.05)
-    predictions = _fit(run.results, "peak")["predictions"]
-    assert any(p["extrapolated"] and p["size"] == 8000 for p in predictions)
+    predictions = _fit(run.results, "peak").predictions
+    assert any(p.extrapolated and p.size == 8000 for p in predictions)
     assert "N pages use about" in run.stdout and "O(N^1.0" in run.stdout
 
 
@@ -82,7 +86,8 @@ def test_planted_quadratic_fails_the_exponent_rule(tmp_path: Path) -> None:
     assert verdict["passed"] is False
     assert verdict["value"] == pytest.approx(2.0, abs=0.15)
     # the raw log-log slope is diluted by the interpreter's fixed memory; the fit is not
-    assert _fit(run.results, "peak")["loglog_exponent"] < verdict["value"]
+    loglog = _fit(run.results, "peak").loglog
+    assert loglog is not None and loglog.exponent < verdict["value"]
 
 
 def test_fewer_than_three_sizes_are_not_judged() -> None:
@@ -97,7 +102,7 @@ def test_sizes_whose_builds_did_not_complete_are_left_out_of_the_fit() -> None:
     cases.append(case("s", [64 * MiB], size=80, oom=True))  # killed at its limit
     (fit,) = scaling.fits(cases, "peak")
     assert fit.sizes == [10, 20, 40]
-    assert fit.line is not None and fit.line.slope == pytest.approx(MiB)
+    assert fit.line is not None and fit.line.marginal == pytest.approx(MiB)
     assert "size 80: 1 of 1 timed run(s) did not complete" in fit.excluded
 
 
@@ -135,7 +140,7 @@ def test_theil_sen_shrugs_off_one_outlier() -> None:
 def test_predict_labels_extrapolation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = [case("site", [float(40 * MiB + n * 100 * KiB)], size=n) for n in (100, 200, 400)]
     path = tmp_path / "results.json"
-    results(cases).write(path)
+    judged(cases).write(path)
     assert main(["predict", str(path), "site", "--size", "50000", "--size", "300"]) == 0
     out = capsys.readouterr().out
     expected = 40 * MiB + 50000 * 100 * KiB  # 4.81 GiB
@@ -147,6 +152,6 @@ def test_predict_labels_extrapolation(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_predict_refuses_a_fit_from_two_sizes(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "results.json"
-    results([case("site", [1e8], size=1), case("site", [2e8], size=2)]).write(path)
+    judged([case("site", [1e8], size=1), case("site", [2e8], size=2)]).write(path)
     assert main(["predict", str(path), "site", "--size", "9"]) == 2
     assert "a fit needs at least 3" in capsys.readouterr().err

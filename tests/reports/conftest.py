@@ -16,10 +16,14 @@ from runner.results import (
     AllocationSite,
     Case,
     Host,
+    LeakFinding,
+    LineFit,
     PhaseResult,
     PythonHeap,
     Results,
     Run,
+    ScalingFit,
+    ScenarioAnalysis,
     ScenarioResult,
     Stats,
     Timeline,
@@ -49,7 +53,7 @@ def _verdict(rule: str, metric: str, value: float | None, bound: float, passed: 
 def awkward_results() -> Results:
     """Everything a report must survive: characters that need escaping in XML, markdown and
     workflow commands, an unjudged rule, an approximate backend, an unmeasured case, a phase the
-    build died in, and an analysis laid out differently from today's."""
+    build died in, a scaling fit from too few sizes and a leak run that never started."""
     host = Host(hostname="ci-runner", kernel="6.8.0", os="Ubuntu 24.04", python="3.11.9",
                 cpus=4, memory_total=16 * 1024 * MiB, cgroup_version=2, backend="process",
                 backend_reason="no cgroup", docker_version=None)
@@ -93,9 +97,16 @@ def awkward_results() -> Results:
         scenario="odd.name-1",
         verdicts=[_verdict("per_page(peak) < 1MiB", "per_page(peak)", 8.0 * MiB, 1.0 * MiB,
                            False, file="sla.yaml", line=9, reason="fit of 2 sizes")],
-        analysis={"fits": [{"metric": "peak", "slope": 8.0 * MiB, "intercept": 40.0 * MiB,
-                            "params": {"flavour": "a,b"}}],
-                  "leak": {"slope": 1.0, "intercept": 2.0}})
+        analysis=ScenarioAnalysis(
+            scaling=[ScalingFit(metric="peak", size_parameter="pages", params={"flavour": "a,b"},
+                                sizes=[10, 20], values=[120.0 * MiB, 205.0 * MiB],
+                                excluded=["size 40 not measured"],
+                                problem="peak was measured at 2 size(s) (10, 20); a fit needs "
+                                        "at least 3 (size 40 not measured)",
+                                line=LineFit(fixed=40.0 * MiB, marginal=8.0 * MiB, r2=1.0,
+                                             residual_sd=0.0))],
+            leaks=[LeakFinding(case=odd.label, params=odd.params,
+                               problem="the leak driver did not start: <boom> | 100%")]))
     return Results(memsla_version="0.1.0", created="2026-01-02T03:04:05+00:00",
                    sla_file="sla.yaml", host=host, cases=[odd, second, missing],
                    scenarios=[scenario], status="error")

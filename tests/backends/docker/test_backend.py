@@ -109,7 +109,7 @@ def test_planted_leak_is_found_inside_a_container(image: str, tmp_path: Path) ->
     run = _check(tmp_path)
     assert run.exit_code == 1, run.stdout + run.stderr
     assert run.results is not None and run.results["host"]["backend"] == "docker"
-    (finding,) = run.results["scenarios"][0]["analysis"]["leak"].values()
+    (finding,) = run.results["scenarios"][0]["analysis"]["leaks"]
     assert finding["per_build"] == pytest.approx(MiB, rel=0.05)
     top = finding["record"]["sites"][0]
     assert (Path(top["file"]).name, top["line"]) == ("leaky.py", LEAK_LINE)
