@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Callable
 from enum import Enum
 
-from runner.backends.interface import Backend, BackendError, RawRun, RunRequest
+from runner.backends.interface import Backend, BackendError, RunRequest
 from runner.slafile.model import BUILTIN_SETTINGS
 
 
@@ -86,5 +86,5 @@ def select_auto(image: str | None = None) -> tuple[Backend, str]:
     return _process(), "no hard limit available (" + "; ".join(reasons) + ")"
 
 
-__all__ = ["Backend", "BackendError", "BackendName", "RawRun", "RunRequest", "create",
+__all__ = ["Backend", "BackendError", "BackendName", "RunRequest", "create",
            "select_auto"]

@@ -1,4 +1,5 @@
-"""The backend plug-in layer: what every backend takes (a RunRequest) and gives (a RawRun)."""
+"""The backend plug-in layer: what every backend takes (a RunRequest) and gives (the raw
+``Readings`` of ``runner.measure.readings``, which ``runner.measure.assemble`` turns into a run)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.errors import HostError
-from runner.results import Timeline
+from runner.measure.readings import Readings
 from runner.slafile.model import DockerOptions
 
 
@@ -29,27 +30,6 @@ class RunRequest:
     fixture: Path | None = None
     image: str | None = None
     docker: DockerOptions = field(default_factory=lambda: DockerOptions.model_validate({}))
-
-
-@dataclass
-class RawRun:
-    """What the kernel (or the process table) said about one build."""
-
-    exit_code: int | None
-    duration: float
-    signal: int | None = None
-    timed_out: bool = False
-    oom_kills: int = 0
-    oom_killed: bool = False
-    cpu_time: float | None = None
-    cgroup_peak: int | None = None
-    rss_peak: int | None = None
-    cache_peak: int | None = None
-    limit: int | None = None
-    timeline: Timeline | None = None
-    approximate: bool = False
-    stderr_tail: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 class BackendError(HostError):
@@ -76,8 +56,9 @@ class Backend(abc.ABC):
         return {"fixture": str(fixture or ""), "output": str(output), "scratch": str(scratch)}
 
     @abc.abstractmethod
-    def run(self, request: RunRequest) -> RawRun:
-        """Run the build to completion, timeout or kill; never leave anything behind."""
+    def run(self, request: RunRequest) -> Readings:
+        """Run the build to completion, timeout or kill, and say what was read about it (raw:
+        no figure is derived here); never leave anything behind."""
 
     def remove_leftovers(self) -> list[str]:
         """Remove what a crashed earlier runner left (cgroups, containers); says what."""

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import psutil
 
-from runner.backends.interface import Backend, BackendError, RawRun, RunRequest, tail
+from runner.backends.interface import Backend, BackendError, RunRequest, tail
 from runner.inbuild import cgroups
 from runner.inbuild.harness import exit_status
 from runner.measure import staging
+from runner.measure.readings import Readings
 from runner.results import Timeline
 
 CGROUP_PREFIX = "memsla-"
@@ -43,17 +44,10 @@ def find_parent() -> cgroups.Cgroup:
         child.remove()
     except OSError:
         pass
-    if own.version == 2 and "memory" not in _subtree_controllers(own):
+    if not own.memory_for_children():
         raise BackendError(f"the memory controller is not enabled for children of {own.path} "
                            "(cgroup.subtree_control); see runner doctor")
     return own
-
-
-def _subtree_controllers(cgroup: cgroups.Cgroup) -> list[str]:
-    try:
-        return Path(cgroup.file("cgroup.subtree_control")).read_text().split()
-    except OSError:
-        return []
 
 
 class CgroupBackend(Backend):
@@ -78,7 +72,7 @@ class CgroupBackend(Backend):
                 pass
         return removed
 
-    def run(self, request: RunRequest) -> RawRun:
+    def run(self, request: RunRequest) -> Readings:
         self._counter += 1
         cgroup = self.parent.create_child(f"{CGROUP_PREFIX}{os.getpid()}-{self._counter}")
         try:
@@ -87,15 +81,15 @@ class CgroupBackend(Backend):
         finally:
             cgroup.remove()
 
-    def _run_in(self, cgroup: cgroups.Cgroup, request: RunRequest) -> RawRun:
+    def _run_in(self, cgroup: cgroups.Cgroup, request: RunRequest) -> Readings:
         t0 = time.time()
-        peak_file, reset_mode = cgroup.file(cgroup.files.PEAK_FILE), f"v{cgroup.version}"
+        peak_file, reset_mode = cgroup.probe_peak()
         env = dict(os.environ)
         env.update(request.env)
         env.update(staging.environment(
             str(request.probe_stage), str(request.probe_out), trace=request.trace, t0=t0,
-            cgroup_peak_file=peak_file if os.geteuid() == 0 or cgroup.version == 2 else None,
-            reset_mode=reset_mode, existing_pythonpath=request.env.get("PYTHONPATH")))
+            cgroup_peak_file=peak_file, reset_mode=reset_mode,
+            existing_pythonpath=request.env.get("PYTHONPATH")))
         stdout_path, stderr_path = request.scratch / "stdout.log", request.scratch / "stderr.log"
         sampler = cgroups.Sampler(cgroup, request.sample_interval)
         with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
@@ -121,22 +115,17 @@ class CgroupBackend(Backend):
             process.returncode = waiter.returncode if waiter.returncode is not None else -9
             sampler.stop()
         duration = (waiter.finished_at or time.monotonic()) - start
-        stat = cgroup.stat()
-        peak = cgroup.peak()
         exit_code, signal_number = _decode(waiter.status)
-        oom_kills = cgroup.oom_kills()
-        return RawRun(
-            exit_code=exit_code, signal=signal_number, duration=duration,
-            timed_out=timed_out, oom_kills=oom_kills, oom_killed=oom_kills > 0,
-            cpu_time=waiter.cpu_time,
-            cgroup_peak=max(peak or 0, sampler.max_usage) or None,
-            rss_peak=max(sampler.max_anon, cgroup.anon(stat) or 0) or None,
-            cache_peak=sampler.cache_at_max, limit=cgroup.limit(),
+        return Readings(
+            exit_code=exit_code, signal=signal_number, duration=duration, timed_out=timed_out,
+            cpu_time=waiter.cpu_time, kernel_peak=cgroup.peak(),
+            sampled_max_usage=sampler.max_usage, sampled_max_anon=sampler.max_anon,
+            anon_at_end=cgroup.anon(), cache_at_max=sampler.cache_at_max,
+            oom_kill_counter=cgroup.oom_kills(), limit_read=cgroup.limit(),
+            limit_set=request.limit, swap_allowed=cgroup.swap_allowed(),
             timeline=Timeline(interval=request.sample_interval, t=sampler.t,
                               cgroup=sampler.usage, anon=sampler.anon_series),
-            stderr_tail=tail(stderr_path),
-            notes=[] if cgroup.swap_allowed() is not True else [
-                "swap is allowed in this cgroup: the build may swap instead of being killed"])
+            stderr_tail=tail(stderr_path))
 
 
 def _decode(status: int | None) -> tuple[int | None, int | None]:

@@ -11,8 +11,9 @@ import time
 
 import psutil
 
-from runner.backends.interface import Backend, RawRun, RunRequest, tail
+from runner.backends.interface import Backend, RunRequest, tail
 from runner.measure import staging
+from runner.measure.readings import Readings
 from runner.results import Timeline
 
 
@@ -22,7 +23,7 @@ class ProcessBackend(Backend):
     approximate = True
     hard_limit = False
 
-    def run(self, request: RunRequest) -> RawRun:
+    def run(self, request: RunRequest) -> Readings:
         env = dict(os.environ)
         env.update(request.env)
         env.update(staging.environment(str(request.probe_stage), str(request.probe_out),
@@ -50,15 +51,13 @@ class ProcessBackend(Backend):
         duration = time.monotonic() - start
         code = process.returncode
         sig = -code if code < 0 else None
-        notes = ["no hard limit on this backend; memory is the sampled sum of the process tree's "
-                 "RSS (shared pages counted once per process, short spikes can be missed)"]
-        return RawRun(
+        return Readings(
             exit_code=128 + sig if sig else code, signal=sig, duration=duration,
             timed_out=timed_out, cpu_time=sampler.cpu_time or None,
-            cgroup_peak=sampler.max_rss or None, rss_peak=sampler.max_rss or None,
+            tree_rss_max=sampler.max_rss,  # the sum double-counts shared pages: approximate
             timeline=Timeline(interval=request.sample_interval, t=sampler.t,
                               cgroup=sampler.series, anon=list(sampler.series)),
-            approximate=True, stderr_tail=tail(stderr_path), notes=notes)
+            stderr_tail=tail(stderr_path))
 
 
 class _TreeSampler(threading.Thread):

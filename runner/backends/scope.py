@@ -21,10 +21,11 @@ import time
 import psutil
 
 from runner.backends import harnessed
-from runner.backends.interface import Backend, BackendError, RawRun, RunRequest, tail
+from runner.backends.interface import Backend, BackendError, RunRequest, tail
 from runner.inbuild import cgroups
 from runner.inbuild.harness import OWN_CGROUP_PEAK
 from runner.measure import staging
+from runner.measure.readings import Readings
 
 UNIT_PREFIX = "memsla-"
 STOP_GRACE_S = 5  # SIGTERM lets the harness report; SIGKILL to the whole scope after this
@@ -64,7 +65,7 @@ class ScopeBackend(Backend):
                                "enable-linger $USER)")
         return peak
 
-    def run(self, request: RunRequest) -> RawRun:
+    def run(self, request: RunRequest) -> Readings:
         self._counter += 1
         unit = f"{UNIT_PREFIX}{os.getpid()}-{self._counter}"
         harness = harnessed.harness_command(sys.executable, str(request.probe_out),
@@ -97,22 +98,20 @@ class ScopeBackend(Backend):
         finally:
             self._kill_scope(unit)  # what the build left running (daemons) dies with it
         host_duration = time.monotonic() - start
-        notes = [] if request.limit is not None else [
-            "no memory limit was set: the build could use all of the host's memory"]
         report = harnessed.read_report(request.probe_out)
         if report is None:
             code = process.returncode
-            return RawRun(
+            return Readings(
                 exit_code=128 - code if code is not None and code < 0 else code,
                 signal=-code if code is not None and code < 0 else None,
-                duration=host_duration, timed_out=timed_out, limit=request.limit,
-                stderr_tail=tail(stderr_path), notes=[*notes, (
+                duration=host_duration, duration_source="outside", timed_out=timed_out,
+                limit_set=request.limit, stderr_tail=tail(stderr_path), notes=[
                     "the harness left no report (killed, or the scope could not start): no "
-                    "peak was measured")])
+                    "peak was measured"])
         return harnessed.from_report(
-            report, limit=request.limit, sample_interval=request.sample_interval,
-            host_duration=host_duration, timed_out=timed_out, stderr_tail=tail(stderr_path),
-            notes=notes)
+            report, sample_interval=request.sample_interval, host_duration=host_duration,
+            timed_out=timed_out, stderr_tail=tail(stderr_path),
+            limit_set=request.limit)
 
     def _stop(self, process: subprocess.Popen[bytes], unit: str) -> None:
         """SIGTERM to the harness (it kills the build and reports), then the whole scope."""

@@ -1,7 +1,8 @@
 """The harness: PID 1 of a measured container (or of a delegated scope). It runs the build with
 its OOM score raised to the maximum, so the kernel kills the build and not the harness, samples
 its own cgroup meanwhile, and after the build exits reads the cgroup's peak and OOM-kill count
-before the cgroup disappears. It writes everything to OUT/harness.json.
+before the cgroup disappears. It writes what it read, raw, to OUT/harness.json: the keys are the
+fields of ``runner.measure.readings.Readings`` (the host assembles the figures).
 
 Stdlib-only, CPython 3.8+, started as ``python3 -S -m runner.inbuild.harness`` (no site: the
 probe's sitecustomize must not load into the harness itself).
@@ -73,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     if env.get("MEMSLA_CGROUP_PEAK") == OWN_CGROUP_PEAK:
         # Only the harness knows which cgroup it is in (a systemd scope is named at start).
-        if own is not None:
-            env["MEMSLA_CGROUP_PEAK"] = own.file(own.files.PEAK_FILE)
-            env["MEMSLA_CGROUP_RESET"] = "v%d" % own.version
+        peak_file, reset_mode = own.probe_peak() if own is not None else (None, "")
+        if peak_file is not None:
+            env["MEMSLA_CGROUP_PEAK"], env["MEMSLA_CGROUP_RESET"] = peak_file, reset_mode
         else:
             del env["MEMSLA_CGROUP_PEAK"]
     start = time.monotonic()
@@ -118,12 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         exit_code=exit_code, signal=signal_number,
         duration=waited["end"] - start, cpu_time=waited["cpu"])
     if own is not None and sampler is not None:
-        stat = own.stat()
         result.update(
-            cgroup_peak=max(own.peak() or 0, sampler.max_usage),
-            max_anon=max(sampler.max_anon, own.anon(stat) or 0),
-            cache_at_max=sampler.cache_at_max, oom_kills=own.oom_kills(), limit=own.limit(),
-            swap_allowed=own.swap_allowed(), peak_file=own.file(own.files.PEAK_FILE),
+            kernel_peak=own.peak(), sampled_max_usage=sampler.max_usage,
+            sampled_max_anon=sampler.max_anon, anon_at_end=own.anon(),
+            cache_at_max=sampler.cache_at_max, oom_kill_counter=own.oom_kills(),
+            limit_read=own.limit(), swap_allowed=own.swap_allowed(), peak_file=own.peak_file(),
             timeline={"t": sampler.t, "cgroup": sampler.usage, "anon": sampler.anon_series})
     _write(args.out, result)
     return exit_code

@@ -1,31 +1,96 @@
-"""Where every per-run number is born: a backend's raw readings plus the probe's records become
-one ``Run``. Nothing downstream derives a run-level figure again."""
+"""Where every per-run figure is born: a backend's raw ``Readings`` plus the probe's records
+become one ``Run``. Backends only read; nothing downstream derives a run-level figure again.
+
+Each figure has one function here, and each function says what the figure is.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from runner.backends.interface import RawRun
 from runner.measure.leak_records import read_leak
-from runner.measure.probe_records import read_probe_dir
-from runner.results import Run, RunKind
+from runner.measure.probe_records import ProbeData, read_probe_dir
+from runner.measure.readings import Readings
+from runner.results import LeakRecord, Run, RunKind
+
+NO_LIMIT_NOTE = "no memory limit was set: the build could use all of the host's memory"
+SWAP_NOTE = "swap is allowed in this cgroup: the build may swap instead of being killed"
+TREE_RSS_NOTE = ("no hard limit on this backend; memory is the sampled sum of the process "
+                 "tree's RSS (shared pages counted once per process, short spikes can be missed)")
 
 
-def assemble_run(kind: RunKind, index: int, raw: RawRun, probe_out: Path) -> Run:
-    """One run's result: the backend's kernel figures plus what the probe recorded."""
-    data = read_probe_dir(probe_out)
-    cgroup_peak = raw.cgroup_peak
-    if data.cgroup_segments:  # the build reset the cgroup peak at phase starts
-        cgroup_peak = max([cgroup_peak or 0, *data.cgroup_segments])
-    rss_peak = raw.rss_peak
-    if data.vm_hwm is not None:
-        rss_peak = max(rss_peak or 0, data.vm_hwm)
+def assemble_run(kind: RunKind, index: int, readings: Readings, probe_out: Path) -> Run:
+    """One run's result: the backend's readings plus what the probe (and leak driver) wrote."""
+    leak = read_leak(probe_out) if kind == "leak" else None
+    return assemble(kind, index, readings, read_probe_dir(probe_out), leak)
+
+
+def assemble(kind: RunKind, index: int, readings: Readings, probe: ProbeData,
+             leak: LeakRecord | None = None) -> Run:
+    """The same on plain data: readings, the probe's parsed records and the leak record."""
+    kills = oom_kills(readings)
+    run_limit = limit(readings)
     return Run(
-        kind=kind, index=index, exit_code=raw.exit_code, signal=raw.signal,
-        timed_out=raw.timed_out, oom_killed=raw.oom_killed, oom_kills=raw.oom_kills,
-        duration=raw.duration, cpu_time=raw.cpu_time, cgroup_peak=cgroup_peak,
-        rss_peak=rss_peak, cache_peak=raw.cache_peak, limit=raw.limit,
-        approximate=raw.approximate, python=data.python if kind == "traced" else [],
-        phases=data.phases, timeline=raw.timeline,
-        leak=read_leak(probe_out) if kind == "leak" else None,
-        stderr_tail=raw.stderr_tail, notes=raw.notes + data.problems)
+        kind=kind, index=index, exit_code=readings.exit_code, signal=readings.signal,
+        timed_out=readings.timed_out, oom_killed=kills > 0, oom_kills=kills,
+        duration=readings.duration, cpu_time=readings.cpu_time,
+        cgroup_peak=cgroup_peak(readings, probe), rss_peak=rss_peak(readings, probe),
+        cache_peak=cache_peak(readings), limit=run_limit, approximate=approximate(readings),
+        python=probe.python if kind == "traced" else [], phases=probe.phases,
+        timeline=readings.timeline, leak=leak, stderr_tail=readings.stderr_tail,
+        notes=[*notes(readings, run_limit), *readings.notes, *probe.problems])
+
+
+def approximate(readings: Readings) -> bool:
+    """True where memory comes from sampling the process tree instead of a cgroup."""
+    return readings.tree_rss_max is not None
+
+
+def cgroup_peak(readings: Readings, probe: ProbeData) -> int | None:
+    """The build's charged-memory high-water mark, page cache included: the largest of the
+    kernel's peak file, the sampler's max usage and the peaks the probe read before it reset
+    the kernel's at phase starts. Process backend: the tree RSS max (approximate)."""
+    if approximate(readings):
+        return readings.tree_rss_max or None
+    seen = [readings.kernel_peak, readings.sampled_max_usage, *probe.cgroup_segments]
+    return max((value for value in seen if value is not None), default=0) or None
+
+
+def rss_peak(readings: Readings, probe: ProbeData) -> int | None:
+    """The build's anonymous-memory high-water mark (heaps and stacks, no page cache): the
+    largest of the sampled cgroup anon, the anon at the end and the largest process's own
+    VmHWM from the probe. Process backend: the tree RSS max (approximate) and VmHWM."""
+    if approximate(readings):
+        seen = [readings.tree_rss_max]
+    else:
+        seen = [readings.sampled_max_anon, readings.anon_at_end]
+    seen.append(probe.vm_hwm)
+    return max((value for value in seen if value is not None), default=0) or None
+
+
+def cache_peak(readings: Readings) -> int | None:
+    """The page cache charged at the time of the cgroup's sampled max."""
+    return readings.cache_at_max
+
+
+def oom_kills(readings: Readings) -> int:
+    """Processes of the build the kernel OOM-killed: its counter, or at least one where the
+    engine saw an OOM kill the counter missed (a container gone before it was read)."""
+    return max(readings.oom_kill_counter or 0, 1 if readings.engine_oom_killed else 0)
+
+
+def limit(readings: Readings) -> int | None:
+    """The hard limit in force: as read back from the cgroup, else as the backend set it."""
+    return readings.limit_read if readings.limit_read is not None else readings.limit_set
+
+
+def notes(readings: Readings, run_limit: int | None) -> list[str]:
+    """What the figures mean on this run: an approximation, no limit, swap allowed."""
+    said = []
+    if approximate(readings):
+        said.append(TREE_RSS_NOTE)
+    elif run_limit is None:
+        said.append(NO_LIMIT_NOTE)
+    if readings.swap_allowed:
+        said.append(SWAP_NOTE)
+    return said

@@ -1,60 +1,105 @@
-"""cgroup v1 and v2 files parsed from recorded contents under a fake root (v2 cannot run here)."""
+"""cgroup v1 and v2 files parsed from recorded contents under a fake root (v2 cannot run here).
+
+The fake trees go through ``cgroups.CGROUP_ROOT`` and ``cgroups.PROC_ROOT``, the constants every
+cgroup and /proc lookup starts from.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from runner.inbuild import cgroups
 from runner.inbuild.cgroups import v1, v2
-
-# Recorded on a GitHub ubuntu-24.04 runner layout (kernel 6.8, cgroup v2, systemd driver).
-V2_STAT = """anon 104857600
-file 52428800
-kernel 3145728
-kernel_stack 98304
-pagetables 466944
-sock 0
-shmem 0
-file_mapped 1048576
-file_dirty 0
-"""
-V2_EVENTS = "low 0\nhigh 0\nmax 12\noom 1\noom_kill 2\noom_group_kill 0\n"
-V1_STAT = "cache 1000\nrss 2000\ntotal_cache 52428800\ntotal_rss 104857600\n"
-V1_OOM = "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"
+from tests.inbuild.recorded import V1_OOM, V1_STAT, V2_STAT, MiB, v2_tree
 
 
-def _v2_tree(root: Path) -> Path:
-    (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
-    own = root / "system.slice" / "docker-abc.scope"
-    own.mkdir(parents=True)
-    files = {"memory.stat": V2_STAT, "memory.events": V2_EVENTS, "memory.peak": "209715200\n",
-             "memory.current": "157286400\n", "memory.max": "268435456\n",
-             "memory.swap.max": "0\n", "cgroup.procs": "12\n13\n"}
-    for name, text in files.items():
-        (own / name).write_text(text)
-    proc = root / "proc" / "self"
-    proc.mkdir(parents=True)
-    (proc / "cgroup").write_text("0::/system.slice/docker-abc.scope\n")
-    return own
+@pytest.fixture
+def fake_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """CGROUP_ROOT and PROC_ROOT pointed at an empty folder the test fills."""
+    monkeypatch.setattr(cgroups, "CGROUP_ROOT", str(tmp_path))
+    monkeypatch.setattr(cgroups, "PROC_ROOT", str(tmp_path / "proc"))
+    return tmp_path
 
 
-def test_v2_files_read_through_the_common_api(tmp_path: Path) -> None:
-    own_dir = _v2_tree(tmp_path)
-    own = cgroups.own_cgroup(root=str(tmp_path), proc=str(tmp_path / "proc"))
+def test_v2_files_read_through_the_common_api(fake_root: Path) -> None:
+    own_dir = v2_tree(fake_root)
+    own = cgroups.own_cgroup()
     assert own is not None and own.version == 2 and own.path == str(own_dir)
-    assert own.peak() == 200 * 1024**2
-    assert own.current() == 150 * 1024**2
-    assert own.anon() == 100 * 1024**2 and own.cache() == 50 * 1024**2
+    assert own.files is v2
+    assert own.peak() == 200 * MiB and own.peak_file() == str(own_dir / "memory.peak")
+    assert own.current() == 150 * MiB
+    assert own.anon() == 100 * MiB and own.cache() == 50 * MiB
     assert own.oom_kills() == 2
-    assert own.limit() == 256 * 1024**2
+    assert own.limit() == 256 * MiB
     assert own.swap_allowed() is False
+    assert own.memory_for_children() is True
     assert own.pids() == [12, 13]
 
 
+@pytest.mark.parametrize(("overrides", "limit", "swap"), [
+    ({"memory.max": "max\n", "memory.swap.max": "max\n"}, None, True),
+    ({"memory.swap.max": "4294967296\n"}, 256 * MiB, True),
+    ({"memory.max": "max\n"}, None, False),
+])
+def test_v2_no_limit_and_swap_max(fake_root: Path, overrides: dict[str, str],
+                                  limit: int | None, swap: bool) -> None:
+    v2_tree(fake_root, **overrides)
+    own = cgroups.own_cgroup()
+    assert own is not None
+    assert own.limit() == limit
+    assert own.swap_allowed() is swap
+
+
+def test_v2_without_swap_accounting_cannot_tell(fake_root: Path) -> None:
+    (v2_tree(fake_root) / "memory.swap.max").unlink()
+    own = cgroups.own_cgroup()
+    assert own is not None and own.swap_allowed() is None
+    own.set_limit(64 * MiB)  # the missing swap file is skipped, memory.max still written
+    assert Path(own.file("memory.max")).read_text() == str(64 * MiB)
+
+
+def test_v2_unreadable_counters_are_none(fake_root: Path) -> None:
+    own_dir = v2_tree(fake_root)
+    for name in ("memory.peak", "memory.events", "memory.max"):
+        (own_dir / name).unlink()
+    own = cgroups.own_cgroup()
+    assert own is not None
+    assert own.peak() is None, "kernels before 5.19 have no memory.peak"
+    assert own.oom_kills() is None and own.limit() is None
+
+
+def test_v2_children_need_memory_in_subtree_control(fake_root: Path) -> None:
+    v2_tree(fake_root, **{"cgroup.subtree_control": "cpu pids\n"})
+    own = cgroups.own_cgroup()
+    assert own is not None and own.memory_for_children() is False
+    assert v2.memory_in_subtree(None) is False
+    assert v1.memory_in_subtree(None) is True, "v1 children always get the controller"
+
+
+def test_v2_kill_all_writes_cgroup_kill(fake_root: Path) -> None:
+    own_dir = v2_tree(fake_root, **{"cgroup.kill": "", "cgroup.procs": ""})
+    own = cgroups.own_cgroup()
+    assert own is not None
+    own.kill_all(timeout=0)
+    assert (own_dir / "cgroup.kill").read_text() == "1"
+
+
+def test_v2_probe_resets_its_own_descriptor(fake_root: Path) -> None:
+    v2_tree(fake_root)
+    own = cgroups.own_cgroup()
+    assert own is not None
+    peak_file, mode = own.probe_peak()
+    assert peak_file == own.peak_file() and mode == "v2"
+    assert v2.CONTAINER_PEAK_FILE == "/sys/fs/cgroup/memory.peak"
+    assert v1.CONTAINER_PEAK_FILE is None, "a v1 container's cgroupfs is read-only"
+    assert v1.peak_resettable(is_root=False) is False and v1.peak_resettable(is_root=True)
+
+
 def test_v2_inside_a_container_falls_back_to_the_mount_root(tmp_path: Path) -> None:
-    _v2_tree(tmp_path)
+    v2_tree(tmp_path)
     (tmp_path / "proc" / "self" / "cgroup").write_text("0::/\n")
     for name in ("memory.peak", "memory.stat"):
         (tmp_path / name).write_text("1\n" if name == "memory.peak" else V2_STAT)
@@ -63,18 +108,17 @@ def test_v2_inside_a_container_falls_back_to_the_mount_root(tmp_path: Path) -> N
 
 
 def test_v2_without_memory_controller_is_none(tmp_path: Path) -> None:
-    _v2_tree(tmp_path)
+    v2_tree(tmp_path)
     (tmp_path / "cgroup.controllers").write_text("cpu pids\n")
     assert cgroups.own_cgroup(root=str(tmp_path), proc=str(tmp_path / "proc")) is None
 
 
 def test_v2_limit_writes_hold_swap_to_zero(tmp_path: Path) -> None:
-    own = cgroups.Cgroup(str(_v2_tree(tmp_path)), 2)
+    own = cgroups.Cgroup(str(v2_tree(tmp_path)), 2)
     own.set_limit(64 * 1024**2)
     assert Path(own.file("memory.max")).read_text() == str(64 * 1024**2)
     assert Path(own.file("memory.swap.max")).read_text() == "0"
     assert v2.limit_writes(None) == [("memory.max", "max"), ("memory.swap.max", "0")]
-    assert own.reset_peak() is False, "v2 peaks reset per file descriptor, never globally"
 
 
 def test_v1_files_and_discovery(tmp_path: Path) -> None:
@@ -96,8 +140,7 @@ def test_v1_files_and_discovery(tmp_path: Path) -> None:
     assert own.oom_kills() == 3
     assert own.limit() is None, "v1's page-rounded LONG_MAX means no limit"
     assert own.swap_allowed() is False
-    assert own.reset_peak() is True
-    assert (memory / "memory.max_usage_in_bytes").read_text() == "0"
+    assert own.files is v1 and own.memory_for_children() is True
     assert v1.limit_writes(5) == [("memory.limit_in_bytes", "5"),
                                   ("memory.memsw.limit_in_bytes", "5")]
 
@@ -117,7 +160,36 @@ def test_parse_proc_cgroup(text: str, expected: dict[str, str]) -> None:
     assert cgroups.parse_proc_cgroup(text) == expected
 
 
+def _public(module: ModuleType) -> dict[str, str]:
+    return {name: type(getattr(module, name)).__name__ for name in vars(module)
+            if not name.startswith("_") and name not in ("annotations", "os", "_io")}
+
+
+def test_both_versions_define_the_same_names() -> None:
+    """The facade asks either module the same things: one missing name would only fail on
+    the other version's hosts."""
+    public_v1, public_v2 = _public(v1), _public(v2)
+    assert public_v1.keys() == public_v2.keys()
+    for name, kind in public_v1.items():
+        assert kind == public_v2[name] or "NoneType" in (kind, public_v2[name]), name
+    assert cgroups.files_for(1) is v1 and cgroups.files_for(2) is v2
+    with pytest.raises(ValueError):
+        cgroups.files_for(3)
+
+
 def test_oom_kill_parsers_ignore_other_lines() -> None:
     assert v2.parse_oom_kills("oom 4\noom_group_kill 9\n") == 0
     assert v1.parse_oom_kills("under_oom 1\n") == 0
     assert v2.parse_stat("anon 5\nbogus\n") == {"anon": 5}
+
+
+def test_the_probe_speaks_both_reset_modes() -> None:
+    """The probe (sitecustomize) imports nothing of memsla, to stay out of the measurement: it
+    spells each version's reset mode and written value itself."""
+    from runner.measure.staging import SITECUSTOMIZE
+
+    probe = SITECUSTOMIZE.read_text()
+    for files in cgroups.VERSIONS:
+        assert f'self.cgroup_reset == "{files.PROBE_RESET_MODE}"' in probe or (
+            f'self.cgroup_reset != "{files.PROBE_RESET_MODE}"' in probe), files.VERSION
+        assert f'write("{files.PEAK_RESET_VALUE}' in probe, files.VERSION

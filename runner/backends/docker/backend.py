@@ -8,8 +8,9 @@ by default, memory and memory+swap limited to the same value.
 
 The harness (``runner.inbuild.harness``) starts the build with its OOM score at 1000, samples its
 own cgroup from inside and, when the build ends, writes the cgroup's peak and OOM-kill count to
-``out/harness.json`` before the container (and its cgroup) disappears. The runner combines that
-report with the engine's ``State.OOMKilled`` and the exit status. Nothing is subtracted from the
+``out/harness.json`` before the container (and its cgroup) disappears. The backend hands that
+report on as raw readings, with the engine's ``State.OOMKilled`` and the exit status beside it
+(``runner.measure.assemble`` combines them). Nothing is subtracted from the
 peak: the idle harness's own peak is measured once per image (``harness_baseline``) so that
 reports can.
 
@@ -38,8 +39,10 @@ import psutil
 import requests.exceptions
 
 from runner.backends import harnessed
-from runner.backends.interface import Backend, BackendError, RawRun, RunRequest, tail
+from runner.backends.interface import Backend, BackendError, RunRequest, tail
+from runner.inbuild import cgroups
 from runner.measure import staging
+from runner.measure.readings import Readings
 
 ROOT = PurePosixPath("/memsla")
 PROBE_DIR = ROOT / "probe"
@@ -122,6 +125,7 @@ class DockerBackend(Backend):
             raise BackendError("the Docker engine cannot enforce memory limits (no memory "
                                "cgroup): enable the memory controller on the engine's host")
         self.cgroup_version = int(info.get("CgroupVersion") or 1)
+        self._cgroup_files = cgroups.files_for(self.cgroup_version)  # the containers' version
         self._engine_arch = _arch(str(info.get("Architecture", "")))
         self._swap_limit = info.get("SwapLimit") is not False
 
@@ -202,16 +206,17 @@ class DockerBackend(Backend):
     def _environment(self, request: RunRequest, image: str) -> dict[str, str]:
         """request.env plus the probe's variables; the image's ENV stays, the host's never
         enters."""
-        v2 = self.cgroup_version == 2
+        files = self._cgroup_files
         pythonpath = request.env.get("PYTHONPATH") or self._image_env.get(image, {}).get(
             "PYTHONPATH")
         env = dict(request.env)
         env.update(staging.environment(
             str(PROBE_DIR), str(OUT_DIR), trace=request.trace, t0=time.time(),
-            # v1: the container cannot reset its own peak (read-only cgroupfs); on v2 the probe
-            # tries a per-fd reset and quietly does without when the mount refuses.
-            cgroup_peak_file="/sys/fs/cgroup/memory.peak" if v2 else None,
-            reset_mode="v2" if v2 else "", existing_pythonpath=pythonpath))
+            # the peak file the build may reset from inside the container, if any (v1: none,
+            # its cgroupfs is read-only; v2: the probe tries a per-fd reset and quietly does
+            # without when the mount refuses)
+            cgroup_peak_file=files.CONTAINER_PEAK_FILE, reset_mode=files.PROBE_RESET_MODE,
+            existing_pythonpath=pythonpath))
         return env
 
     def _create_kwargs(self, request: RunRequest, image: str, run_id: str) -> dict[str, Any]:
@@ -248,7 +253,7 @@ class DockerBackend(Backend):
         return kwargs
 
     # -- running -------------------------------------------------------------------------------
-    def run(self, request: RunRequest) -> RawRun:
+    def run(self, request: RunRequest) -> Readings:
         image = request.image or self.image_required
         if image is None:
             raise BackendError("the docker backend needs an image: set `image:` in the SLA "
@@ -258,7 +263,7 @@ class DockerBackend(Backend):
             self.harness_baseline = self._baselines[image]
         return self._run(request, image)
 
-    def _run(self, request: RunRequest, image: str) -> RawRun:
+    def _run(self, request: RunRequest, image: str) -> Readings:
         run_id = uuid.uuid4().hex
         writable = [request.probe_out, request.scratch]
         if request.docker.output == "bind":
@@ -287,7 +292,7 @@ class DockerBackend(Backend):
                 if handed:
                     _hand_back(writable)
 
-    def _start_and_wait(self, container: Any, request: RunRequest) -> RawRun:
+    def _start_and_wait(self, container: Any, request: RunRequest) -> Readings:
         try:
             container.start()
         except docker.errors.DockerException as exc:
@@ -317,32 +322,27 @@ class DockerBackend(Backend):
 
     def _combine(self, request: RunRequest, report: dict[str, Any] | None,
                  state: dict[str, Any], status: int | None, host_duration: float,
-                 timed_out: bool, stderr_tail: str) -> RawRun:
-        """The harness's report plus what the engine saw (it has the last word on OOM kills)."""
+                 timed_out: bool, stderr_tail: str) -> Readings:
+        """The harness's report plus what the engine saw, raw (assemble combines them)."""
         engine_oom = bool(state.get("OOMKilled"))
-        notes: list[str] = []
-        if request.limit is None:
-            notes.append("no memory limit was set: the container could use all of the host's "
-                         "memory")
-        elif not self._swap_limit:
-            notes.append("the engine cannot limit swap (no swap accounting): the build may "
-                         "swap instead of being killed")
+        # SwapLimit false: no swap accounting, memswap_limit cannot hold the build to RAM
+        swap_allowed = None if self._swap_limit or request.limit is None else True
         if report is None:
-            notes.append("the harness left no report (killed, or could not start): exit status "
-                         "and OOM kill come from the engine; no peak was measured")
+            notes = ["the harness left no report (killed, or could not start): exit status "
+                     "and OOM kill come from the engine; no peak was measured"]
             if engine_oom and self.harness_baseline is not None:
                 notes.append(f"the harness alone needs about {self.harness_baseline >> 20} MiB: "
                              "a limit near that leaves it no room to report")
             code = status
-            return RawRun(
-                exit_code=code, duration=host_duration,
+            return Readings(
+                exit_code=code, duration=host_duration, duration_source="outside",
                 signal=code - 128 if code is not None and code > 128 else None,
-                timed_out=timed_out, oom_kills=1 if engine_oom else 0, oom_killed=engine_oom,
-                limit=request.limit, stderr_tail=stderr_tail, notes=notes)
+                timed_out=timed_out, engine_oom_killed=engine_oom, limit_set=request.limit,
+                swap_allowed=swap_allowed, stderr_tail=stderr_tail, notes=notes)
         return harnessed.from_report(
-            report, limit=request.limit, sample_interval=request.sample_interval,
-            host_duration=host_duration, timed_out=timed_out, stderr_tail=stderr_tail,
-            notes=notes, outside_oom=engine_oom)
+            report, sample_interval=request.sample_interval, host_duration=host_duration,
+            timed_out=timed_out, stderr_tail=stderr_tail, limit_set=request.limit,
+            engine_oom_killed=engine_oom, swap_allowed=swap_allowed)
 
     # -- housekeeping --------------------------------------------------------------------------
     def remove_leftovers(self) -> list[str]:

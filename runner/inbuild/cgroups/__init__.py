@@ -1,9 +1,11 @@
 """One API over the cgroup v1 and v2 memory controllers: find, create, limit, read, kill.
 
-The version-specific file names and parsing live in the sibling modules ``v1`` and ``v2``; the
-rest of memsla stays blind to the version. Stdlib-only and Python 3.8+, because the harness that
-runs inside containers imports this package. ``CGROUP_ROOT`` and ``PROC_ROOT`` can be pointed at
-a recorded tree in tests.
+The version-specific file names, parsing and rules live in the sibling modules ``v1`` and ``v2``,
+which define the same names (as psutil's per-platform modules do). This module picks one of them
+once per cgroup, by version (``files_for``), and ``Cgroup`` asks it: nothing here or in the
+callers branches on the version. Stdlib-only and Python 3.8+, because the harness that runs
+inside containers imports this package. ``CGROUP_ROOT`` and ``PROC_ROOT`` can be pointed at a
+recorded tree in tests.
 """
 
 from __future__ import annotations
@@ -13,21 +15,29 @@ import os
 import signal
 import threading
 import time
-from typing import Any
+from types import ModuleType
 
-from runner.inbuild.cgroups import v1, v2
+from runner.inbuild.cgroups import _io, v1, v2
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 PROC_ROOT = "/proc"
+PROCS_FILE = "cgroup.procs"  # the same on both versions
+
+# Looked for in this order: a hybrid host mounts v1's memory hierarchy next to a unified one.
+VERSIONS = (v1, v2)
+_BY_VERSION = {files.VERSION: files for files in VERSIONS}
 
 
 class CgroupError(OSError):
     """A cgroup could not be found, created, written or read."""
 
 
-def _read(path: str) -> str:
-    with open(path, encoding="ascii", errors="replace") as handle:
-        return handle.read()
+def files_for(version: int) -> ModuleType:
+    """The module (``v1`` or ``v2``) that knows a cgroup version's files and rules."""
+    try:
+        return _BY_VERSION[version]
+    except KeyError:
+        raise ValueError("unknown cgroup version %r" % (version,)) from None
 
 
 class Cgroup:
@@ -36,7 +46,7 @@ class Cgroup:
     def __init__(self, path: str, version: int) -> None:
         self.path = path
         self.version = version
-        self.files: Any = v1 if version == 1 else v2
+        self.files = files_for(version)
 
     def __repr__(self) -> str:
         return f"Cgroup({self.path!r}, v{self.version})"
@@ -47,57 +57,76 @@ class Cgroup:
     def exists(self) -> bool:
         return os.path.isdir(self.path)
 
-    def read_int(self, name: str) -> int | None:
+    def _text(self, name: str) -> str | None:
         try:
-            text = _read(self.file(name)).strip()
+            return _io.read(self.file(name))
         except OSError:
             return None
-        if text == "max":
+
+    def _int(self, name: str) -> int | None:
+        text = self._text(name)
+        try:
+            return None if text is None else int(text.strip())
+        except ValueError:
             return None
-        return int(text)
 
     def current(self) -> int | None:
-        return self.read_int(self.files.CURRENT_FILE)
+        """Charged memory now (page cache included)."""
+        return self._int(self.files.CURRENT_FILE)
+
+    def peak_file(self) -> str:
+        """The kernel's high-water mark of charged memory, as a path."""
+        return self.file(self.files.PEAK_FILE)
 
     def peak(self) -> int | None:
         """The kernel's high-water mark of charged memory (page cache included)."""
-        return self.read_int(self.files.PEAK_FILE)
+        return self._int(self.files.PEAK_FILE)
 
     def stat(self) -> dict[str, int]:
-        try:
-            return dict(self.files.parse_stat(_read(self.file("memory.stat"))))
-        except OSError:
-            return {}
+        text = self._text(self.files.STAT_FILE)
+        return {} if text is None else dict(self.files.parse_stat(text))
 
     def anon(self, stat: dict[str, int] | None = None) -> int | None:
+        """Anonymous memory now (hierarchical), from ``stat`` or a fresh read."""
         return (stat if stat is not None else self.stat()).get(self.files.ANON_KEY)
 
     def cache(self, stat: dict[str, int] | None = None) -> int | None:
+        """Page cache now (hierarchical), from ``stat`` or a fresh read."""
         return (stat if stat is not None else self.stat()).get(self.files.CACHE_KEY)
 
-    def oom_kills(self) -> int:
-        try:
-            return int(self.files.parse_oom_kills(_read(self.file(self.files.oom_kills_file()))))
-        except OSError:
-            return 0
+    def oom_kills(self) -> int | None:
+        """The kernel's OOM-kill counter of this cgroup (None: cannot be read)."""
+        text = self._text(self.files.OOM_KILLS_FILE)
+        return None if text is None else int(self.files.parse_oom_kills(text))
 
     def limit(self) -> int | None:
-        name = "memory.limit_in_bytes" if self.version == 1 else "memory.max"
-        value = self.read_int(name)
-        # v1 spells "no limit" as a page-rounded LONG_MAX
-        return None if value is None or value >= 1 << 62 else value
+        """The hard limit on memory, None when there is none (or it cannot be read)."""
+        text = self._text(self.files.LIMIT_FILE)
+        try:
+            limit: int | None = None if text is None else self.files.parse_limit(text)
+        except ValueError:
+            return None
+        return limit
 
     def swap_allowed(self) -> bool | None:
         """Whether the build could swap instead of being killed (None: cannot tell)."""
-        if self.version == 1:
-            memory, memsw = self.read_int("memory.limit_in_bytes"), self.read_int(
-                "memory.memsw.limit_in_bytes")
-            if memory is None or memsw is None:
-                return None
-            return memsw > memory
-        swap_max = self.read_int("memory.swap.max")
-        return None if swap_max is None and not os.path.exists(
-            self.file("memory.swap.max")) else swap_max != 0
+        try:
+            allowed: bool | None = self.files.swap_allowed(
+                self._text(self.files.LIMIT_FILE), self._text(self.files.SWAP_LIMIT_FILE))
+        except ValueError:
+            return None
+        return allowed
+
+    def memory_for_children(self) -> bool:
+        """Whether cgroups created below this one get the memory controller."""
+        name = self.files.SUBTREE_CONTROL_FILE
+        return bool(self.files.memory_in_subtree(self._text(name) if name else None))
+
+    def probe_peak(self) -> tuple[str | None, str]:
+        """The peak file the probe in the build may reset at phase starts (None: it may not,
+        as this process's user) and the probe's reset mode (MEMSLA_CGROUP_RESET)."""
+        resettable = self.files.peak_resettable(os.geteuid() == 0)
+        return (self.peak_file() if resettable else None), self.files.PROBE_RESET_MODE
 
     def set_limit(self, limit: int | None) -> None:
         for name, value in self.files.limit_writes(limit):
@@ -105,31 +134,17 @@ class Cgroup:
                 with open(self.file(name), "w") as handle:
                     handle.write(value)
             except FileNotFoundError:
-                if name in ("memory.memsw.limit_in_bytes", "memory.swap.max"):
+                if name == self.files.SWAP_LIMIT_FILE:
                     continue  # no swap accounting: the kernel has no swap to hold back
                 raise
 
-    def reset_peak(self) -> bool:
-        """Reset the cgroup-wide peak (v1 only; v2 resets are per file descriptor)."""
-        if self.version != 1:
-            return False
-        name, value = self.files.reset_peak_write()
-        try:
-            with open(self.file(name), "w") as handle:
-                handle.write(value)
-            return True
-        except OSError:
-            return False
-
     def pids(self) -> list[int]:
-        try:
-            return [int(p) for p in _read(self.file("cgroup.procs")).split()]
-        except OSError:
-            return []
+        text = self._text(PROCS_FILE)
+        return [] if text is None else [int(p) for p in text.split()]
 
     def enter_file(self) -> str:
         """Writing a pid (or 0 for the writer itself) here moves that process in."""
-        return self.file("cgroup.procs")
+        return self.file(PROCS_FILE)
 
     def create_child(self, name: str) -> Cgroup:
         child = Cgroup(os.path.join(self.path, name), self.version)
@@ -142,9 +157,10 @@ class Cgroup:
 
     def kill_all(self, timeout: float = 5.0) -> None:
         """SIGKILL every process in the cgroup until it is empty (or timeout)."""
-        if self.version == 2 and os.path.exists(self.file("cgroup.kill")):
+        kill_file = self.files.KILL_FILE  # one write kills the whole subtree, where there is one
+        if kill_file and os.path.exists(self.file(kill_file)):
             try:
-                with open(self.file("cgroup.kill"), "w") as handle:
+                with open(self.file(kill_file), "w") as handle:
                     handle.write("1")
             except OSError:
                 pass
@@ -205,17 +221,15 @@ def own_cgroup(pid: str = "self", root: str | None = None,
     root = root or CGROUP_ROOT
     proc = proc or PROC_ROOT
     try:
-        paths = parse_proc_cgroup(_read(os.path.join(proc, pid, "cgroup")))
+        paths = parse_proc_cgroup(_io.read(os.path.join(proc, pid, "cgroup")))
     except OSError:
         return None
-    if "memory" in paths and os.path.isdir(os.path.join(root, "memory")):
-        base = os.path.join(root, "memory")
-        return Cgroup(_join_or_root(base, paths["memory"]), 1)
-    if "" in paths and os.path.exists(os.path.join(root, "cgroup.controllers")):
-        controllers = _read(os.path.join(root, "cgroup.controllers")).split()
-        if "memory" not in controllers:
-            return None
-        return Cgroup(_join_or_root(root, paths[""]), 2)
+    for files in VERSIONS:
+        if files.PROC_FIELD not in paths:
+            continue
+        mount = files.memory_mount(root)
+        if mount is not None:
+            return Cgroup(_join_or_root(mount, paths[files.PROC_FIELD]), files.VERSION)
     return None
 
 
@@ -227,7 +241,9 @@ def _join_or_root(base: str, path: str) -> str:
 class Sampler(threading.Thread):
     """Samples a cgroup's charged and anonymous memory every ``interval`` seconds.
 
-    Keeps the full series (for memory-over-time plots) and the maxima (for verdicts).
+    Keeps the full series (for memory-over-time plots) and the raw maxima of what it saw
+    (None until the first sample); how they combine with the kernel's own peak is decided in
+    ``runner.measure.assemble``.
     """
 
     def __init__(self, cgroup: Cgroup, interval: float) -> None:
@@ -237,10 +253,9 @@ class Sampler(threading.Thread):
         self.t: list[float] = []
         self.usage: list[int] = []
         self.anon_series: list[int | None] = []
-        self.cache_series: list[int | None] = []
-        self.max_anon = 0
-        self.max_usage = 0
-        self.cache_at_max = 0
+        self.max_usage: int | None = None
+        self.max_anon: int | None = None
+        self.cache_at_max: int | None = None  # page cache in the sample of the largest usage
         self._stop_event = threading.Event()
         self._start = time.monotonic()
 
@@ -259,16 +274,14 @@ class Sampler(threading.Thread):
             return
         stat = self.cgroup.stat()
         anon = self.cgroup.anon(stat)
-        cache = self.cgroup.cache(stat)
         self.t.append(round(time.monotonic() - self._start, 4))
         self.usage.append(usage)
         self.anon_series.append(anon)
-        self.cache_series.append(cache)
-        if anon is not None and anon > self.max_anon:
+        if anon is not None and (self.max_anon is None or anon > self.max_anon):
             self.max_anon = anon
-        if usage > self.max_usage:
+        if self.max_usage is None or usage > self.max_usage:
             self.max_usage = usage
-            self.cache_at_max = cache or 0
+            self.cache_at_max = self.cgroup.cache(stat)
 
     def stop(self) -> None:
         self._stop_event.set()

@@ -1,18 +1,56 @@
-"""cgroup v1 memory controller files (kernel docs: admin-guide/cgroup-v1/memory.rst).
+"""cgroup v1 memory controller (kernel docs: admin-guide/cgroup-v1/memory.rst).
+
+Defines the same names as the sibling ``v2``; ``runner.inbuild.cgroups`` picks one of the two
+and the rest of memsla asks it, never the version. Names are file names relative to a cgroup's
+directory; parsers take the text of those files, so tests feed them recorded contents.
 
 Stdlib-only and Python 3.8+: the in-container harness imports it.
 """
 
 from __future__ import annotations
 
+import os
+
 VERSION = 1
-PEAK_FILE = "memory.max_usage_in_bytes"
+
+# -- where the controller is ---------------------------------------------------------------------
+PROC_FIELD = "memory"  # /proc/PID/cgroup: "4:memory:/docker/abc"
+
+
+def memory_mount(root: str) -> str | None:
+    """The memory hierarchy's mount below the cgroup root (one hierarchy per controller)."""
+    mount = os.path.join(root, "memory")
+    return mount if os.path.isdir(mount) else None
+
+
+# -- files ---------------------------------------------------------------------------------------
 CURRENT_FILE = "memory.usage_in_bytes"
+PEAK_FILE = "memory.max_usage_in_bytes"  # hierarchical; page cache included
+STAT_FILE = "memory.stat"
 # 'total_*' keys are hierarchical: they include the cgroup's descendants.
 ANON_KEY = "total_rss"  # anonymous and swap-cache memory, transparent huge pages included
 CACHE_KEY = "total_cache"
+LIMIT_FILE = "memory.limit_in_bytes"
+SWAP_LIMIT_FILE = "memory.memsw.limit_in_bytes"  # memory + swap; absent without swap accounting
+OOM_KILLS_FILE = "memory.oom_control"
+KILL_FILE = None  # no cgroup.kill on v1: processes are killed one by one
+SUBTREE_CONTROL_FILE = None  # every controller of a v1 hierarchy reaches every child
+
+# -- peak reset, and what the probe inside the build may do with it ------------------------------
+# Writing 0 resets the cgroup-wide peak to the current usage; root may do it from inside the
+# cgroup (seen here: 216 MiB -> 17 MiB). A container's cgroupfs is read-only, so it cannot.
+PEAK_RESET_VALUE = "0"
+PROBE_RESET_MODE = "v1"  # MEMSLA_CGROUP_RESET: the probe writes 0 and records the peak before
+# The peak file a container's build may reset, as the container sees it: none (read-only).
+CONTAINER_PEAK_FILE: str | None = None
 
 
+def peak_resettable(is_root: bool) -> bool:
+    """Whether a build run by the runner's user may reset its cgroup's peak: root only."""
+    return is_root
+
+
+# -- parsers -------------------------------------------------------------------------------------
 def parse_stat(text: str) -> dict[str, int]:
     stats: dict[str, int] = {}
     for line in text.splitlines():
@@ -20,6 +58,12 @@ def parse_stat(text: str) -> dict[str, int]:
         if value.strip().lstrip("-").isdigit():
             stats[key] = int(value)
     return stats
+
+
+def parse_limit(text: str) -> int | None:
+    """memory.limit_in_bytes: v1 spells "no limit" as a page-rounded LONG_MAX."""
+    value = int(text.strip())
+    return None if value >= 1 << 62 else value
 
 
 def parse_oom_kills(oom_control: str) -> int:
@@ -31,8 +75,19 @@ def parse_oom_kills(oom_control: str) -> int:
     return 0
 
 
-def oom_kills_file() -> str:
-    return "memory.oom_control"
+def swap_allowed(limit_text: str | None, swap_limit_text: str | None) -> bool | None:
+    """Whether the cgroup may swap instead of being killed: memory+swap above memory.
+
+    The texts of LIMIT_FILE and SWAP_LIMIT_FILE (None: missing); None when it cannot tell.
+    """
+    if limit_text is None or swap_limit_text is None:
+        return None
+    return int(swap_limit_text.strip()) > int(limit_text.strip())
+
+
+def memory_in_subtree(subtree_control: str | None) -> bool:
+    """Whether children get the memory controller: always, on v1."""
+    return True
 
 
 def limit_writes(limit: int | None) -> list[tuple[str, str]]:
@@ -41,9 +96,4 @@ def limit_writes(limit: int | None) -> list[tuple[str, str]]:
     memsw must never be below the memory limit, so memory goes first when setting it.
     """
     value = "-1" if limit is None else str(limit)
-    return [("memory.limit_in_bytes", value), ("memory.memsw.limit_in_bytes", value)]
-
-
-def reset_peak_write() -> tuple[str, str]:
-    """Writing 0 resets the cgroup-wide peak to the current usage (root may do it from inside)."""
-    return PEAK_FILE, "0"
+    return [(LIMIT_FILE, value), (SWAP_LIMIT_FILE, value)]

@@ -1,18 +1,62 @@
-"""cgroup v2 memory controller files (kernel docs: admin-guide/cgroup-v2.rst).
+"""cgroup v2 memory controller (kernel docs: admin-guide/cgroup-v2.rst).
 
-Stdlib-only and Python 3.8+: the in-container harness imports it. This version cannot run on the
-development machines (cgroup v1); its parsing is tested on recorded file contents.
+Defines the same names as the sibling ``v1``; ``runner.inbuild.cgroups`` picks one of the two
+and the rest of memsla asks it, never the version. Names are file names relative to a cgroup's
+directory; parsers take the text of those files. This version cannot run on the development
+machines (cgroup v1): its parsing is tested on recorded file contents.
+
+Stdlib-only and Python 3.8+: the in-container harness imports it.
 """
 
 from __future__ import annotations
 
+import os
+
+from runner.inbuild.cgroups import _io
+
 VERSION = 2
-PEAK_FILE = "memory.peak"  # kernel 5.19+
+
+# -- where the controller is ---------------------------------------------------------------------
+PROC_FIELD = ""  # /proc/PID/cgroup: "0::/system.slice/docker-abc.scope"
+
+
+def memory_mount(root: str) -> str | None:
+    """The unified hierarchy is the cgroup root itself, if its controllers include memory."""
+    try:
+        controllers = _io.read(os.path.join(root, "cgroup.controllers")).split()
+    except OSError:
+        return None
+    return root if "memory" in controllers else None
+
+
+# -- files ---------------------------------------------------------------------------------------
 CURRENT_FILE = "memory.current"
-ANON_KEY = "anon"
+PEAK_FILE = "memory.peak"  # kernel 5.19+; hierarchical; page cache included; RAM only, no swap
+STAT_FILE = "memory.stat"
+ANON_KEY = "anon"  # hierarchical, as every memory.stat key on v2
 CACHE_KEY = "file"
+LIMIT_FILE = "memory.max"
+SWAP_LIMIT_FILE = "memory.swap.max"  # swap on top of memory.max; absent without swap accounting
+OOM_KILLS_FILE = "memory.events"
+KILL_FILE = "cgroup.kill"  # kernel 5.14+: writing 1 kills every process of the subtree
+SUBTREE_CONTROL_FILE = "cgroup.subtree_control"  # controllers the children get
+
+# -- peak reset, and what the probe inside the build may do with it ------------------------------
+# Kernel 6.12+: a write resets the peak seen through that open file descriptor only; other
+# readers keep the cgroup-wide peak. Older kernels refuse the write (the probe does without).
+PEAK_RESET_VALUE = "reset"
+PROBE_RESET_MODE = "v2"  # MEMSLA_CGROUP_RESET: the probe keeps one reset descriptor per phase
+# The peak file a container's build may reset, as the container sees it (cgroupns private, the
+# v2 default, makes the container's own cgroup the mount root).
+CONTAINER_PEAK_FILE: str | None = "/sys/fs/cgroup/memory.peak"
 
 
+def peak_resettable(is_root: bool) -> bool:
+    """A per-descriptor reset disturbs no other reader: any build may try."""
+    return True
+
+
+# -- parsers -------------------------------------------------------------------------------------
 def parse_stat(text: str) -> dict[str, int]:
     stats: dict[str, int] = {}
     for line in text.splitlines():
@@ -20,6 +64,12 @@ def parse_stat(text: str) -> dict[str, int]:
         if value.strip().isdigit():
             stats[key] = int(value)
     return stats
+
+
+def parse_limit(text: str) -> int | None:
+    """memory.max: "max" is no limit."""
+    text = text.strip()
+    return None if text == "max" else int(text)
 
 
 def parse_oom_kills(events: str) -> int:
@@ -31,16 +81,21 @@ def parse_oom_kills(events: str) -> int:
     return 0
 
 
-def oom_kills_file() -> str:
-    return "memory.events"
+def swap_allowed(limit_text: str | None, swap_limit_text: str | None) -> bool | None:
+    """Whether the cgroup may swap instead of being killed: memory.swap.max above 0 ("max"
+    included). The texts of LIMIT_FILE and SWAP_LIMIT_FILE (None: missing); None when it
+    cannot tell."""
+    if swap_limit_text is None:
+        return None
+    return swap_limit_text.strip() != "0"
+
+
+def memory_in_subtree(subtree_control: str | None) -> bool:
+    """Whether children get the memory controller: only when cgroup.subtree_control lists it."""
+    return subtree_control is not None and "memory" in subtree_control.split()
 
 
 def limit_writes(limit: int | None) -> list[tuple[str, str]]:
     """memory.max plus memory.swap.max 0, so the build is killed instead of swapping."""
     value = "max" if limit is None else str(limit)
-    return [("memory.max", value), ("memory.swap.max", "0")]
-
-
-def reset_peak_write() -> tuple[str, str]:
-    """Kernel 6.12+: a write resets the peak seen through that open file descriptor only."""
-    return PEAK_FILE, "reset"
+    return [(LIMIT_FILE, value), (SWAP_LIMIT_FILE, "0")]

@@ -27,6 +27,7 @@ from runner.backends.docker import images
 from runner.backends.docker.backend import LABEL, OWNER_LABEL, DockerBackend
 from runner.backends.interface import RunRequest
 from runner.measure import staging
+from runner.measure.assemble import assemble_run
 from tests.conftest import PLANT, CliRun, assert_planted_within_2_percent, run_cli
 from tests.judging.helpers import LEAK_LINE, LEAKY
 
@@ -128,15 +129,19 @@ def test_harness_baseline_is_the_idle_harness(image: str, tmp_path: Path) -> Non
         folders = [tmp_path / name for name in ("probe", "output", "scratch")]
         for folder in folders:
             folder.mkdir()
-        raw = backend.run(RunRequest(
+        readings = backend.run(RunRequest(
             argv=["true"], env={}, workdir=Path("/tmp"), limit=128 * MiB, timeout=60,
             sample_interval=0.02, trace=False, probe_stage=staging.stage(tmp_path / "cache"),
             probe_out=folders[0], output=folders[1], scratch=folders[2], image=image))
     finally:
         backend.close()
-    assert raw.exit_code == 0 and raw.cgroup_peak is not None
+    # raw readings only: the harness read the kernel's peak and sampled, assemble combines
+    assert readings.kernel_peak is not None and readings.sampled_max_usage is not None
+    assert readings.oom_kill_counter == 0 and not readings.engine_oom_killed
+    idle = assemble_run("timed", 0, readings, folders[0])
+    assert idle.exit_code == 0 and idle.cgroup_peak is not None
     # nothing is subtracted: an idle run reports about the baseline itself
-    assert abs(raw.cgroup_peak - baseline) < 4 * MiB, (raw.cgroup_peak / MiB, baseline / MiB)
+    assert abs(idle.cgroup_peak - baseline) < 4 * MiB, (idle.cgroup_peak / MiB, baseline / MiB)
 
 
 @pytest.mark.docker
@@ -200,11 +205,11 @@ def test_swap_is_held_to_the_limit(image: str, docker_client: Any, tmp_path: Pat
     watcher = threading.Thread(target=inspect_while_running)
     watcher.start()
     try:
-        raw = backend.run(_request(tmp_path, image, ["sh", "-c", script], limit))
+        readings = backend.run(_request(tmp_path, image, ["sh", "-c", script], limit))
     finally:
         backend.close()
         watcher.join()
-    assert raw.exit_code == 0, raw.stderr_tail
+    assert readings.exit_code == 0, readings.stderr_tail
     assert inspected, "the container was never seen running"
     host_config = inspected[0]
     assert host_config["Memory"] == limit
@@ -214,8 +219,10 @@ def test_swap_is_held_to_the_limit(image: str, docker_client: Any, tmp_path: Pat
         assert inside == [str(limit)]
     else:
         assert inside == ["0"]  # v2: memory.swap.max, the swap on top of memory.max
-    assert raw.limit == limit
-    assert not [n for n in raw.notes if "swap" in n]
+    assert readings.limit_read == limit and readings.swap_allowed is False
+    run = assemble_run("timed", 0, readings, tmp_path / "probe")
+    assert run.limit == limit
+    assert not [n for n in run.notes if "swap" in n]
 
 
 @pytest.mark.docker
