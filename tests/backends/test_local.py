@@ -31,6 +31,7 @@ def test_planted_allocation_is_reported_within_two_percent(sla, tmp_path: Path) 
           plant:
             command: [python3, plant.py, "main={mib}"]
             matrix: {mib: [0, 256]}
+        slas: [oom_kills == 0]
         """)
     run = run_cli(["check", "sla.yaml"], tmp_path)
     assert run.exit_code == 0, run.stderr + run.stdout
@@ -53,6 +54,7 @@ def test_warmup_runs_are_kept_but_in_no_metric(sla, tmp_path: Path) -> None:
         defaults: {{backend: cgroup, limit: 1GiB, repeats: 2, warmup: 1, tracker: none}}
         scenarios:
           first: {{command: [python3, first.py, "{tmp_path / 'marker'}"]}}
+        slas: [oom_kills == 0]
         """)
     run = run_cli(["check", "sla.yaml"], tmp_path)
     assert run.exit_code == 0, run.stderr + run.stdout
@@ -180,6 +182,7 @@ def test_leftover_cgroup_of_a_dead_runner_is_removed(sla, tmp_path: Path) -> Non
         defaults: {backend: cgroup, repeats: 1, tracker: none}
         scenarios:
           quick: {command: [python3, -c, "pass"]}
+        slas: [oom_kills == 0]
         """)
     run = run_cli(["check", "sla.yaml"], tmp_path)
     assert run.exit_code == 0, run.stderr

@@ -87,6 +87,7 @@ def test_scope_holds_the_limit_and_measures_a_planted_allocation(
           plant:
             command: [python3, plant.py, "main={mib}"]
             matrix: {mib: [0, 256]}
+        slas: [oom_kills == 0]
         """)
     run = _run_as_user(["check", "sla.yaml"], tmp_path, systemd)
     assert run.exit_code == 0, run.stderr + run.stdout

@@ -66,6 +66,7 @@ def test_allocation_count_is_steady_across_runs_and_moves_with_the_program(
           build:
             command: [{PYTHON}, objects.py, "{{kept}}"]
             matrix: {{kept: [0, 300], attempt: [1, 2, 3]}}
+        slas: [oom_kills == 0]
         """)
     run = run_cli(["check", "sla.yaml"], tmp_path)
     assert run.exit_code == 0, run.stdout + run.stderr

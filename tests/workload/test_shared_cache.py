@@ -79,6 +79,7 @@ def test_two_runners_make_the_same_fixture_once_and_both_pass(tmp_path: Path) ->
             command: [sh, -c, 'echo "$2 $0 $(cat "$0/data")" >> "$1/seen"',
                       "{{fixture}}", "{tmp_path}", "{{n}}"]
             matrix: {{n: [1, 2]}}
+        slas: [oom_kills == 0]
         """))
     runners = [subprocess.Popen([sys.executable, "-m", "runner", "check", "sla.yaml", "--json",
                                  str(tmp_path / f"results{i}.json")], cwd=tmp_path, text=True,
