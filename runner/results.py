@@ -141,6 +141,26 @@ class Run(_Model):
         return self.exit_code == 0 and not self.timed_out and self.oom_kills == 0
 
     @property
+    def failure(self) -> str | None:
+        """How the run failed to complete, in words with the last line of its stderr; None
+        for a run that completed. Every report shows this next to the verdicts it touched."""
+        if self.completed:
+            return None
+        if self.oom_kills:
+            how = f"OOM-killed ({self.oom_kills} kill{'s' if self.oom_kills > 1 else ''})"
+        elif self.timed_out:
+            how = f"timed out after {self.duration:.1f} s"
+        elif self.signal is not None:
+            how = f"killed by signal {self.signal}"
+        elif self.exit_code is None:
+            how = "ended with no exit status"
+        else:
+            how = f"exit {self.exit_code}"
+        last = [line.strip() for line in self.stderr_tail.splitlines() if line.strip()][-1:]
+        return f"{self.kind} run {self.index + 1} did not complete: {how}" + (
+            f" ({last[0][:200]})" if last else "")
+
+    @property
     def python_peak(self) -> int | None:
         return max((p.peak for p in self.python), default=None)
 
@@ -182,9 +202,10 @@ class Verdict(_Model):
     bound: float
     stat: str  # the statistic across repeats that was judged
     value: float | None
-    passed: bool | None  # None: could not be judged (see reason)
+    passed: bool | None  # None: could not be judged, or skipped (see reason)
     reason: str = ""
     implicit: bool = False  # added by memsla (the build must complete), not written by the user
+    skipped: bool = False  # left out by the selection (--only, --size): neither held nor broken
     file: str | None = None
     line: int | None = None
     approximate: bool = False
@@ -374,6 +395,22 @@ class Host(_Model):
     harness_baseline: int | None = None  # Docker: the idle harness's cgroup peak
 
 
+class Selection(_Model):
+    """What ``--only`` and ``--size`` kept of the SLA file (empty: everything)."""
+
+    only: list[str] = Field(default_factory=list)
+    sizes: list[int] = Field(default_factory=list)
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.only or self.sizes)
+
+    def describe(self) -> str:
+        parts = [f"--only {name}" for name in self.only]
+        parts += [f"--size {size}" for size in self.sizes]
+        return " ".join(parts)
+
+
 class Results(_Model):
     schema_version: int = SCHEMA_VERSION
     memsla_version: str
@@ -386,6 +423,7 @@ class Results(_Model):
     # "running" until the check ends: a file left by a killed runner never reads as a pass
     status: Literal["running", "pass", "fail", "error", "interrupted"] = "running"
     problems: list[str] = Field(default_factory=list)  # why the check as a whole is no pass
+    selection: Selection = Field(default_factory=Selection)
 
     def scenario(self, name: str) -> ScenarioResult | None:
         return next((s for s in self.scenarios if s.scenario == name), None)

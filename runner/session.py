@@ -16,7 +16,7 @@ from runner.execute import Executor
 from runner.judging.stage import judge
 from runner.measure.host import host_facts
 from runner.plan import CasePlan, build_plan
-from runner.results import Results
+from runner.results import Results, Selection
 from runner.slafile import load_suite
 from runner.slafile.model import BUILTIN_SETTINGS, Suite
 from runner.workload.cache import cache_dir
@@ -110,7 +110,8 @@ class Session:
             created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             sla_file=str(self.sla_file),
             host=host_facts(chosen.name, self._reasons[first.backend], chosen.cgroup_version,
-                            chosen.engine_version, chosen.harness_baseline))
+                            chosen.engine_version, chosen.harness_baseline),
+            selection=Selection(only=only or [], sizes=sizes or []))
         executor = self.executor(keep_outputs=keep_outputs)
         ended = False  # the loop ran to its end or was interrupted; else memsla itself failed
         try:
@@ -160,9 +161,10 @@ def status_of(results: Results) -> tuple[Status, list[str]]:
     # a broken SLA is the loudest news: it is not hidden by something else not being measured
     if any(v.passed is False for v in verdicts):
         return "fail", []
-    if any(case.error for case in results.cases) or any(v.passed is None for v in verdicts):
+    judged = [v for v in verdicts if not v.skipped]
+    if any(case.error for case in results.cases) or any(v.passed is None for v in judged):
         return "error", []
-    if not any(v.passed and not v.implicit for v in verdicts):
+    if not any(v.passed and not v.implicit for v in judged):
         return "error", ["no SLA written in the SLA file was judged: only the implicit rules "
                          "(exit_code == 0, oom_kills == 0) ran, and they alone make no gate"]
     return "pass", []

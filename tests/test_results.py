@@ -65,10 +65,13 @@ def test_version_1_scaling_fits_and_phases_are_upgraded() -> None:
     assert [s.model_dump() for s in site.analysis.phases] == [
         {"case": label, **summary} for label, summary in old["phases"].items()]
     assert site.analysis.leaks == []
-    # everything outside the analysis reads as it did
+    # everything outside the analysis reads as it did; what version 2 added takes its default
     again = _v1()
+    added_to_verdicts = {"skipped": False}
     assert [c.model_dump(exclude={"runs"}) for c in upgraded.cases] == [
-        {k: v for k, v in c.items() if k != "runs"} for c in again["cases"]]
+        {**{k: v for k, v in c.items() if k != "runs"},
+         "verdicts": [{**v, **added_to_verdicts} for v in c["verdicts"]]}
+        for c in again["cases"]]
 
 
 def test_version_1_leak_findings_are_upgraded(tmp_path: Path) -> None:

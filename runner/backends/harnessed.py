@@ -54,11 +54,45 @@ def harness_command(python: str, out: str, interval: float, workdir: str,
 
 
 def read_report(folder: Path) -> dict[str, Any] | None:
+    """The harness's report, with every value of a type the harness does not write dropped
+    (the folder is writable by the build, so the file is untrusted input)."""
     try:
         report = json.loads((folder / HARNESS_REPORT).read_text())
     except (OSError, ValueError):
         return None
-    return report if isinstance(report, dict) else None
+    return _well_typed(report) if isinstance(report, dict) else None
+
+
+def _well_typed(report: dict[str, Any]) -> dict[str, Any]:
+    def number(value: object) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    def series(value: object) -> bool:
+        return isinstance(value, list) and all(item is None or number(item) for item in value)
+
+    kept: dict[str, Any] = {}
+    dropped = []
+    for key, value in report.items():
+        if value is None:
+            fits = True
+        elif key == "swap_allowed":
+            fits = isinstance(value, bool)
+        elif key in ("error",):
+            fits = isinstance(value, str)
+        elif key == "timeline":
+            fits = isinstance(value, dict) and set(value) <= {"t", "cgroup", "anon"} and all(
+                series(item) for item in value.values())
+        else:
+            fits = number(value) or isinstance(value, bool)
+        if fits:
+            kept[key] = value
+        else:
+            dropped.append(key)
+    if dropped:
+        kept["error"] = "; ".join(filter(None, [
+            str(kept.get("error") or ""),
+            f"the harness report held values it does not write ({', '.join(dropped)}): dropped"]))
+    return kept
 
 
 def from_report(report: dict[str, Any], *, sample_interval: float, host_duration: float,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from runner.judging.regression import PowerFit, fit_line, fit_loglog, fit_power, stored_line
 from runner.judging.statistics import TIMED_VALUES, TRACED_VALUES, RunValue
-from runner.judging.verdicts import verdict
+from runner.judging.verdicts import skipped, verdict
 from runner.metrics import FITTABLE, Source, pick
 from runner.results import (
     Case,
@@ -23,6 +23,7 @@ from runner.results import (
     LogLogFit,
     Prediction,
     ScalingFit,
+    Selection,
     Verdict,
 )
 from runner.slafile.rules import Rule
@@ -168,8 +169,10 @@ def size_at(fit: ScalingFit, memory: float) -> float | None:
     return float(((memory - growth.fixed) / growth.coefficient) ** (1 / growth.exponent))
 
 
-def judge(rule: Rule, cases: list[Case]) -> list[Verdict]:
-    """Verdicts of one fit rule on one scenario: one per combination of its other axes."""
+def judge(rule: Rule, cases: list[Case], selection: Selection | None = None) -> list[Verdict]:
+    """Verdicts of one fit rule on one scenario: one per combination of its other axes. Where
+    the selection (--size) left fewer sizes than a fit needs, the rule is skipped, not failed
+    to judge."""
     metric = rule.metric
     if metric.source is not Source.FIT:
         raise ValueError(f"{rule.text!r} is not a fit rule")
@@ -180,6 +183,11 @@ def judge(rule: Rule, cases: list[Case]) -> list[Verdict]:
     groups = fits(scoped, metric.of or "peak", rule.resolved_stat, rule.pick)
     for group in groups:
         scope = f" [{group.label}]" if len(groups) > 1 and group.label else ""
+        selected = len(group.sizes) + len(group.excluded)
+        if selection is not None and selection.sizes and selected < MIN_SIZES:
+            verdicts.append(skipped(rule, f"{selection.describe()} leaves {selected} size(s); "
+                                          f"a fit needs {MIN_SIZES}{scope}"))
+            continue
         if group.problem is not None or group.line is None:
             verdicts.append(verdict(rule, None, reason=(group.problem or "no fit") + scope))
             continue

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from runner.judging import compare, leaks, phases, scaling
 from runner.judging.statistics import case_metrics
-from runner.judging.verdicts import judge_case
+from runner.judging.verdicts import judge_case, skipped
 from runner.metrics import Source
 from runner.plan import case_rules
-from runner.results import Case, Results, ScenarioAnalysis, ScenarioResult
+from runner.results import Case, Results, ScenarioAnalysis, ScenarioResult, Selection
 from runner.slafile.model import Scenario, Suite
 from runner.slafile.rules import Rule
 
@@ -20,24 +20,32 @@ def judge(results: Results, suite: Suite, baseline: Results | None = None) -> No
     for case in results.cases:
         case.metrics = case_metrics(case)
         case.verdicts = judge_case(case, *case_rules(suite, case.scenario, case.params))
-    for name in dict.fromkeys(c.scenario for c in results.cases):
+    measured = dict.fromkeys(c.scenario for c in results.cases)
+    for name in measured:
         scenario = suite.scenarios[name]
         cases = [c for c in results.cases if c.scenario == name]
         rules = _scenario_rules(scenario, suite)
-        results.scenarios.append(analyse_scenario(name, cases, rules))
+        results.scenarios.append(analyse_scenario(name, cases, rules, results.selection))
         for case in cases:
             for rule in rules:
                 if rule.metric.source is Source.BASELINE and rule.applies_to(case.params):
                     case.verdicts.append(compare.judge_growth(rule, case, baseline))
+    if results.selection.only and not results.interrupted:
+        for name, scenario in suite.scenarios.items():
+            if name not in measured and name not in results.selection.only:
+                why = f"{results.selection.describe()} left scenario {name!r} out"
+                results.scenarios.append(ScenarioResult(scenario=name, verdicts=[
+                    skipped(rule, why) for rule in _scenario_rules(scenario, suite)]))
 
 
-def analyse_scenario(name: str, cases: list[Case], rules: list[Rule]) -> ScenarioResult:
+def analyse_scenario(name: str, cases: list[Case], rules: list[Rule],
+                     selection: Selection | None = None) -> ScenarioResult:
     findings = [leaks.find(c) for c in cases if any(r.kind == "leak" for r in c.runs)]
     result = ScenarioResult(scenario=name, analysis=ScenarioAnalysis(
         scaling=scaling.analysis(cases), leaks=findings, phases=phases.analysis(cases)))
     for rule in rules:
         if rule.metric.source is Source.FIT:
-            result.verdicts += scaling.judge(rule, cases)
+            result.verdicts += scaling.judge(rule, cases, selection)
         elif rule.metric.source is Source.LEAK:
             result.verdicts += leaks.judge(rule, findings)
     return result

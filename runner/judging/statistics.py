@@ -30,35 +30,47 @@ TRACED_VALUES: dict[str, RunValue] = {
 }
 
 
-def _collect(runs: list[Run], getter: RunValue) -> list[float]:
-    return [float(v) for v in (getter(r) for r in runs) if v is not None]
+# A metric's values with the run each came from (None: the case itself, e.g. its size).
+Series = list[tuple[Run | None, float]]
+# The metrics that say whether a build completed: judged on every run, failed ones included.
+COMPLETION_METRICS = ("exit_code", "oom_kills")
 
 
-def case_metrics(case: Case) -> dict[str, Stats]:
+def _collect(runs: list[Run], getter: RunValue) -> Series:
+    return [(run, float(value)) for run in runs if (value := getter(run)) is not None]
+
+
+def case_series(case: Case) -> dict[str, Series]:
+    """Every case metric's values, each with the run it was measured in."""
     timed = [r for r in case.runs if r.kind == "timed"]
     traced = [r for r in case.runs if r.kind == "traced"]
-    metrics: dict[str, Stats] = {}
     # The leak run is a build too: it must complete, but its memory and time are not a build's.
     leak = [r for r in case.runs if r.kind == "leak"]
+    series: dict[str, Series] = {}
     for name, getter in TIMED_VALUES.items():
-        values = _collect(timed + leak if name in ("exit_code", "oom_kills") else timed, getter)
+        values = _collect(timed + leak if name in COMPLETION_METRICS else timed, getter)
         if values:
-            metrics[name] = Stats.of(values)
+            series[name] = values
     for name, getter in TRACED_VALUES.items():
         values = _collect(traced, getter)
         if values:
-            metrics[name] = Stats.of(values)
+            series[name] = values
     if case.size:
-        metrics["pages"] = Stats.of([float(case.size)])
+        series["pages"] = [(None, float(case.size))]
         for name, base in (("peak_per_page", "peak"), ("rss_per_page", "rss_peak")):
-            if base in metrics:
-                metrics[name] = Stats.of([v / case.size for v in metrics[base].values])
-    metrics.update(_phase_metrics(timed, traced))
-    return metrics
+            if base in series:
+                series[name] = [(run, value / case.size) for run, value in series[base]]
+    series.update(_phase_series(timed, traced))
+    return series
 
 
-def _phase_metrics(timed: list[Run], traced: list[Run]) -> dict[str, Stats]:
-    series: dict[str, list[float]] = defaultdict(list)
+def case_metrics(case: Case) -> dict[str, Stats]:
+    return {name: Stats.of([value for _, value in values])
+            for name, values in case_series(case).items()}
+
+
+def _phase_series(timed: list[Run], traced: list[Run]) -> dict[str, Series]:
+    series: dict[str, Series] = defaultdict(list)
     for run in timed:
         durations: dict[str, float] = defaultdict(float)
         peaks: dict[str, int] = {}
@@ -68,14 +80,14 @@ def _phase_metrics(timed: list[Run], traced: list[Run]) -> dict[str, Stats]:
             if phase.cgroup_peak is not None:
                 peaks[phase.name] = max(peaks.get(phase.name, 0), phase.cgroup_peak)
         for name, value in durations.items():
-            series[f"phase({name}).duration"].append(value)
+            series[f"phase({name}).duration"].append((run, value))
         for name, peak in peaks.items():
-            series[f"phase({name}).peak"].append(float(peak))
+            series[f"phase({name}).peak"].append((run, float(peak)))
     for run in traced:
         heap: dict[str, int] = {}
         for phase in run.phases:
             if phase.python_peak is not None:
                 heap[phase.name] = max(heap.get(phase.name, 0), phase.python_peak)
         for name, peak in heap.items():
-            series[f"phase({name}).python_peak"].append(float(peak))
-    return {key: Stats.of(values) for key, values in series.items()}
+            series[f"phase({name}).python_peak"].append((run, float(peak)))
+    return dict(series)

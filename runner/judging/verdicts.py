@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from runner.judging.statistics import COMPLETION_METRICS, Series, case_series
 from runner.metrics import Source
 from runner.results import Case, Verdict
 from runner.slafile.rules import Rule
@@ -10,31 +11,64 @@ CASE_SOURCES = (Source.TIMED, Source.TRACED)
 
 
 def verdict(rule: Rule, value: float | None, *, passed: bool | None = None, reason: str = "",
-            implicit: bool = False, approximate: bool = False, stat: str | None = None) -> Verdict:
-    if passed is None and value is not None:
+            implicit: bool = False, approximate: bool = False, stat: str | None = None,
+            skipped: bool = False) -> Verdict:
+    if passed is None and value is not None and not skipped:
         passed = rule.holds(value)
     return Verdict(rule=rule.text, metric=rule.metric.key, op=rule.op, bound=rule.bound,
                    stat=stat or rule.resolved_stat, value=value, passed=passed, reason=reason,
-                   implicit=implicit, file=rule.file, line=rule.line, approximate=approximate)
+                   implicit=implicit, file=rule.file, line=rule.line, approximate=approximate,
+                   skipped=skipped)
+
+
+def skipped(rule: Rule, why: str) -> Verdict:
+    """A rule the selection (--only, --size) left out: listed, neither held nor broken."""
+    return verdict(rule, None, reason=f"skipped: {why}", skipped=True)
 
 
 def judge_case(case: Case, rules: list[Rule], implicit: list[Rule]) -> list[Verdict]:
     """Verdicts of the run-level rules; fit, leak and baseline rules are judged elsewhere."""
+    series = case_series(case)
     verdicts = []
     for rule, is_implicit in [*((r, False) for r in rules), *((r, True) for r in implicit)]:
         if rule.metric.source not in CASE_SOURCES:
             continue
-        stats = case.metrics.get(rule.metric.key)
+        points = series.get(rule.metric.key)
         if case.error is not None:
             verdicts.append(verdict(rule, None, reason=f"not measured: {case.error}",
                                     implicit=is_implicit))
-        elif stats is None:
+        elif not points:
             verdicts.append(verdict(rule, None, reason=_missing_reason(case, rule),
                                     implicit=is_implicit))
         else:
-            verdicts.append(verdict(rule, rule.pick(stats.values), implicit=is_implicit,
-                                    approximate=case.approximate))
+            judged = _judge_points(rule, points, approximate=case.approximate)
+            verdicts.append(judged.model_copy(update={"implicit": is_implicit}))
     return verdicts
+
+
+def _judge_points(rule: Rule, points: Series, *, approximate: bool) -> Verdict:
+    """A rule on values some of which may come from runs that did not complete.
+
+    A run that did not complete (non-zero exit, signal, timeout, OOM kill) never makes a pass:
+    its figures are what it reached before it died, not what the build needs. The rule fails
+    where a figure already proves it broken (a completed run's value, or an upper bound that a
+    dead run's value exceeded: the build needed at least that much); otherwise it is not judged,
+    and says which run failed and how. ``exit_code`` and ``oom_kills`` are about completion
+    itself and are judged on every run, with the failure as the reason.
+    """
+    failures = [run.failure for run, _ in points if run is not None and run.failure]
+    reason = "; ".join(dict.fromkeys(f for f in failures if f))
+    if rule.metric.name in COMPLETION_METRICS or not failures:
+        value = rule.pick([v for _, v in points])
+        return verdict(rule, value, approximate=approximate,
+                       reason=reason if not rule.holds(value) else "")
+    upper = rule.op in ("<", "<=")
+    proven = [v for run, v in points if not rule.holds(v)
+              and (run is None or run.completed or upper)]
+    if proven:
+        return verdict(rule, rule.pick(proven), passed=False, approximate=approximate,
+                       reason=f"{reason}; the value it reached already breaks the bound")
+    return verdict(rule, None, reason=f"a run did not complete: {reason}")
 
 
 def _missing_reason(case: Case, rule: Rule) -> str:

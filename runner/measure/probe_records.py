@@ -1,4 +1,8 @@
-"""Reads the probe's JSON-lines files into the results model (host side)."""
+"""Reads the probe's JSON-lines files into the results model (host side).
+
+The files are written inside the build, so they are untrusted input: a record that is not what
+the probe writes is skipped with a note on the run, never a crash, and no file is read past
+``MAX_FILE_BYTES``."""
 
 from __future__ import annotations
 
@@ -7,7 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from runner.results import AllocationSite, PhaseResult, PythonHeap
+
+# The probe writes a few KB per process (more with many phases); a larger file is not its own.
+MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -27,13 +36,40 @@ def _sites(records: list[dict[str, Any]]) -> list[AllocationSite]:
 def read_probe_dir(directory: Path) -> ProbeData:
     data = ProbeData()
     for path in sorted(directory.glob("probe-*.jsonl")):
-        records = []
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            with path.open("rb") as handle:
+                raw = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            data.problems.append(f"{path.name}: unreadable ({exc.strerror or exc})")
+            continue
+        if len(raw) > MAX_FILE_BYTES:
+            data.problems.append(f"{path.name}: larger than {MAX_FILE_BYTES >> 20} MiB; read "
+                                 "only that much")
+            raw = raw[:MAX_FILE_BYTES]
+        records: list[dict[str, Any]] = []
+        for line in raw.decode("utf-8", errors="replace").splitlines():
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
                 data.problems.append(f"{path.name}: a truncated record was skipped")
-        _read_process(records, data)
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                data.problems.append(f"{path.name}: a record that is not an object was skipped")
+        found = ProbeData()
+        try:
+            _read_process(records, found)
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            data.problems.append(f"{path.name}: records the probe does not write were found "
+                                 f"and the file was skipped ({type(exc).__name__}: {exc})"[:400])
+            continue
+        data.python += found.python
+        data.phases += found.phases
+        data.cgroup_segments += found.cgroup_segments
+        data.problems += found.problems
+        if found.vm_hwm is not None:
+            data.vm_hwm = max(data.vm_hwm or 0, found.vm_hwm)
     data.phases.sort(key=lambda p: (p.start, p.depth))
     return data
 

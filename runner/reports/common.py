@@ -32,9 +32,22 @@ def format_bound(verdict: Verdict) -> str:
 
 
 def status_word(verdict: Verdict) -> str:
+    if verdict.skipped:
+        return "skipped"
     if verdict.passed is None:
         return "not judged"
     return "pass" if verdict.passed else "FAIL"
+
+
+def verdict_text(verdict: Verdict) -> str:
+    """``pass``, ``FAIL: why``, ``not judged: why`` or ``skipped: why``, as every report says it."""
+    if verdict.skipped:
+        return verdict.reason or "skipped"
+    if verdict.passed is None:
+        return f"not judged: {verdict.reason or 'no value'}"
+    if verdict.passed:
+        return "pass"
+    return f"FAIL: {verdict.reason}" if verdict.reason else "FAIL"
 
 
 @dataclass(frozen=True)
@@ -72,18 +85,21 @@ def describe_value(row: VerdictRow) -> str:
 def failure_message(row: VerdictRow) -> str:
     verdict = row.verdict
     if verdict.passed is None:
-        return f"{row.label}: {verdict.rule} not judged: {verdict.reason or 'no value'}"
+        return f"{row.label}: {verdict.rule} {verdict_text(verdict)}"
+    reason = f" - {verdict.reason}" if verdict.reason else ""
     return (f"{row.label}: {verdict.metric} = {describe_value(row)}, "
-            f"bound {format_bound(verdict)} ({verdict.rule})")
+            f"bound {format_bound(verdict)} ({verdict.rule}){reason}")
 
 
 def tally(results: Results) -> str:
     """``15 of 18 SLAs hold (3 broken, 0 not judged)``."""
     verdicts = results.all_verdicts()
     failed = sum(1 for v in verdicts if v.passed is False)
-    unknown = sum(1 for v in verdicts if v.passed is None)
+    unknown = sum(1 for v in verdicts if v.passed is None and not v.skipped)
+    left_out = sum(1 for v in verdicts if v.skipped)
     passed = sum(1 for v in verdicts if v.passed)
-    return f"{passed} of {len(verdicts)} SLAs hold ({failed} broken, {unknown} not judged)"
+    text = f"{passed} of {len(verdicts)} SLAs hold ({failed} broken, {unknown} not judged"
+    return text + (f", {left_out} skipped)" if left_out else ")")
 
 
 def summary_line(results: Results) -> str:

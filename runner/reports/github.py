@@ -46,7 +46,7 @@ def annotation_path(file: str) -> str:
 
 def workflow_commands(results: Results) -> list[str]:
     lines = [_verdict_command(results, row) for row in verdict_rows(results)
-             if row.verdict.passed is not True]
+             if row.verdict.passed is not True and not row.verdict.skipped]
     for case in results.cases:
         if case.error and not case.verdicts:
             lines.append(command("error", f"{case.label}: not measured: {case.error}",

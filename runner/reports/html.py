@@ -25,13 +25,14 @@ from runner.reports.common import (
     status_word,
     summary_line,
     verdict_rows,
+    verdict_text,
 )
 from runner.results import AllocationSite, Case, Results, Run, ScenarioResult
 from runner.units import format_bytes, format_seconds
 
 TOP_SITES = 10
 SMALL_SITE = 64 * 1024  # bytes; smaller allocation sites are counted, not listed
-STATUS_CLASS = {"pass": "pass", "FAIL": "fail", "not judged": "unknown"}
+STATUS_CLASS = {"pass": "pass", "FAIL": "fail", "not judged": "unknown", "skipped": "unknown"}
 
 CSS = """
 :root { --fail: #b91c1c; --pass: #15803d; --warn: #b45309; --line: #e5e7eb; --muted: #6b7280; }
@@ -143,13 +144,13 @@ class Page:
         items = []
         for row in verdict_rows(self.results):
             verdict = row.verdict
-            if verdict.passed is True:
+            if verdict.passed is True or verdict.skipped:
                 continue
             target = f"#case-{anchor(row.label)}" if row.case else (
                 f"#scenario-{anchor(row.scenario)}")
             text = (f"{format_metric(verdict.metric, verdict.value)}, bound "
-                    f"{format_bound(verdict)}" if verdict.passed is False
-                    else f"not judged: {verdict.reason}")
+                    f"{format_bound(verdict)}" + (f" - {verdict.reason}" if verdict.reason else "")
+                    if verdict.passed is False else verdict_text(verdict))
             items.append(f'<li class="{STATUS_CLASS[status_word(verdict)]}"><a href="{target}">'
                          f"{escape(row.label)}</a> <code>{escape(verdict.rule)}</code>: "
                          f"{escape(text)}</li>")
@@ -180,7 +181,7 @@ class Page:
             rule += ' <span class="muted">(implicit)</span>'
         elif verdict.line:
             rule += f' <span class="muted">line {verdict.line}</span>'
-        status = word if verdict.passed is not None else f"not judged: {verdict.reason}"
+        status = verdict_text(verdict)
         if verdict.approximate:
             status += " (approx.)"
         numbers = [describe_value(row), format_bound(verdict)]

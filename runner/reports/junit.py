@@ -98,7 +98,7 @@ def _count(suite: ET.Element, time: float) -> None:
     suite.set("tests", str(len(cases)))
     suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
     suite.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
-    suite.set("skipped", "0")
+    suite.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
     suite.set("time", _seconds(time))
 
 
@@ -123,7 +123,9 @@ def _testcase(suite: ET.Element, row: VerdictRow) -> None:
     verdict = row.verdict
     name = f"{row.label}: {verdict.rule}"
     testcase = ET.SubElement(suite, "testcase", classname=_text(row.scenario), name=_text(name))
-    if verdict.passed is None:
+    if verdict.skipped:
+        ET.SubElement(testcase, "skipped", message=_text(verdict.reason))
+    elif verdict.passed is None:
         element = ET.SubElement(testcase, "error", type="NotJudged",
                                 message=_text(f"not judged: {verdict.reason or 'no value'}"))
         element.text = _text(_details(row))

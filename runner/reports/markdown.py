@@ -22,11 +22,12 @@ from runner.reports.common import (
     status_word,
     summary_line,
     verdict_rows,
+    verdict_text,
 )
 from runner.results import Results
 
 MARKER = "<!-- memsla-report -->"
-ICONS = {"pass": "✅", "FAIL": "❌", "not judged": "⚠️"}
+ICONS = {"pass": "✅", "FAIL": "❌", "not judged": "⚠️", "skipped": "⏭️"}
 STATUS_ICONS = {"pass": "✅", "fail": "❌", "error": "⚠️", "interrupted": "⏸️", "running": "⏳"}
 # A change against the baseline at least this large is called out with an arrow.
 NOTABLE_CHANGE = 0.05
@@ -53,7 +54,7 @@ def _change_cell(new: float | None, old: float | None) -> str:
 
 
 def _order(row: VerdictRow) -> int:
-    return {"FAIL": 0, "not judged": 1, "pass": 2}[status_word(row.verdict)]
+    return {"FAIL": 0, "not judged": 1, "pass": 2, "skipped": 3}[status_word(row.verdict)]
 
 
 def verdict_table(results: Results, baseline: Results | None) -> list[str]:
@@ -68,8 +69,9 @@ def verdict_table(results: Results, baseline: Results | None) -> list[str]:
     for row in rows:
         verdict = row.verdict
         word = status_word(verdict)
-        value = describe_value(row) if verdict.passed is not None else (
-            "not judged: " + (verdict.reason or "no value"))
+        value = describe_value(row) if verdict.passed is not None else verdict_text(verdict)
+        if verdict.passed is False and verdict.reason:
+            value += f" - {verdict.reason}"
         if verdict.approximate:
             value += " (approx.)"
         cells = [ICONS[word] + (" **FAIL**" if word == "FAIL" else ""), cell(row.label),

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from runner.reports import findings
-from runner.reports.common import format_bound, format_metric, tally
+from runner.reports.common import format_bound, format_metric, tally, verdict_text
 from runner.results import Case, Results, Verdict
 from runner.units import format_bytes, format_seconds
 
@@ -17,12 +17,10 @@ from runner.units import format_bytes, format_seconds
 def verdict_cells(verdict: Verdict) -> tuple[str, str, str]:
     value = format_metric(verdict.metric, verdict.value)
     bound = format_bound(verdict)
-    if verdict.passed is None:
-        status = "[yellow]not judged:[/] " + escape(verdict.reason)
-    elif verdict.passed:
-        status = "[green]pass[/]"
-    else:
-        status = "[bold red]FAIL[/]"
+    text = verdict_text(verdict)
+    word, _, rest = text.partition(":")
+    colour = {"pass": "green", "FAIL": "bold red", "not judged": "yellow", "skipped": "dim"}
+    status = f"[{colour[word]}]{escape(word)}{':' if rest else ''}[/]{escape(rest)}"
     if verdict.approximate:
         status += " [yellow](approx.)[/]"
     return value, bound, status
