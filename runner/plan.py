@@ -6,11 +6,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from runner.errors import UsageError
 from runner.metrics import MetricRef, case_label
-from runner.slafile.model import CaseSettings, Scenario, Suite
+from runner.slafile.model import CaseSettings, Scenario, Settings, Suite
 from runner.slafile.rules import Rule
 
 # Every build must complete: these hold unless the user writes a rule on the same metric.
@@ -45,9 +44,10 @@ class CasePlan:
 
 
 def build_plan(suite: Suite, *, only: list[str] | None = None,
-               overrides: Mapping[str, Any] | None = None,
+               overrides: Settings | None = None,
                sizes: list[int] | None = None) -> list[CasePlan]:
-    """Expand every scenario's matrix; ``overrides`` replace settings (e.g. --backend)."""
+    """Expand every scenario's matrix; the settings ``overrides`` sets (e.g. --backend) replace
+    the file's."""
     if only:
         unknown = [name for name in only if name not in suite.scenarios]
         if unknown:
@@ -58,7 +58,7 @@ def build_plan(suite: Suite, *, only: list[str] | None = None,
         if only and name not in only:
             continue
         settings = suite.settings_for(scenario).model_copy(
-            update={k: v for k, v in (overrides or {}).items() if v is not None})
+            update=overrides.model_dump(exclude_none=True) if overrides else {})
         for params in expand_matrix(scenario.matrix):
             size_name = scenario.size_parameter
             if sizes and size_name and params.get(size_name) not in sizes:

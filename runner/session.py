@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
+
+from pydantic import ValidationError
 
 from runner import __version__, backends
 from runner.backends.interface import Backend
@@ -18,7 +20,7 @@ from runner.measure.host import host_facts
 from runner.plan import CasePlan, build_plan
 from runner.results import Results, Selection
 from runner.slafile import load_suite
-from runner.slafile.model import BUILTIN_SETTINGS, Suite
+from runner.slafile.model import BUILTIN_SETTINGS, Settings, Suite
 from runner.workload.cache import cache_dir
 
 
@@ -85,9 +87,14 @@ class Session:
             self._reasons[name] = reason
         return self._backends[name]
 
-    def plan(self, **overrides: Any) -> list[CasePlan]:
-        sizes = overrides.pop("sizes", None)
-        only = overrides.pop("only", None)
+    def plan(self, *, only: list[str] | None = None, sizes: list[int] | None = None,
+             backend: str | None = None, repeats: int | None = None) -> list[CasePlan]:
+        """The cases of the SLA file, narrowed by --only/--size, with --backend/--repeats."""
+        try:
+            overrides = Settings.model_validate({"backend": backend, "repeats": repeats})
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            raise UsageError(f"--{problem['loc'][0]}: {problem['msg']}") from None
         return build_plan(self.suite, only=only, overrides=overrides, sizes=sizes)
 
     def executor(self, *, keep_outputs: bool = False) -> Executor:
