@@ -112,6 +112,17 @@ class LeakRecord(_Model):
         return [c for c in self.calls if not c.warmup]
 
 
+class LimitChange(_Model):
+    """A hard memory limit of the cgroups holding a build that did not stay as it was set."""
+
+    cgroup: Literal["own", "fence"]  # the build's own cgroup; or the ancestor holding its limit
+    file: str | None = None  # the limit file read; None: the limit read after the build
+    before: int | None  # None: no limit
+    after: int | None
+    at: float | None = None  # seconds since the build started; None: read after the build
+    stopped: bool = False  # the runner stopped the build on seeing it: nothing held it any more
+
+
 class Run(_Model):
     """One execution of a build command under a backend."""
 
@@ -128,6 +139,10 @@ class Run(_Model):
     rss_peak: int | None = None
     cache_peak: int | None = None  # page cache charged at the time of the cgroup's sampled max
     limit: int | None = None
+    # The limit did not hold, in words ("the build changed its memory limit from 256 MiB to no
+    # limit ..."): none of the run's figures was measured under the limit asked for.
+    limit_changed: str | None = None
+    limit_changes: list[LimitChange] = Field(default_factory=list)
     approximate: bool = False
     python: list[PythonHeap] = Field(default_factory=list)
     phases: list[PhaseResult] = Field(default_factory=list)
@@ -138,7 +153,10 @@ class Run(_Model):
 
     @property
     def completed(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out and self.oom_kills == 0
+        """Ran to its end under the limit it is judged by: exit 0, no timeout, no OOM kill,
+        the limit unchanged."""
+        return (self.exit_code == 0 and not self.timed_out and self.oom_kills == 0
+                and self.limit_changed is None)
 
     @property
     def failure(self) -> str | None:
@@ -146,7 +164,9 @@ class Run(_Model):
         for a run that completed. Every report shows this next to the verdicts it touched."""
         if self.completed:
             return None
-        if self.oom_kills:
+        if self.limit_changed:
+            how = self.limit_changed
+        elif self.oom_kills:
             how = f"OOM-killed ({self.oom_kills} kill{'s' if self.oom_kills > 1 else ''})"
         elif self.timed_out:
             how = f"timed out after {self.duration:.1f} s"

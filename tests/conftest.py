@@ -30,6 +30,22 @@ for spec in sys.argv[1:]:
         del block
 '''
 
+# A build (root, or the owner of a delegated scope) lifts the limits of a cgroup, its own or the
+# one above it, the way a user could by hand: memory+swap first (v1 refuses memory above
+# memory+swap), then memory; then it allocates 400 MiB and holds it a while.
+LIFT = """
+import os, sys, time
+from runner.inbuild import cgroups
+own = cgroups.own_cgroup()
+target = own if sys.argv[1] == "own" else cgroups.Cgroup(os.path.dirname(own.path), own.version)
+for name, value in reversed(own.files.limit_writes(None)):
+    with open(target.file(name), "w") as handle:
+        handle.write(value)
+print("limits now", target.limits(), flush=True)
+block = bytearray(b"\\x01") * (400 * 1024 * 1024)
+time.sleep(1)
+"""
+
 
 @dataclass
 class CliRun:
@@ -54,6 +70,30 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 600,
                           env={**os.environ, **(env or {})}, check=False)
     results = json.loads(out.read_text()) if out.exists() else None
     return CliRun(proc.returncode, proc.stdout, proc.stderr, results)
+
+
+def write_lift_suite(folder: Path, which: str) -> None:
+    """An SLA file whose one case lifts the limits of ``which`` cgroup ("own" or "fence")
+    under a 256 MiB limit, then allocates 400 MiB."""
+    (folder / "lift.py").write_text(LIFT)
+    (folder / "sla.yaml").write_text(textwrap.dedent(f"""\
+        version: 1
+        defaults: {{backend: cgroup, limit: 256MiB, repeats: 1, tracker: none}}
+        scenarios:
+          lift: {{command: [python3, lift.py, {which}]}}
+        slas: [peak < 1GiB]
+        """))
+
+
+def assert_not_judged(run: CliRun, changed: str) -> None:
+    """A check whose one case changed its limit: no pass anywhere, every verdict says why."""
+    assert run.exit_code != 0, run.stdout
+    assert run.results is not None and run.results["status"] == "error"
+    verdicts = run.case()["verdicts"]
+    assert verdicts and all(v["passed"] is None for v in verdicts)
+    assert all(v["reason"] == changed for v in verdicts)
+    assert "pass" not in run.stdout.lower()
+    assert changed in " ".join(run.stdout.split()), "the terminal says why"
 
 
 def write_interruptible_suite(folder: Path, seconds: int) -> list[str]:

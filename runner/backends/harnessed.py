@@ -14,7 +14,7 @@ from runner.backends.interface import RunRequest
 from runner.measure import staging
 from runner.measure.assemble import assemble_run
 from runner.measure.readings import Readings
-from runner.results import Timeline
+from runner.results import LimitChange, Timeline
 
 HARNESS_REPORT = "harness.json"
 IDLE_LIMIT = 256 * 1024 * 1024
@@ -110,6 +110,8 @@ def from_report(report: dict[str, Any], *, sample_interval: float, host_duration
         **raw, duration=float(took or host_duration),
         duration_source="build" if took else "outside", timed_out=timed_out,
         engine_oom_killed=engine_oom_killed, limit_set=limit_set,
+        limit_changes=[LimitChange.model_validate(change)
+                       for change in report.get("limit_changes") or []],
         timeline=Timeline(interval=sample_interval, **timeline) if timeline else None,
         stderr_tail=stderr_tail,
         notes=[str(report["error"])] if report.get("error") else [])

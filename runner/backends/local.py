@@ -1,9 +1,18 @@
 """The local cgroup backend: each build in its own memory cgroup below the runner's own.
 
-The build enters the cgroup before it execs (a shell writes itself to cgroup.procs, then execs),
-the hard limit holds memory and memory+swap to the same value, the runner samples the cgroup
-from outside and reads its peak and OOM-kill count after the build, then kills anything left
-and removes the cgroup, also on timeout, Ctrl-C and SIGTERM.
+Each run gets two cgroups: a fence ``memsla-<pid>-<n>/`` that holds the hard limit (memory and
+memory+swap to the same value) and no process, and below it the build's own cgroup
+``memsla-<pid>-<n>/build/`` with the same limit. A build running as root may write its own
+cgroup's limit files, but a limit on an ancestor holds for the whole subtree whatever the build
+writes below it. The build enters its cgroup before it execs (a shell writes itself to
+cgroup.procs, then execs).
+
+The runner samples the fence from outside (usage and peak are hierarchical) and the limits of
+both cgroups: a changed limit is reported with the run, and a changed fence, which nothing holds
+any more, stops the build at once. After the build it reads the fence's peak and the subtree's
+OOM kills, then kills anything left and removes both cgroups, also on timeout, Ctrl-C and
+SIGTERM. The probe in the build resets the peak of the build's own cgroup at phase starts; the
+fence's peak, the whole run's, is never reset.
 """
 
 from __future__ import annotations
@@ -21,9 +30,10 @@ from runner.inbuild import cgroups
 from runner.inbuild.harness import exit_status
 from runner.measure import staging
 from runner.measure.readings import Readings
-from runner.results import Timeline
+from runner.results import LimitChange, Timeline
 
 CGROUP_PREFIX = "memsla-"
+BUILD_CGROUP = "build"  # the build's own cgroup, below the fence
 # $0 is the cgroup.procs file; the shell moves itself in, then becomes the build.
 ENTER_AND_EXEC = 'echo 0 > "$0" && exec "$@"'
 
@@ -74,16 +84,22 @@ class CgroupBackend(Backend):
 
     def run(self, request: RunRequest) -> Readings:
         self._counter += 1
-        cgroup = self.parent.create_child(f"{CGROUP_PREFIX}{os.getpid()}-{self._counter}")
+        fence = self.parent.create_child(f"{CGROUP_PREFIX}{os.getpid()}-{self._counter}")
         try:
-            cgroup.set_limit(request.limit)
-            return self._run_in(cgroup, request)
+            fence.set_limit(request.limit)
+            fence.enable_memory_for_children()
+            build = fence.create_child(BUILD_CGROUP)
+            # the same limit again: the build sees it in its own cgroup, and a change is seen
+            build.set_limit(request.limit)
+            return self._run_in(fence, build, request)
         finally:
-            cgroup.remove()
+            fence.remove()
 
-    def _run_in(self, cgroup: cgroups.Cgroup, request: RunRequest) -> Readings:
+    def _run_in(self, cgroup: cgroups.Cgroup, build: cgroups.Cgroup,
+                request: RunRequest) -> Readings:
+        """Run the build in ``build``, measured on ``cgroup`` (its fence)."""
         t0 = time.time()
-        peak_file, reset_mode = cgroup.probe_peak()
+        peak_file, reset_mode = build.probe_peak()
         env = dict(os.environ)
         env.update(request.env)
         env.update(staging.environment(
@@ -91,11 +107,13 @@ class CgroupBackend(Backend):
             cgroup_peak_file=peak_file, reset_mode=reset_mode,
             existing_pythonpath=request.env.get("PYTHONPATH")))
         stdout_path, stderr_path = request.scratch / "stdout.log", request.scratch / "stderr.log"
-        sampler = cgroups.Sampler(cgroup, request.sample_interval)
+        watch = cgroups.LimitWatch({"fence": cgroup, "own": build}, holding="fence",
+                                   stop=cgroup.kill_all)
+        sampler = cgroups.Sampler(cgroup, request.sample_interval, watch)
         with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
             start = time.monotonic()
             process = subprocess.Popen(
-                ["/bin/sh", "-c", ENTER_AND_EXEC, cgroup.enter_file(), *request.argv],
+                ["/bin/sh", "-c", ENTER_AND_EXEC, build.enter_file(), *request.argv],
                 cwd=request.workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                 start_new_session=True)
         sampler.started_at(start)
@@ -123,6 +141,7 @@ class CgroupBackend(Backend):
             anon_at_end=cgroup.anon(), cache_at_max=sampler.cache_at_max,
             oom_kill_counter=cgroup.oom_kills(), limit_read=cgroup.limit(),
             limit_set=request.limit, swap_allowed=cgroup.swap_allowed(),
+            limit_changes=[LimitChange.model_validate(change) for change in watch.changes],
             timeline=Timeline(interval=request.sample_interval, t=sampler.t,
                               cgroup=sampler.usage, anon=sampler.anon_series),
             stderr_tail=tail(stderr_path))

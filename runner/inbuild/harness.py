@@ -1,8 +1,9 @@
 """The harness: PID 1 of a measured container (or of a delegated scope). It runs the build with
 its OOM score raised to the maximum, so the kernel kills the build and not the harness, samples
-its own cgroup meanwhile, and after the build exits reads the cgroup's peak and OOM-kill count
-before the cgroup disappears. It writes what it read, raw, to OUT/harness.json: the keys are the
-fields of ``runner.measure.readings.Readings`` (the host assembles the figures).
+its own cgroup meanwhile (its usage, and its limits: a build that changes them is stopped), and
+after the build exits reads the cgroup's peak and OOM-kill count before the cgroup disappears.
+It writes what it read, raw, to OUT/harness.json: the keys are the fields of
+``runner.measure.readings.Readings`` (the host assembles the figures).
 
 Stdlib-only, CPython 3.8+, started as ``python3 -S -m runner.inbuild.harness`` (no site: the
 probe's sitecustomize must not load into the harness itself).
@@ -56,7 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     own = cgroups.own_cgroup()
     result: dict[str, Any] = {"started": True, "cgroup_version": own.version if own else None}
-    sampler = cgroups.Sampler(own, args.interval) if own else None
     child_holder: dict[str, subprocess.Popen[bytes]] = {}
     stopping: list[int] = []
 
@@ -68,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
                 os.killpg(child.pid, signal.SIGKILL)
             except OSError:
                 pass
+
+    # The limit is on the harness's own cgroup, which the build shares: a build that may write
+    # it (the owner of a delegated scope) can lift it, and nothing else holds the build then.
+    # A container's cgroupfs is read-only: there the watch only confirms the limit held.
+    watch = cgroups.LimitWatch({"own": own}, holding="own",
+                               stop=lambda: forward(signal.SIGKILL, None)) if own else None
+    sampler = cgroups.Sampler(own, args.interval, watch) if own else None
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
@@ -124,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             sampled_max_anon=sampler.max_anon, anon_at_end=own.anon(),
             cache_at_max=sampler.cache_at_max, oom_kill_counter=own.oom_kills(),
             limit_read=own.limit(), swap_allowed=own.swap_allowed(), peak_file=own.peak_file(),
+            limit_changes=watch.changes if watch is not None else [],
             timeline={"t": sampler.t, "cgroup": sampler.usage, "anon": sampler.anon_series})
     _write(args.out, result)
     return exit_code

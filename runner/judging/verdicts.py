@@ -30,6 +30,9 @@ def judge_case(case: Case, rules: list[Rule], implicit: list[Rule]) -> list[Verd
     """Verdicts of the run-level rules; fit, leak and baseline rules are judged elsewhere."""
     series = case_series(case)
     verdicts = []
+    # a build that changed its memory limit was not measured under the limit: no rule of the
+    # case can pass (runner.measure.assemble says how the limit did not hold)
+    unheld = next((run.limit_changed for run in case.runs if run.limit_changed), None)
     for rule, is_implicit in [*((r, False) for r in rules), *((r, True) for r in implicit)]:
         if rule.metric.source not in CASE_SOURCES:
             continue
@@ -37,6 +40,8 @@ def judge_case(case: Case, rules: list[Rule], implicit: list[Rule]) -> list[Verd
         if case.error is not None:
             verdicts.append(verdict(rule, None, reason=f"not measured: {case.error}",
                                     implicit=is_implicit))
+        elif unheld is not None:
+            verdicts.append(verdict(rule, None, reason=unheld, implicit=is_implicit))
         elif not points:
             verdicts.append(verdict(rule, None, reason=_missing_reason(case, rule),
                                     implicit=is_implicit))

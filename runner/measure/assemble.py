@@ -11,10 +11,18 @@ from pathlib import Path
 from runner.measure.leak_records import read_leak
 from runner.measure.probe_records import ProbeData, read_probe_dir
 from runner.measure.readings import Readings
-from runner.results import LeakRecord, Run, RunKind
+from runner.results import LeakRecord, LimitChange, Run, RunKind
+from runner.units import format_bytes, format_seconds
 
 NO_LIMIT_NOTE = "no memory limit was set: the build could use all of the host's memory"
 SWAP_NOTE = "swap is allowed in this cgroup: the build may swap instead of being killed"
+# Limits are kept in whole pages: a limit read back within the largest page size (64 KiB,
+# arm64) of the one asked for is that limit.
+PAGE_ROUNDING = 64 * 1024
+# The kernel may charge a little past a limit (allocations that cannot fail, a dying process's
+# last pages): a peak this far above the limit means the limit did not hold.
+PEAK_SLACK_FRACTION = 0.01
+PEAK_SLACK_MIN = 4 * 1024 * 1024
 TREE_RSS_NOTE = ("no hard limit on this backend; memory is the sampled sum of the process "
                  "tree's RSS (shared pages counted once per process, short spikes can be missed)")
 
@@ -29,16 +37,20 @@ def assemble(kind: RunKind, index: int, readings: Readings, probe: ProbeData,
              leak: LeakRecord | None = None) -> Run:
     """The same on plain data: readings, the probe's parsed records and the leak record."""
     kills = oom_kills(readings)
-    run_limit = limit(readings)
+    changes = limit_changes(readings)
+    changed = limit_changed(readings, changes)
+    run_limit = limit(readings, changed)
     return Run(
         kind=kind, index=index, exit_code=readings.exit_code, signal=readings.signal,
         timed_out=readings.timed_out, oom_killed=kills > 0, oom_kills=kills,
         duration=readings.duration, cpu_time=readings.cpu_time,
         cgroup_peak=cgroup_peak(readings, probe), rss_peak=rss_peak(readings, probe),
-        cache_peak=cache_peak(readings), limit=run_limit, approximate=approximate(readings),
+        cache_peak=cache_peak(readings), limit=run_limit, limit_changed=changed,
+        limit_changes=changes, approximate=approximate(readings),
         python=probe.python if kind == "traced" else [], phases=probe.phases,
         timeline=readings.timeline, leak=leak, stderr_tail=readings.stderr_tail,
-        notes=[*notes(readings, run_limit), *readings.notes, *probe.problems])
+        notes=[*([changed] if changed else []), *notes(readings, run_limit), *readings.notes,
+               *probe.problems])
 
 
 def approximate(readings: Readings) -> bool:
@@ -79,9 +91,60 @@ def oom_kills(readings: Readings) -> int:
     return max(readings.oom_kill_counter or 0, 1 if readings.engine_oom_killed else 0)
 
 
-def limit(readings: Readings) -> int | None:
-    """The hard limit in force: as read back from the cgroup, else as the backend set it."""
-    return readings.limit_read if readings.limit_read is not None else readings.limit_set
+def limit(readings: Readings, changed: str | None = None) -> int | None:
+    """The hard limit the run is judged under: as read back from the cgroup (page-rounded),
+    else as the backend set it; where the limit did not hold, the one that was asked for."""
+    if changed is not None or readings.limit_read is None:
+        return readings.limit_set
+    return readings.limit_read
+
+
+def limit_changes(readings: Readings) -> list[LimitChange]:
+    """Every change of a limit of the build's cgroups: those the backend saw during and after
+    the build, else the limit read after the build where it is not the one asked for."""
+    if readings.limit_changes:
+        return list(readings.limit_changes)
+    asked, read = readings.limit_set, readings.limit_read
+    if asked is not None and read is not None and abs(read - asked) >= PAGE_ROUNDING:
+        return [LimitChange(cgroup="own", before=asked, after=read)]
+    return []
+
+
+def limit_changed(readings: Readings, changes: list[LimitChange]) -> str | None:
+    """Why the run was not held by the limit it was given, in words; None: it was. Either a
+    limit of its cgroups changed, or its cgroup's peak went above the limit (a limit raised and
+    set back between two reads leaves that trace only)."""
+    if changes:
+        first = changes[0]
+        # memory and memory+swap usually change together: one sentence names both files
+        alike = [c for c in changes if (c.cgroup, c.before, c.after) == (
+            first.cgroup, first.before, first.after)]
+        files = " and ".join(c.file for c in alike if c.file)
+        where = "its own cgroup" if first.cgroup == "own" else (
+            "the parent cgroup holding its limit")
+        when = ("read after the build" if first.at is None
+                else f"{format_seconds(first.at)} into the build")
+        said = (f"the build changed its memory limit from {_limit_words(first.before)} to "
+                f"{_limit_words(first.after)} ({files + ' of ' if files else ''}"
+                f"{where}, {when})")
+        if len(changes) > len(alike):
+            said += f", and {len(changes) - len(alike)} other limit change(s)"
+        if any(change.stopped for change in changes):
+            said += "; the runner stopped the build"
+        return said
+    asked = readings.limit_set
+    seen = [value for value in (readings.kernel_peak, readings.sampled_max_usage)
+            if value is not None]
+    if asked is None or not seen:
+        return None
+    if max(seen) > asked + max(PEAK_SLACK_MIN, asked * PEAK_SLACK_FRACTION):
+        return (f"the build's cgroup peaked at {format_bytes(max(seen))}, above its limit of "
+                f"{format_bytes(asked)}: the build changed its memory limit during the run")
+    return None
+
+
+def _limit_words(value: int | None) -> str:
+    return "no limit" if value is None else format_bytes(value)
 
 
 def notes(readings: Readings, run_limit: int | None) -> list[str]:

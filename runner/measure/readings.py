@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from runner.results import Timeline
+from runner.results import LimitChange, Timeline
 
 # How a duration was taken: "build" - next to the build, from its start to its wait4 (by the
 # runner, or by the harness inside a container or scope); "outside" - the wall clock around a
@@ -34,7 +34,9 @@ class Readings:
     anon_at_end: int | None = None  # anonymous memory read after the build
     cache_at_max: int | None = None  # page cache in the sample of the largest charged memory
     oom_kill_counter: int | None = None  # the kernel's oom_kill count for the cgroup
-    limit_read: int | None = None  # the hard limit read back from the cgroup
+    limit_read: int | None = None  # the hard limit read back from the cgroup after the build
+    # every change of a limit of the build's cgroups, seen during the build or after it
+    limit_changes: list[LimitChange] = field(default_factory=list)
     swap_allowed: bool | None = None  # the cgroup (or engine) lets the build swap
     # -- outside the cgroup -----------------------------------------------------------------------
     tree_rss_max: int | None = None  # process backend: largest sampled sum of the tree's RSS

@@ -12,11 +12,13 @@ import pytest
 
 from runner.inbuild import cgroups
 from tests.conftest import (
+    assert_not_judged,
     assert_planted_within_2_percent,
     interrupt_when_running,
     run_cli,
     running,
     write_interruptible_suite,
+    write_lift_suite,
 )
 
 MiB = 1024 * 1024
@@ -188,3 +190,34 @@ def test_leftover_cgroup_of_a_dead_runner_is_removed(sla, tmp_path: Path) -> Non
     assert run.exit_code == 0, run.stderr
     assert not stale.exists()
     assert "leftover" in run.stdout
+
+
+def test_a_build_that_lifts_its_own_limit_is_still_held(tmp_path: Path) -> None:
+    write_lift_suite(tmp_path, "own")
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    timed = run.case()["runs"][0]
+    assert timed["oom_kills"] >= 1 and timed["exit_code"] == 128 + signal.SIGKILL, timed
+    assert timed["cgroup_peak"] <= 256 * MiB, "the fence above the build held"
+    assert timed["limit"] == 256 * MiB
+    changed = timed["limit_changed"]
+    assert changed.startswith("the build changed its memory limit from 256 MiB to no limit (")
+    own = cgroups.own_cgroup()
+    assert own is not None
+    assert f"({own.files.LIMIT_FILE} " in changed, "the file names of the host's version"
+    assert "of its own cgroup, " in changed and "stopped" not in changed
+    assert {c["cgroup"] for c in timed["limit_changes"]} == {"own"}
+    assert len(timed["limit_changes"]) == 2, "memory and memory+swap"
+    assert_not_judged(run, changed)
+
+
+def test_a_build_that_lifts_the_fence_is_stopped_and_not_judged(tmp_path: Path) -> None:
+    write_lift_suite(tmp_path, "fence")
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    timed = run.case()["runs"][0]
+    changed = timed["limit_changed"]
+    assert changed.startswith("the build changed its memory limit from 256 MiB to no limit (")
+    assert "of the parent cgroup holding its limit" in changed
+    assert changed.endswith("; the runner stopped the build")
+    assert timed["signal"] == signal.SIGKILL and timed["limit"] == 256 * MiB
+    assert {c["cgroup"] for c in timed["limit_changes"]} == {"fence"}
+    assert_not_judged(run, changed)

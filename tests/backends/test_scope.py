@@ -21,10 +21,12 @@ from runner.inbuild import cgroups
 from tests.conftest import (
     REPO,
     CliRun,
+    assert_not_judged,
     assert_planted_within_2_percent,
     interrupt_when_running,
     running,
     write_interruptible_suite,
+    write_lift_suite,
 )
 
 MiB = 1024 * 1024
@@ -121,6 +123,22 @@ def test_oom_kill_inside_the_scope_fails_the_sla(sla, tmp_path: Path,
     timed = run.case()["runs"][0]
     assert timed["oom_killed"] and timed["exit_code"] == 128 + signal.SIGKILL
     assert timed["cgroup_peak"] <= 128 * MiB
+    assert _scopes() == []
+
+
+def test_a_build_that_lifts_its_scope_limit_is_stopped_and_not_judged(
+        tmp_path: Path, systemd: dict[str, str]) -> None:
+    # the scope's limit is on the build's own cgroup, which a user owns in a delegated
+    # subtree: nothing above holds the build, so the harness stops it on seeing the change
+    write_lift_suite(tmp_path, "own")
+    run = _run_as_user(["check", "sla.yaml"], tmp_path, systemd)
+    timed = run.case()["runs"][0]
+    changed = timed["limit_changed"]
+    assert changed.startswith("the build changed its memory limit from 256 MiB to no limit (")
+    assert "of its own cgroup" in changed and changed.endswith("; the runner stopped the build")
+    assert timed["signal"] == signal.SIGKILL and timed["limit"] == 256 * MiB
+    assert {c["cgroup"] for c in timed["limit_changes"]} == {"own"}
+    assert_not_judged(run, changed)
     assert _scopes() == []
 
 

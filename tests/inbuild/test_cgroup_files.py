@@ -13,7 +13,7 @@ import pytest
 
 from runner.inbuild import cgroups
 from runner.inbuild.cgroups import v1, v2
-from tests.inbuild.recorded import V1_OOM, V1_STAT, V2_STAT, MiB, v2_tree
+from tests.inbuild.recorded import V1_OOM, V1_STAT, V2_EVENTS, V2_STAT, MiB, v2_tree
 
 
 @pytest.fixture
@@ -193,3 +193,72 @@ def test_the_probe_speaks_both_reset_modes() -> None:
         assert f'self.cgroup_reset == "{files.PROBE_RESET_MODE}"' in probe or (
             f'self.cgroup_reset != "{files.PROBE_RESET_MODE}"' in probe), files.VERSION
         assert f'write("{files.PEAK_RESET_VALUE}' in probe, files.VERSION
+
+
+def test_limits_of_both_versions_from_recorded_files(tmp_path: Path) -> None:
+    v1_dir, v2_dir = tmp_path / "v1", tmp_path / "v2"
+    v1_dir.mkdir()
+    (v1_dir / "memory.limit_in_bytes").write_text("268435456\n")
+    (v1_dir / "memory.memsw.limit_in_bytes").write_text("9223372036854771712\n")
+    assert cgroups.Cgroup(str(v1_dir), 1).limits() == {
+        "memory.limit_in_bytes": 256 * MiB, "memory.memsw.limit_in_bytes": None}
+    v2_dir.mkdir()
+    own = cgroups.Cgroup(str(v2_tree(v2_dir, **{"memory.swap.max": "max\n"})), 2)
+    assert own.limits() == {"memory.max": 256 * MiB, "memory.swap.max": None}
+    (v1_dir / "memory.memsw.limit_in_bytes").unlink()  # no swap accounting: not a limit here
+    assert cgroups.Cgroup(str(v1_dir), 1).limits() == {"memory.limit_in_bytes": 256 * MiB}
+
+
+def test_a_limit_watch_sees_every_change_and_stops_on_the_holding_one(tmp_path: Path) -> None:
+    fence_dir = tmp_path / "fence"
+    own_dir = fence_dir / "build"
+    own_dir.mkdir(parents=True)
+    for folder in (fence_dir, own_dir):
+        (folder / "memory.max").write_text("268435456\n")
+        (folder / "memory.swap.max").write_text("0\n")
+    stopped: list[bool] = []
+    fence, own = cgroups.Cgroup(str(fence_dir), 2), cgroups.Cgroup(str(own_dir), 2)
+    watch = cgroups.LimitWatch({"fence": fence, "own": own}, holding="fence",
+                               stop=lambda: stopped.append(True))
+    watch.check(0.1)
+    assert watch.changes == [] and stopped == []
+    (own_dir / "memory.max").write_text("max\n")  # below a fence: reported, not stopped
+    watch.check(0.2)
+    assert watch.changes == [{"cgroup": "own", "file": "memory.max", "before": 256 * MiB,
+                              "after": None, "at": 0.2, "stopped": False}]
+    assert stopped == []
+    (fence_dir / "memory.swap.max").write_text("max\n")
+    watch.check(0.3)
+    watch.check(0.4)
+    assert watch.changes[1] == {"cgroup": "fence", "file": "memory.swap.max", "before": 0,
+                                "after": None, "at": 0.3, "stopped": True}
+    assert len(watch.changes) == 2 and stopped == [True], "each change once, one stop"
+
+
+def test_v1_oom_kills_are_summed_over_the_subtree_v2_read_once(tmp_path: Path) -> None:
+    """v1 counts a kill only in the killed process's cgroup; v2's memory.events counts the
+    subtree's, so summing there would count a kill twice."""
+    for version, name, text in ((1, "memory.oom_control", V1_OOM),
+                                (2, "memory.events", V2_EVENTS)):
+        top = tmp_path / f"v{version}"
+        (top / "build" / "nested").mkdir(parents=True)
+        for folder in (top, top / "build", top / "build" / "nested"):
+            (folder / name).write_text(text)
+        kills = cgroups.Cgroup(str(top), version).oom_kills()
+        assert kills == (3 * 3 if version == 1 else 2), version
+    assert v1.MEMORY_FOR_CHILDREN == ("memory.use_hierarchy", "1")
+    assert v2.MEMORY_FOR_CHILDREN == ("cgroup.subtree_control", "+memory")
+
+
+def test_enable_memory_for_children_writes_the_version_file(fake_root: Path) -> None:
+    own_dir = v2_tree(fake_root, **{"cgroup.subtree_control": "pids\n"})
+    own = cgroups.own_cgroup()
+    assert own is not None
+    own.enable_memory_for_children()
+    # a real cgroupfs adds the controller; the recorded file just keeps what was written
+    assert (own_dir / "cgroup.subtree_control").read_text() == "+memory"
+    v1_dir = fake_root / "v1"
+    v1_dir.mkdir()
+    (v1_dir / "memory.use_hierarchy").write_text("0\n")  # before kernel 5.11 it could be off
+    cgroups.Cgroup(str(v1_dir), 1).enable_memory_for_children()
+    assert (v1_dir / "memory.use_hierarchy").read_text() == "1"

@@ -164,3 +164,18 @@ def test_reports_read_the_stored_analysis_and_compute_none() -> None:
     report.scenarios = []
     assert explain(report)["site"] == [
         "nothing to explain: no size parameter, leak run or phases"]
+
+
+def test_a_build_that_changed_its_limit_gets_no_verdict_but_that() -> None:
+    from runner.session import status_of
+
+    changed = "the build changed its memory limit from 256 MiB to no limit (its own cgroup, ...)"
+    built = case("site", [10 * MiB, 10 * MiB])
+    built.runs[1].limit_changed = changed
+    report = judged([built], slas=["peak < 1GiB"])
+    verdicts = report.cases[0].verdicts
+    assert {v.rule for v in verdicts} == {"peak < 1GiB", "exit_code == 0", "oom_kills == 0"}
+    for verdict in verdicts:
+        assert verdict.passed is None and verdict.value is None
+        assert verdict.reason == changed
+    assert status_of(report)[0] == "error", "never a pass, whatever the figures say"

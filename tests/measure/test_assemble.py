@@ -11,7 +11,7 @@ from runner.measure import assemble as rules
 from runner.measure.assemble import assemble, assemble_run
 from runner.measure.probe_records import ProbeData
 from runner.measure.readings import Readings
-from runner.results import LeakRecord, PythonHeap, Timeline
+from runner.results import LeakRecord, LimitChange, PythonHeap, Timeline
 
 MiB = 1024 * 1024
 LIMIT = 512 * MiB
@@ -111,10 +111,62 @@ def test_no_limit_note() -> None:
 
 
 def test_limit_read_back_wins_over_the_limit_set() -> None:
-    assert assemble("timed", 0, _cgroup(limit_read=500 * MiB), ProbeData()).limit == 500 * MiB
+    # the kernel keeps limits in whole pages: an unaligned limit reads back rounded down
+    run = assemble("timed", 0, _cgroup(limit_set=LIMIT + 100), ProbeData())
+    assert run.limit == LIMIT and run.limit_changed is None and run.limit_changes == []
     # a harness that left no report: the limit the backend asked for
     unread = assemble("timed", 0, _cgroup(limit_read=None), ProbeData())
-    assert unread.limit == LIMIT and unread.notes == []
+    assert unread.limit == LIMIT and unread.notes == [] and unread.limit_changed is None
+
+
+def test_limit_read_after_the_build_that_is_not_the_one_asked_for_is_a_change() -> None:
+    # a harness (scope, container) read its cgroup's limit after the build: 1 GiB, not 512 MiB
+    run = assemble("timed", 0, _cgroup(limit_read=1024 * MiB), ProbeData())
+    assert run.limit_changes == [LimitChange(cgroup="own", before=LIMIT, after=1024 * MiB)]
+    assert run.limit_changed == ("the build changed its memory limit from 512 MiB to 1 GiB (its "
+                                 "own cgroup, read after the build)")
+    assert run.limit == LIMIT, "judged under the limit asked for, not the one it gave itself"
+    assert run.notes[0] == run.limit_changed
+
+
+def test_limit_changes_the_backend_saw_during_the_build() -> None:
+    fence = [LimitChange(cgroup="fence", file=name, before=LIMIT, after=None, at=0.4,
+                         stopped=True)
+             for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")]
+    own = LimitChange(cgroup="own", file="memory.limit_in_bytes", before=LIMIT, after=None,
+                      at=0.4)
+    run = assemble("timed", 0, _cgroup(limit_read=None, limit_changes=[*fence, own]),
+                   ProbeData())
+    assert run.limit_changes == [*fence, own]
+    assert run.limit_changed == (
+        "the build changed its memory limit from 512 MiB to no limit "
+        "(memory.limit_in_bytes and memory.memsw.limit_in_bytes of the parent cgroup holding "
+        "its limit, 400 ms into the build), and 1 other limit change(s); the runner stopped "
+        "the build")
+    assert run.limit == LIMIT and rules.NO_LIMIT_NOTE not in run.notes
+    # only its own cgroup changed, below a fence that held: still not the run it was given
+    held = assemble("timed", 0, _cgroup(limit_changes=[own]), ProbeData())
+    assert held.limit_changed is not None and "its own cgroup, 400 ms" in held.limit_changed
+    assert "stopped" not in held.limit_changed
+
+
+def test_a_peak_above_the_limit_means_the_limit_did_not_hold() -> None:
+    # raised and set back between two reads: only the peak says so
+    run = assemble("timed", 0, _cgroup(kernel_peak=609 * MiB), ProbeData())
+    assert run.limit_changes == []
+    assert run.limit_changed == ("the build's cgroup peaked at 609 MiB, above its limit of "
+                                 "512 MiB: the build changed its memory limit during the run")
+    sampled = assemble("timed", 0, _cgroup(kernel_peak=None, sampled_max_usage=600 * MiB),
+                       ProbeData())
+    assert sampled.limit_changed is not None
+    # the kernel may charge a few pages past the limit while it kills
+    at_the_limit = assemble("timed", 0, _cgroup(kernel_peak=LIMIT + 2 * MiB, oom_kill_counter=1),
+                            ProbeData())
+    assert at_the_limit.limit_changed is None
+    assert assemble("timed", 0, _cgroup(kernel_peak=2048 * MiB, limit_set=None, limit_read=None),
+                    ProbeData()).limit_changed is None, "no limit asked: none to hold"
+    assert assemble("timed", 0, _process(tree_rss_max=2048 * MiB),
+                    ProbeData()).limit_changed is None
 
 
 def test_swap_note_only_when_swap_is_allowed() -> None:

@@ -248,7 +248,11 @@ class DockerBackend(Backend):
             pids_limit=options.pids_limit, read_only=options.read_only, tmpfs=tmpfs,
             mounts=mounts, detach=True, stdin_open=False, tty=False)
         if request.limit is not None:
-            # memswap == mem: without it the container may use the limit again as swap
+            # memswap == mem: without it the container may use the limit again as swap.
+            # The build cannot lift this limit: a container's cgroupfs is mounted read-only
+            # (no CAP_SYS_ADMIN, no privileges), so there is no change to prevent or to catch
+            # here; the harness's limit watch and the limit it reads after the build, compared
+            # with this one in runner.measure.assemble, only confirm it held.
             kwargs.update(mem_limit=request.limit, memswap_limit=request.limit)
         return kwargs
 

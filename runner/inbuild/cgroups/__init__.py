@@ -16,6 +16,7 @@ import signal
 import threading
 import time
 from types import ModuleType
+from typing import Any, Callable
 
 from runner.inbuild.cgroups import _io, v1, v2
 
@@ -95,7 +96,14 @@ class Cgroup:
         return (stat if stat is not None else self.stat()).get(self.files.CACHE_KEY)
 
     def oom_kills(self) -> int | None:
-        """The kernel's OOM-kill counter of this cgroup (None: cannot be read)."""
+        """Processes the kernel OOM-killed in this cgroup and every cgroup below it (None:
+        cannot be read): the counter here where it counts the subtree, else the sum."""
+        here = self._oom_kills_here()
+        if here is None or self.files.OOM_KILLS_HIERARCHICAL:
+            return here
+        return here + sum(child._oom_kills_here() or 0 for child in self.descendants())
+
+    def _oom_kills_here(self) -> int | None:
         text = self._text(self.files.OOM_KILLS_FILE)
         return None if text is None else int(self.files.parse_oom_kills(text))
 
@@ -107,6 +115,20 @@ class Cgroup:
         except ValueError:
             return None
         return limit
+
+    def limits(self) -> dict[str, int | None]:
+        """Every hard limit file (memory, and memory+swap or swap) that can be read, by file
+        name: its value, None for no limit."""
+        found: dict[str, int | None] = {}
+        for name in (self.files.LIMIT_FILE, self.files.SWAP_LIMIT_FILE):
+            text = self._text(name)
+            if text is None:
+                continue
+            try:
+                found[name] = self.files.parse_limit(text)
+            except ValueError:
+                continue
+        return found
 
     def swap_allowed(self) -> bool | None:
         """Whether the build could swap instead of being killed (None: cannot tell)."""
@@ -121,6 +143,18 @@ class Cgroup:
         """Whether cgroups created below this one get the memory controller."""
         name = self.files.SUBTREE_CONTROL_FILE
         return bool(self.files.memory_in_subtree(self._text(name) if name else None))
+
+    def enable_memory_for_children(self) -> None:
+        """Make the cgroups created below this one memory cgroups that this one's limit and
+        counters cover. Call it before creating them."""
+        if self.files.MEMORY_FOR_CHILDREN is None:
+            return
+        name, value = self.files.MEMORY_FOR_CHILDREN
+        try:
+            with open(self.file(name), "w") as handle:
+                handle.write(value)
+        except FileNotFoundError:
+            pass  # a kernel that dropped the switch has it always on
 
     def probe_peak(self) -> tuple[str | None, str]:
         """The peak file the probe in the build may reset at phase starts (None: it may not,
@@ -139,8 +173,14 @@ class Cgroup:
                 raise
 
     def pids(self) -> list[int]:
+        """The processes in this cgroup itself (not in the cgroups below it)."""
         text = self._text(PROCS_FILE)
         return [] if text is None else [int(p) for p in text.split()]
+
+    def descendants(self) -> list[Cgroup]:
+        """Every cgroup below this one, the deepest first."""
+        return [Cgroup(path, self.version)
+                for path, _, _ in os.walk(self.path, topdown=False) if path != self.path]
 
     def enter_file(self) -> str:
         """Writing a pid (or 0 for the writer itself) here moves that process in."""
@@ -156,7 +196,8 @@ class Cgroup:
         return child
 
     def kill_all(self, timeout: float = 5.0) -> None:
-        """SIGKILL every process in the cgroup until it is empty (or timeout)."""
+        """SIGKILL every process in the cgroup and the cgroups below it until they are empty
+        (or timeout)."""
         kill_file = self.files.KILL_FILE  # one write kills the whole subtree, where there is one
         if kill_file and os.path.exists(self.file(kill_file)):
             try:
@@ -166,7 +207,7 @@ class Cgroup:
                 pass
         deadline = time.monotonic() + timeout
         while True:
-            pids = self.pids()
+            pids = [pid for group in (*self.descendants(), self) for pid in group.pids()]
             if not pids or time.monotonic() > deadline:
                 return
             for pid in pids:
@@ -177,11 +218,16 @@ class Cgroup:
             time.sleep(0.01)
 
     def remove(self, timeout: float = 5.0) -> None:
-        """Kill what is left and remove the directory (retrying while the kernel drains it)."""
+        """Kill what is left and remove the directory and every cgroup below it, the deepest
+        first (retrying while the kernel drains them)."""
         if not self.exists():
             return
         self.kill_all(timeout)
         deadline = time.monotonic() + timeout
+        for group in (*self.descendants(), self):
+            group._rmdir(deadline)
+
+    def _rmdir(self, deadline: float) -> None:
         while True:
             try:
                 os.rmdir(self.path)
@@ -238,17 +284,58 @@ def _join_or_root(base: str, path: str) -> str:
     return joined if os.path.isdir(joined) else base
 
 
+class LimitWatch:
+    """The hard limits of the cgroups that hold a build, as read before it starts, and every
+    change of them read since: a build that may write its cgroups' files (root, or the owner
+    of a delegated scope) can raise or remove its own limit.
+
+    ``cgroups`` names each watched cgroup by its role ("own": the build's own cgroup; "fence":
+    an ancestor holding the limit for the build's whole subtree). A change of the limit of the
+    ``holding`` cgroup means nothing holds the build any more: ``stop`` is called (once) to
+    stop it. Each change is a dict with the keys of ``runner.results.LimitChange``.
+    """
+
+    def __init__(self, cgroups: dict[str, Cgroup], holding: str | None = None,
+                 stop: Callable[[], None] | None = None) -> None:
+        self.cgroups = cgroups
+        self.holding = holding
+        self.stop = stop
+        self.changes: list[dict[str, Any]] = []
+        self._last = {(role, name): value for role, group in cgroups.items()
+                      for name, value in group.limits().items()}
+
+    def check(self, at: float) -> None:
+        """Read the limits again (from one thread at a time: the sampler's); ``at`` is seconds
+        since the build started."""
+        stop = False
+        for role, group in self.cgroups.items():
+            for name, value in group.limits().items():
+                key = (role, name)
+                if key not in self._last or self._last[key] == value:
+                    continue
+                stop = stop or (role == self.holding and self.stop is not None)
+                self.changes.append({"cgroup": role, "file": name, "before": self._last[key],
+                                     "after": value, "at": at, "stopped": stop})
+                self._last[key] = value
+        if stop and self.stop is not None:
+            self.holding = None  # stop once
+            self.stop()
+
+
 class Sampler(threading.Thread):
-    """Samples a cgroup's charged and anonymous memory every ``interval`` seconds.
+    """Samples a cgroup's charged and anonymous memory every ``interval`` seconds (and checks
+    the limits ``watch`` keeps, if any, at each sample).
 
     Keeps the full series (for memory-over-time plots) and the raw maxima of what it saw
     (None until the first sample); how they combine with the kernel's own peak is decided in
     ``runner.measure.assemble``.
     """
 
-    def __init__(self, cgroup: Cgroup, interval: float) -> None:
+    def __init__(self, cgroup: Cgroup, interval: float,
+                 watch: LimitWatch | None = None) -> None:
         super().__init__(name="memsla-sampler", daemon=True)
         self.cgroup = cgroup
+        self.watch = watch  # checked at every sample, the last one after the build
         self.interval = interval
         self.t: list[float] = []
         self.usage: list[int] = []
@@ -269,6 +356,8 @@ class Sampler(threading.Thread):
             self._stop_event.wait(self.interval)
 
     def sample(self) -> None:
+        if self.watch is not None:
+            self.watch.check(round(time.monotonic() - self._start, 4))
         usage = self.cgroup.current()
         if usage is None:
             return

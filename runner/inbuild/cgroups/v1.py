@@ -33,8 +33,14 @@ CACHE_KEY = "total_cache"
 LIMIT_FILE = "memory.limit_in_bytes"
 SWAP_LIMIT_FILE = "memory.memsw.limit_in_bytes"  # memory + swap; absent without swap accounting
 OOM_KILLS_FILE = "memory.oom_control"
+# v1 counts a kill in the cgroup of the killed process only, never in its ancestors: the kills of
+# a subtree are the sum over its cgroups.
+OOM_KILLS_HIERARCHICAL = False
 KILL_FILE = None  # no cgroup.kill on v1: processes are killed one by one
 SUBTREE_CONTROL_FILE = None  # every controller of a v1 hierarchy reaches every child
+# What to write (file, value) so that a cgroup's limit and counters cover its children: the
+# hierarchy (always on since kernel 5.11, where writing 1 is accepted and changes nothing).
+MEMORY_FOR_CHILDREN: tuple[str, str] | None = ("memory.use_hierarchy", "1")
 
 # -- peak reset, and what the probe inside the build may do with it ------------------------------
 # Writing 0 resets the cgroup-wide peak to the current usage; root may do it from inside the
@@ -61,7 +67,8 @@ def parse_stat(text: str) -> dict[str, int]:
 
 
 def parse_limit(text: str) -> int | None:
-    """memory.limit_in_bytes: v1 spells "no limit" as a page-rounded LONG_MAX."""
+    """memory.limit_in_bytes or memory.memsw.limit_in_bytes: v1 spells "no limit" as a
+    page-rounded LONG_MAX."""
     value = int(text.strip())
     return None if value >= 1 << 62 else value
 

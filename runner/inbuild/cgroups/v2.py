@@ -38,8 +38,12 @@ CACHE_KEY = "file"
 LIMIT_FILE = "memory.max"
 SWAP_LIMIT_FILE = "memory.swap.max"  # swap on top of memory.max; absent without swap accounting
 OOM_KILLS_FILE = "memory.events"
+OOM_KILLS_HIERARCHICAL = True  # memory.events counts the kills of the whole subtree
 KILL_FILE = "cgroup.kill"  # kernel 5.14+: writing 1 kills every process of the subtree
 SUBTREE_CONTROL_FILE = "cgroup.subtree_control"  # controllers the children get
+# What to write (file, value) so that a cgroup's children get the memory controller (its
+# limit and counters cover them in any case).
+MEMORY_FOR_CHILDREN: tuple[str, str] | None = (SUBTREE_CONTROL_FILE, "+memory")
 
 # -- peak reset, and what the probe inside the build may do with it ------------------------------
 # Kernel 6.12+: a write resets the peak seen through that open file descriptor only; other
@@ -67,7 +71,7 @@ def parse_stat(text: str) -> dict[str, int]:
 
 
 def parse_limit(text: str) -> int | None:
-    """memory.max: "max" is no limit."""
+    """memory.max or memory.swap.max: "max" is no limit."""
     text = text.strip()
     return None if text == "max" else int(text)
 
