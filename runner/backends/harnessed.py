@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from runner.backends.interface import RunRequest
 from runner.measure import staging
 from runner.measure.assemble import assemble_run
@@ -63,6 +65,14 @@ def read_report(folder: Path) -> dict[str, Any] | None:
     return _well_typed(report) if isinstance(report, dict) else None
 
 
+def _is_limit_change(item: object) -> bool:
+    try:
+        LimitChange.model_validate(item)
+    except ValidationError:
+        return False
+    return True
+
+
 def _well_typed(report: dict[str, Any]) -> dict[str, Any]:
     def number(value: object) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
@@ -79,6 +89,8 @@ def _well_typed(report: dict[str, Any]) -> dict[str, Any]:
             fits = isinstance(value, bool)
         elif key in ("error",):
             fits = isinstance(value, str)
+        elif key == "limit_changes":
+            fits = isinstance(value, list) and all(_is_limit_change(item) for item in value)
         elif key == "timeline":
             fits = isinstance(value, dict) and set(value) <= {"t", "cgroup", "anon"} and all(
                 series(item) for item in value.values())
