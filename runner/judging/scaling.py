@@ -18,11 +18,11 @@ from runner.judging.regression import Line, PowerFit, fit_line, fit_loglog, fit_
 from runner.judging.statistics import TIMED_VALUES, TRACED_VALUES, RunValue
 from runner.judging.verdicts import verdict
 from runner.metrics import FITTABLE, Source
+from runner.metrics import MIN_SIZES as MIN_SIZES  # defined with the metrics; re-exported
 from runner.results import Case, Verdict
 from runner.slafile.rules import Rule
 from runner.units import format_bytes
 
-MIN_SIZES = 3
 # Below this growth across the measured sizes memory does not measurably depend on size.
 FLAT_BYTES = 1 << 20
 FLAT_FRACTION = 0.01
