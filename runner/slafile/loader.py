@@ -103,12 +103,14 @@ class _Walker:
         self.aliases = aliases  # where each alias is written, by (parent id, index or key id)
 
     def walk(self, node: yaml.Node, path: Path_, key: Position | None,
-             written: Position | None = None) -> None:
-        """``written``: where this node is written, if by an alias (the node is the anchor's)."""
+             written: Position | None = None, via: Position | None = None) -> None:
+        """``written``: where this node is written, if by an alias (the node is the anchor's);
+        ``via``: where the nearest alias above it is written."""
+        via = written or via
         self.count += 1
         if self.count > MAX_NODES:
             raise _error(f"the document has more than {MAX_NODES} values once YAML aliases "
-                         "are expanded", self.file, written or _mark(node))
+                         "are expanded", self.file, via or _mark(node))
         if id(node) in self.active:
             raise _error("a YAML alias refers to a node that contains it", self.file,
                          written or key or _mark(node))
@@ -121,13 +123,13 @@ class _Walker:
         self.positions.nodes[path] = _Node(_mark(node), key, container, text)
         self.active.add(id(node))
         if isinstance(node, yaml.MappingNode):
-            self._mapping(node, path)
+            self._mapping(node, path, via)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
-                self.walk(item, (*path, index), None, self.aliases.get((id(node), index)))
+                self.walk(item, (*path, index), None, self.aliases.get((id(node), index)), via)
         self.active.discard(id(node))
 
-    def _mapping(self, node: yaml.MappingNode, path: Path_) -> None:
+    def _mapping(self, node: yaml.MappingNode, path: Path_, via: Position | None) -> None:
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             where = _mark(key_node)
@@ -151,7 +153,8 @@ class _Walker:
                 raise _error(f"duplicate key {key!r} (first on line {seen[key]})", self.file,
                              where)
             seen[key] = where[0]
-            self.walk(value_node, (*path, key), where, self.aliases.get((id(node), id(key_node))))
+            self.walk(value_node, (*path, key), where,
+                      self.aliases.get((id(node), id(key_node))), via)
 
 
 class _Loader(yaml.SafeLoader):
