@@ -105,8 +105,9 @@ class _Walker:
     def walk(self, node: yaml.Node, path: Path_, key: Position | None,
              written: Position | None = None, via: Position | None = None) -> None:
         """``written``: where this node is written, if by an alias (the node is the anchor's);
-        ``via``: where the nearest alias above it is written."""
-        via = written or via
+        ``via``: where the outermost alias above it is written, the one the walk went through
+        from the document into an anchor's copy."""
+        via = via or written
         self.count += 1
         if self.count > MAX_NODES:
             raise _error(f"the document has more than {MAX_NODES} values once YAML aliases "
