@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
 
-from runner.units import Kind
+from runner.units import Kind, clip
 
 
 class Source(str, Enum):
@@ -94,6 +94,9 @@ FIT_METRICS: dict[str, MetricDef] = {
     )
 }
 FITTABLE = ("peak", "rss_peak", "python_peak")
+# A fit is judged only across at least this many sizes: two points always fit a line exactly,
+# so R^2 and the prediction interval mean nothing. The SLA file is checked against it at load.
+MIN_SIZES = 3
 
 OTHER_METRICS: dict[str, MetricDef] = {
     "leak_per_build": MetricDef(
@@ -170,15 +173,15 @@ def parse_metric(text: str) -> MetricRef:
 
     match = _REF.match(text.strip())
     if not match:
-        raise ValueError(f"cannot read metric {text!r}")
+        raise ValueError(f"cannot read metric {clip(text.strip())}")
     if match.group("phase") is not None:
         name, phase = match.group("phase_metric"), match.group("phase").strip()
         if not phase:
-            raise ValueError(f"{text.strip()!r}: the phase name is empty")
+            raise ValueError(f"{clip(text.strip())}: the phase name is empty")
         if name not in PHASE_METRICS:
             close = difflib.get_close_matches(name, PHASE_METRICS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"unknown phase metric {name!r}{hint}; phases have "
+            raise ValueError(f"unknown phase metric {clip(name)}{hint}; phases have "
                              f"{', '.join(PHASE_METRICS)}")
         return MetricRef(name=name, phase=phase)
     name, arg = match.group("name"), match.group("arg")
@@ -187,16 +190,16 @@ def parse_metric(text: str) -> MetricRef:
             raise ValueError(f"{name}({arg}): the fit takes one of {', '.join(FITTABLE)}")
         return MetricRef(name=name, of=arg or "peak")
     if name == "phase" and arg is not None:
-        raise ValueError(f"{text.strip()!r} needs the phase's metric, e.g. "
+        raise ValueError(f"{clip(text.strip())} needs the phase's metric, e.g. "
                          f"phase({arg}).python_peak; phases have {', '.join(PHASE_METRICS)}")
     if arg is not None:
-        raise ValueError(f"metric {name!r} takes no argument")
+        raise ValueError(f"metric {clip(name)} takes no argument")
     known = name in RUN_METRICS or name in OTHER_METRICS or (
         name.endswith(GROWTH_SUFFIX) and name[: -len(GROWTH_SUFFIX)] in RUN_METRICS)
     if not known:
         close = difflib.get_close_matches(name, all_names(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown metric {name!r}{hint}")
+        raise ValueError(f"unknown metric {clip(name)}{hint}")
     return MetricRef(name=name)
 
 

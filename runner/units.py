@@ -32,10 +32,19 @@ SECOND_UNITS: dict[str, float] = {
     "ms": 0.001, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0,
 }
 
+# Every quantity has a bound, so no value read from a file can overflow something downstream.
 # Sizes end up in cgroup files and Docker's API, which take a signed 64-bit count of bytes.
 MAX_BYTES = 2**63 - 1
+# No build memsla measures runs for a week; a longer timeout or duration bound is a typo.
+MAX_SECONDS = 7 * 24 * 3600.0
+# Counts (exit codes, OOM kills, blocks) stay exact as floats.
+MAX_COUNT = 2**53
+# Ratios (10% is 0.1) and plain numbers (a scaling exponent) are small.
+MAX_RATIO = 1e6
+MAX_NUMBER = 1e6
 
-_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z%]*)\s*$")
+# Applied to the stripped text: a leading or trailing \s* here backtracks quadratically.
+_QUANTITY = re.compile(r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z%]*)")
 
 
 class UnitError(ValueError):
@@ -43,9 +52,9 @@ class UnitError(ValueError):
 
 
 def _split(text: str) -> tuple[float, str]:
-    match = _QUANTITY.match(text)
+    match = _QUANTITY.fullmatch(text.strip())
     if not match:
-        raise UnitError(f"{text!r} is not a number with an optional unit")
+        raise UnitError(f"{clip(text)} is not a number with an optional unit")
     return float(match.group(1)), match.group(2)
 
 
@@ -55,16 +64,29 @@ def _number(value: str | int | float, what: str) -> tuple[float, str]:
         raise UnitError(f"{value!r} is not {what}")
     if isinstance(value, str):
         return _split(value)
+    if not isinstance(value, int | float):
+        kind = {dict: "a mapping", list: "a list"}.get(type(value), type(value).__name__)
+        raise UnitError(f"{what} is a number with an optional unit, not {kind}")
     try:
         return float(value), ""
     except OverflowError:
-        raise UnitError(f"{value!r} is too large for {what}") from None
+        raise UnitError(f"{clip(value)} is too large for {what}") from None
 
 
-def _finite(number: float, value: str | int | float, what: str) -> float:
+def _finite(number: float, value: str | int | float, what: str, bound: float) -> float:
     if not math.isfinite(number):
-        raise UnitError(f"{what} must be a finite number, not {value!r}")
+        raise UnitError(f"{what} must be a finite number, not {clip(value)}")
+    if abs(number) > bound:
+        raise UnitError(f"{clip(value)} is too large for {what} (at most {bound:g})")
     return number
+
+
+def clip(value: object, limit: int = 60) -> str:
+    """``repr(value)``, shortened in the middle: a message quotes the value, not a whole file."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"a number of {value.bit_length()} bits"  # repr() refuses > 4300 digits
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 2:]}"
 
 
 def parse_bytes(value: str | int | float) -> int:
@@ -74,14 +96,14 @@ def parse_bytes(value: str | int | float) -> int:
     number, unit = _number(value, "a size")
     if unit and unit.lower() not in BYTE_UNITS:
         raise UnitError(
-            f"unknown size unit {unit!r} in {value!r}; use B, KiB, MiB, GiB, TiB "
+            f"unknown size unit {clip(unit)} in {clip(value)}; use B, KiB, MiB, GiB, TiB "
             "(powers of 1024) or KB, MB, GB, TB (powers of 1000)"
         )
     result = number * BYTE_UNITS[unit.lower()] if unit else number
     if result < 0 or not math.isfinite(result):
-        raise UnitError(f"a size must be a finite non-negative number, not {value!r}")
+        raise UnitError(f"a size must be a finite non-negative number, not {clip(value)}")
     if result > MAX_BYTES:
-        raise UnitError(f"{value!r} is too large for a size (at most 8 EiB)")
+        raise UnitError(f"{clip(value)} is too large for a size (at most 8 EiB)")
     return round(result)
 
 
@@ -89,10 +111,13 @@ def parse_seconds(value: str | int | float) -> float:
     """'120s' -> 120.0, '500ms' -> 0.5, '10min' -> 600.0; a bare number is seconds."""
     number, unit = _number(value, "a duration")
     if unit and unit.lower() not in SECOND_UNITS:
-        raise UnitError(f"unknown duration unit {unit!r} in {value!r}; use ms, s, min or h")
+        raise UnitError(f"unknown duration unit {clip(unit)} in {clip(value)}; use ms, s, "
+                        "min or h")
     result = number * SECOND_UNITS[unit.lower()] if unit else number
     if result < 0 or not math.isfinite(result):
-        raise UnitError(f"a duration must be a finite non-negative number, not {value!r}")
+        raise UnitError(f"a duration must be a finite non-negative number, not {clip(value)}")
+    if result > MAX_SECONDS:
+        raise UnitError(f"{clip(value)} is too long for a duration (at most 168h, a week)")
     return result
 
 
@@ -102,21 +127,25 @@ def parse_ratio(value: str | int | float) -> float:
     if unit == "%":
         number /= 100.0
     elif unit:
-        raise UnitError(f"unknown ratio unit {unit!r} in {value!r}; write a percentage like 10%")
-    return _finite(number, value, "a ratio")
+        raise UnitError(f"unknown ratio unit {clip(unit)} in {clip(value)}; write a percentage "
+                        "like 10%")
+    return _finite(number, value, "a ratio", MAX_RATIO)
 
 
 def parse_number(value: str | int | float) -> float:
     number, unit = _number(value, "a number")
     if unit:
-        raise UnitError(f"{value!r} takes no unit")
-    return _finite(number, value, "a number")
+        raise UnitError(f"{clip(value)} takes no unit")
+    return _finite(number, value, "a number", MAX_NUMBER)
 
 
 def parse_count(value: str | int | float) -> int:
-    number = parse_number(value)
+    number, unit = _number(value, "a count")
+    if unit:
+        raise UnitError(f"{clip(value)} takes no unit")
+    number = _finite(number, value, "a count", MAX_COUNT)
     if number != int(number):
-        raise UnitError(f"{value!r} is not a whole number")
+        raise UnitError(f"{clip(value)} is not a whole number")
     return int(number)
 
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+import time
+from typing import Any
 
 import pytest
 
 from runner.units import (
     MAX_BYTES,
+    MAX_COUNT,
+    MAX_SECONDS,
     Kind,
     UnitError,
+    clip,
     format_bytes,
     format_seconds,
     format_value,
@@ -247,3 +252,43 @@ def test_ratio_round_trip() -> None:
     for value in (0.1, -0.05, 0.333, 2.0):
         text = format_value(Kind.RATIO, value, signed=True)
         assert math.isclose(parse_ratio(text), value, rel_tol=5e-3)
+
+
+@pytest.mark.parametrize(("parse_one", "value", "message"), [
+    (parse_bytes, {"a": 1}, "not a mapping"),
+    (parse_seconds, [1, 2], "not a list"),
+    (parse_ratio, {"a": 1}, "not a mapping"),
+    (parse_count, [1], "not a list"),
+    (parse_seconds, "169h", "too long for a duration"),
+    (parse_seconds, 10**20, "too long for a duration"),
+    (parse_count, 2**60, "too large for a count"),
+    (parse_count, "1e300", "too large for a count"),
+    (parse_ratio, "1e300%", "too large for a ratio"),
+    (parse_number, -1e300, "too large for a number"),
+])
+def test_every_quantity_is_bounded_and_typed(parse_one: Any, value: Any, message: str) -> None:
+    # a mapping or list was a TypeError; no quantity had an upper bound but sizes
+    with pytest.raises(UnitError, match=message):
+        parse_one(value)
+
+
+def test_the_bounds_themselves_are_accepted() -> None:
+    assert parse_seconds(MAX_SECONDS) == MAX_SECONDS
+    assert parse_seconds("168h") == MAX_SECONDS
+    assert parse_count(MAX_COUNT) == MAX_COUNT
+
+
+def test_a_long_run_of_spaces_is_read_in_linear_time() -> None:
+    # '1', 100 KB of spaces, '!' backtracked quadratically (seconds); now it is one pass
+    start = time.monotonic()
+    with pytest.raises(UnitError, match="not a number"):
+        parse_bytes("1" + " " * 100_000 + "!")
+    assert time.monotonic() - start < 1.0
+    assert parse_bytes(" 2 GiB ") == 2 * GiB
+
+
+def test_messages_quote_a_clipped_value() -> None:
+    with pytest.raises(UnitError) as caught:
+        parse_bytes("x" * 100_000)
+    assert len(str(caught.value)) < 200
+    assert clip(10**5000) == "a number of 16610 bits"

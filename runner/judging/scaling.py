@@ -15,7 +15,7 @@ from collections.abc import Callable
 from runner.judging.regression import PowerFit, fit_line, fit_loglog, fit_power, stored_line
 from runner.judging.statistics import TIMED_VALUES, TRACED_VALUES, RunValue
 from runner.judging.verdicts import skipped, verdict
-from runner.metrics import FITTABLE, Source, pick
+from runner.metrics import FITTABLE, MIN_SIZES, Source, pick
 from runner.results import (
     Case,
     GrowthFit,
@@ -29,7 +29,6 @@ from runner.results import (
 from runner.slafile.rules import Rule
 from runner.units import format_bytes
 
-MIN_SIZES = 3
 # Below this growth across the measured sizes memory does not measurably depend on size.
 FLAT_BYTES = 1 << 20
 FLAT_FRACTION = 0.01

@@ -7,8 +7,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from runner.judging import scaling
-from runner.metrics import case_label
+from runner.metrics import MIN_SIZES, case_label
 from runner.results import LeakFinding, Results
 from runner.units import format_bytes, format_seconds
 
@@ -35,7 +34,7 @@ def scaling_table(results: Results, console: Console) -> None:
             label = escape(case_label(scenario.scenario, fit.params))
             if fit.problem is not None or fit.line is None:
                 table.add_row(label, fit.metric, "-", "-", "-", "-",
-                              f"{len(fit.sizes)} (needs {scaling.MIN_SIZES})")
+                              f"{len(fit.sizes)} (needs {MIN_SIZES})")
                 continue
             exponent = fit.exponent
             table.add_row(label, fit.metric, format_bytes(fit.line.fixed),

@@ -13,13 +13,22 @@ from pydantic import BaseModel, ValidationError
 
 from runner.errors import SpecError
 from runner.slafile.model import SCHEMA_VERSION, NodeError, Scenario, Settings, Suite
+from runner.units import clip
 
 Path_ = tuple[str | int, ...]
 Position = tuple[int, int]  # 1-based line and column
 
 _TAG = "tag:yaml.org,2002:"
-# Aliases can make a small file expand exponentially ("billion laughs"); nothing real needs this.
-MAX_NODES = 100_000
+# Bounds that keep loading any file under a second and a few MiB (docs in tests/slafile). The
+# pure-Python YAML parser costs up to ~30 us and ~1 KiB per value, so the node count is what
+# bounds time and memory; the byte cap refuses a wrong file (a log, a dump) before parsing it.
+# A real SLA file is a few KB with a few hundred values.
+MAX_FILE_BYTES = 256 * 1024
+# Values as composed, and again once aliases are expanded ("billion laughs").
+MAX_NODES = 5_000
+MAX_DEPTH = 32  # nesting; the schema needs 6
+MAX_NUMBER_TEXT = 64  # characters of a number: a longer one is a mistake, and costly to read
+MAX_MESSAGE = 400  # characters of an error message
 
 
 @dataclass(frozen=True)
@@ -55,43 +64,73 @@ class _Positions:
         return node.text if node else None
 
 
-def _mark(node: yaml.Node) -> Position:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+def _mark(node: yaml.Node | yaml.Event) -> Position:
+    mark = node.start_mark
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
 
 
 def _error(message: str, file: str, position: Position | None) -> SpecError:
-    line, column = position or (None, None)
-    return SpecError(message, file=file, line=line, column=column)
+    line, column = position or (1, 1)
+    return SpecError(_clipped(message), file=file, line=line, column=column)
+
+
+def _clipped(message: str) -> str:
+    if len(message) <= MAX_MESSAGE:
+        return message
+    half = MAX_MESSAGE // 2
+    return f"{message[:half]} ... {message[-half:]}"
+
+
+def _position_of(text: str, index: int) -> Position:
+    """The 1-based line and column of ``text[index]``."""
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
+def _too_large(file: str, position: Position) -> SpecError:
+    return _error(f"the file is larger than {MAX_FILE_BYTES // 1024} KiB; an SLA file is a few "
+                  "KB (is this the right file?)", file, position)
 
 
 class _Walker:
     """Records positions and rejects what YAML allows but an SLA file must not contain."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, aliases: dict[tuple[int, int], Position]) -> None:
         self.file = file
         self.positions = _Positions()
         self.count = 0
         self.active: set[int] = set()  # ids of the nodes being walked, to catch alias cycles
+        self.aliases = aliases  # where each alias is written, by (parent id, index or key id)
 
-    def walk(self, node: yaml.Node, path: Path_, key: Position | None) -> None:
+    def walk(self, node: yaml.Node, path: Path_, key: Position | None,
+             written: Position | None = None, via: Position | None = None) -> None:
+        """``written``: where this node is written, if by an alias (the node is the anchor's);
+        ``via``: where the outermost alias above it is written, the one the walk went through
+        from the document into an anchor's copy."""
+        via = via or written
         self.count += 1
         if self.count > MAX_NODES:
             raise _error(f"the document has more than {MAX_NODES} values once YAML aliases "
-                         "are expanded", self.file, _mark(node))
+                         "are expanded", self.file, via or _mark(node))
         if id(node) in self.active:
-            raise _error("a YAML alias refers to a node that contains it", self.file, key)
+            raise _error("a YAML alias refers to a node that contains it", self.file,
+                         written or key or _mark(node))
         text = node.value if isinstance(node, yaml.ScalarNode) else None
+        if text is not None and "\0" in text:
+            # every string here ends up a path, an argument, an env value or a report
+            raise _error("a NUL character (\\0) is not allowed in an SLA file", self.file,
+                         written or _mark(node))
         container = isinstance(node, yaml.MappingNode | yaml.SequenceNode)
         self.positions.nodes[path] = _Node(_mark(node), key, container, text)
         self.active.add(id(node))
         if isinstance(node, yaml.MappingNode):
-            self._mapping(node, path)
+            self._mapping(node, path, via)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
-                self.walk(item, (*path, index), None)
+                self.walk(item, (*path, index), None, self.aliases.get((id(node), index)), via)
         self.active.discard(id(node))
 
-    def _mapping(self, node: yaml.MappingNode, path: Path_) -> None:
+    def _mapping(self, node: yaml.MappingNode, path: Path_, via: Position | None) -> None:
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             where = _mark(key_node)
@@ -102,6 +141,9 @@ class _Walker:
                 raise _error("a key must be a plain name, not a list or a mapping", self.file,
                              where)
             key = key_node.value
+            if "\0" in key:
+                raise _error("a NUL character (\\0) is not allowed in an SLA file", self.file,
+                             where)
             if key_node.tag != _TAG + "str":
                 kind = {"int": "a number", "float": "a number", "bool": "true/false",
                         "null": "null", "timestamp": "a date"}.get(
@@ -112,18 +154,59 @@ class _Walker:
                 raise _error(f"duplicate key {key!r} (first on line {seen[key]})", self.file,
                              where)
             seen[key] = where[0]
-            self.walk(value_node, (*path, key), where)
+            self.walk(value_node, (*path, key), where,
+                      self.aliases.get((id(node), id(key_node))), via)
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader whose value errors (a 5000-digit int, 2024-13-45) carry a position."""
+    """SafeLoader that bounds the document (values, nesting), remembers where each alias is
+    written, and whose value errors (a 5000-digit int, 2024-13-45, !!bool 30s) carry a
+    position."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.composed = 0
+        self.depth = 0
+        self.alias_marks: dict[tuple[int, int], Position] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        self.composed += 1
+        if self.composed > MAX_NODES:
+            raise yaml.composer.ComposerError(None, None, f"the document has more than "
+                                              f"{MAX_NODES} values", event.start_mark)
+        if self.depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested too deeply (more than "
+                                              f"{MAX_DEPTH} levels)", event.start_mark)
+        self.depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        if isinstance(event, yaml.AliasEvent) and parent is not None:
+            # a sequence item by its index, a mapping value by its key node
+            where = index if isinstance(index, int) else id(index)
+            self.alias_marks[(id(parent), where)] = _mark(event)
+        return node
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if (node.tag in (_TAG + "int", _TAG + "float") and isinstance(node.value, str)
+                and len(node.value) > MAX_NUMBER_TEXT):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"this number is too large (longer than {MAX_NUMBER_TEXT} characters)",
+                node.start_mark)
         try:
             return super().construct_object(node, deep=deep)
-        except (ValueError, OverflowError) as exc:
-            problem = ("this number is too large" if node.tag == _TAG + "int"
-                       else f"cannot read {node.value!r}: {exc}")
+        except (ValueError, OverflowError, KeyError, AttributeError, IndexError,
+                TypeError) as exc:
+            # PyYAML's own constructors fail this way on tagged values: !!bool 30s (KeyError),
+            # !!timestamp nope (AttributeError), !!int _ (IndexError)
+            kind = node.tag.removeprefix(_TAG)
+            shown = clip(node.value) if isinstance(node.value, str) else "this value"
+            problem = ("this number is too large" if kind == "int" and isinstance(
+                           exc, ValueError) and "limit" in str(exc)
+                       else f"cannot read {shown} as {kind}" + (
+                           f": {exc}" if isinstance(exc, ValueError) else ""))
             raise yaml.constructor.ConstructorError(None, None, problem,
                                                     node.start_mark) from None
 
@@ -132,11 +215,15 @@ def load_suite(path: str | Path) -> Suite:
     """Load and validate an SLA file, or raise one SpecError naming file:line:column."""
     file = str(path)
     try:
-        raw = Path(path).read_bytes()
+        with Path(path).open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)  # not all of a 10 GB file by mistake
     except FileNotFoundError:
         raise SpecError("no such file", file=file) from None
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror or exc}", file=file) from None
+    if len(raw) > MAX_FILE_BYTES:
+        prefix = raw[:MAX_FILE_BYTES].decode("utf-8", errors="replace")
+        raise _too_large(file, _position_of(prefix, len(prefix)))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -149,7 +236,10 @@ def load_suite(path: str | Path) -> Suite:
 
 def parse_suite(text: str, *, file: str = "sla.yaml") -> Suite:
     """Validate the text of an SLA file; ``file`` only names it in errors and rule sources."""
-    root, positions, data = _read_yaml(text.removeprefix("\ufeff"), file)
+    text = text.removeprefix("\ufeff")
+    if len(text) > MAX_FILE_BYTES:
+        raise _too_large(file, _position_of(text, MAX_FILE_BYTES))
+    root, positions, data = _read_yaml(text, file)
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else repr(data)
         raise _error(f"the top level must be a mapping with 'version' and 'scenarios', not "
@@ -172,9 +262,9 @@ def _read_yaml(text: str, file: str) -> tuple[yaml.Node, _Positions, Any]:
         root = loader.get_single_node()
         if root is None:
             raise SpecError("the file is empty; it needs 'version: 1' and 'scenarios'",
-                            file=file, line=1)
+                            file=file, line=1, column=1)
         # before constructing: the constructor flattens merge keys away in place
-        walker = _Walker(file)
+        walker = _Walker(file, loader.alias_marks)
         walker.walk(root, (), None)
         return root, walker.positions, loader.construct_document(root)
     except yaml.MarkedYAMLError as exc:
@@ -183,15 +273,13 @@ def _read_yaml(text: str, file: str) -> tuple[yaml.Node, _Positions, Any]:
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
         char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
-        raise SpecError(f"invalid YAML: character {char!r} (U+{ord(char[:1] or ' '):04X}) is "
-                        "not allowed", file=file, line=line, column=column) from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"invalid YAML: {exc}", file=file) from None
-    except RecursionError:
+        raise _error(f"invalid YAML: character {char!r} (U+{ord(char[:1] or ' '):04X}) is not "
+                     "allowed", file, (line, column)) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         mark = loader.get_mark() if loader else None
-        raise SpecError("invalid YAML: nested too deeply", file=file,
-                        line=mark.line + 1 if mark else None,
-                        column=mark.column + 1 if mark else None) from None
+        raise _error(f"invalid YAML: {problem}", file,
+                     (mark.line + 1, mark.column + 1) if mark else None) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -215,9 +303,8 @@ def _yaml_error(exc: yaml.MarkedYAMLError, file: str) -> SpecError:
         message += "; indent with spaces, not tabs"
     elif "<block" in problem:
         message += "; check the indentation"
-    return SpecError(f"invalid YAML: {message}", file=file,
-                     line=mark.line + 1 if mark else None,
-                     column=mark.column + 1 if mark else None)
+    return _error(f"invalid YAML: {message}", file,
+                  (mark.line + 1, mark.column + 1) if mark else None)
 
 
 def _check_version(data: dict[str, Any], root: yaml.Node, positions: _Positions,

@@ -19,9 +19,9 @@ from pydantic import (
     model_validator,
 )
 
-from runner.metrics import MetricRef, Source
+from runner.metrics import MIN_SIZES, MetricRef, Source
 from runner.slafile.rules import STATS, Rule, parse_rule
-from runner.units import UnitError, parse_bytes, parse_seconds
+from runner.units import MAX_SECONDS, UnitError, clip, parse_bytes, parse_seconds
 
 SCHEMA_VERSION = 1
 BackendName = Literal["auto", "cgroup", "process", "docker"]
@@ -29,6 +29,26 @@ TrackerName = Literal["tracemalloc", "none"]
 # Placeholders every command may use besides the matrix parameters.
 PATH_PLACEHOLDERS = ("fixture", "output", "scratch")
 NodePath = tuple[str | int, ...]
+
+# Every number in the file has a bound, so whatever it holds, loading it and planning its runs
+# stay cheap, and no value overflows the kernel, Docker or sitegen later.
+MAX_SCENARIOS = 256
+MAX_RULES = 256  # in one 'slas' list
+MAX_MATRIX_AXES = 16
+MAX_MATRIX_VALUES = 100  # on one axis
+MAX_CASES = 1000  # combinations of one scenario's matrix; each is at least one build
+MAX_MATRIX_INT = 10**15
+MAX_MATRIX_TEXT = 1024  # characters of a matrix value
+MAX_PAGES = 1_000_000  # sitegen
+MAX_PAGE_SIZE = 1024**2  # sitegen
+MAX_SECTIONS = 10_000  # sitegen
+MAX_SEED = 2**32 - 1
+PID_MAX_LIMIT = 4_194_304  # the kernel's largest pid_max: a larger pids_limit means nothing
+MAX_TMPFS = 32
+MAX_LEAK_CALLS = 1000
+# A filled command argument or environment string is at most MAX_ARG_STRLEN on Linux.
+MAX_FILLED = 128 * 1024
+MIN_SAMPLE_INTERVAL = 0.001
 
 
 class NodeError(ValueError):
@@ -75,7 +95,7 @@ def _rule(value: Any) -> Rule:
         if key not in RULE_KEYS:
             close = difflib.get_close_matches(str(key), RULE_KEYS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise NodeError(f"unknown key {key!r} in a rule{hint}; a rule mapping has "
+            raise NodeError(f"unknown key {clip(key)} in a rule{hint}; a rule mapping has "
                             "rule, when and stat", key, key=True)
     text = value.get("rule")
     if not isinstance(text, str):
@@ -83,7 +103,7 @@ def _rule(value: Any) -> Rule:
                         *(("rule",) if "rule" in value else ()))
     stat = value.get("stat", "worst")
     if stat not in STATS:
-        raise NodeError(f"stat must be one of {', '.join(STATS)}, not {stat!r}", "stat")
+        raise NodeError(f"stat must be one of {', '.join(STATS)}, not {clip(stat)}", "stat")
     when_raw = value.get("when", {})
     if not isinstance(when_raw, Mapping):
         raise NodeError("'when' maps matrix parameters to a value or a list of values", "when")
@@ -91,12 +111,12 @@ def _rule(value: Any) -> Rule:
     for key, raw in when_raw.items():
         values = raw if isinstance(raw, list) else [raw]
         if not values:
-            raise NodeError(f"'when' gives {key!r} no values", "when", key)
+            raise NodeError(f"'when' gives {clip(key)} no values", "when", key)
         for index, item in enumerate(values):
             if isinstance(item, bool) or not isinstance(item, int | str):
                 where = ("when", key, index) if isinstance(raw, list) else ("when", key)
                 raise NodeError(f"'when' values are matrix values (numbers or names), "
-                                f"not {item!r}", *where)
+                                f"not {clip(item)}", *where)
         when[str(key)] = tuple(values)
     try:
         return parse_rule(text, stat=stat, when=when)
@@ -122,10 +142,17 @@ class Settings(_Strict):
     # runs before the measured ones, kept in the results but in no metric: the first build
     # after a fixture is made also pays for a cold page cache (up to 18% more cgroup peak)
     warmup: int | None = Field(None, ge=0, le=10)
-    timeout: Seconds | None = Field(None, gt=0)
+    timeout: Seconds | None = Field(None, gt=0, le=MAX_SECONDS)
     tracker: TrackerName | None = None
     image: str | None = Field(None, description="Docker image the docker backend runs")
-    sample_interval: Seconds | None = Field(None, gt=0, le=5)
+    sample_interval: Seconds | None = Field(None, ge=MIN_SAMPLE_INTERVAL, le=5)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, image: str | None) -> str | None:
+        if image is not None:
+            _no_nul(image)
+        return image
 
 
 class CaseSettings(BaseModel):
@@ -152,9 +179,9 @@ class SitegenStep(_Strict):
 
     pages: int | str = "{pages}"
     flavour: Literal["pelican", "hugo"] = "pelican"
-    seed: int = 0
-    page_size: Bytes = Field(3000, ge=200)  # sitegen's minimum page size
-    sections: int = Field(10, ge=1)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    page_size: Bytes = Field(3000, ge=200, le=MAX_PAGE_SIZE)  # sitegen's minimum page size
+    sections: int = Field(10, ge=1, le=MAX_SECTIONS)
 
 
 class GenerateStep(_Strict):
@@ -168,6 +195,13 @@ class GenerateStep(_Strict):
     @classmethod
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
         return _check_env(env)
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, command: list[str] | None) -> list[str] | None:
+        for index, text in enumerate(command or ()):
+            _no_nul(text, index)
+        return command
 
     @model_validator(mode="after")
     def _one_kind(self) -> GenerateStep:
@@ -184,24 +218,34 @@ class DockerOptions(_Strict):
 
     network: Literal["none", "host", "bridge"] = "none"
     read_only: bool = True
-    pids_limit: int = Field(1024, ge=16)
-    tmpfs: dict[str, str] = Field(default_factory=lambda: {"/tmp": "size=512m"})
+    pids_limit: int = Field(1024, ge=16, le=PID_MAX_LIMIT)
+    tmpfs: dict[str, str] = Field(default_factory=lambda: {"/tmp": "size=512m"},
+                                  max_length=MAX_TMPFS)
     output: Literal["bind", "tmpfs"] = "bind"
+
+    @field_validator("tmpfs")
+    @classmethod
+    def _tmpfs(cls, tmpfs: dict[str, str]) -> dict[str, str]:
+        for path, options in tmpfs.items():
+            _no_nul(path, path, key=True)
+            _no_nul(options, path)
+        return tmpfs
 
 
 class LeakMode(_Strict):
     """Call a Python entry point many times in one process and judge retained growth."""
 
     entry: str = Field(description="module:function")
-    calls: int = Field(12, ge=4, le=1000)
-    warmup: int = Field(2, ge=0)
+    calls: int = Field(12, ge=4, le=MAX_LEAK_CALLS)
+    warmup: int = Field(2, ge=0, le=MAX_LEAK_CALLS)
     args: list[str] = Field(default_factory=list)
 
     @field_validator("entry")
     @classmethod
     def _entry(cls, entry: str) -> str:
         if not re.fullmatch(r"[\w.]+:[\w.]+", entry):
-            raise ValueError(f"entry {entry!r} must be 'module:function', e.g. 'mysite.build:main'")
+            raise ValueError(f"entry {clip(entry)} must be 'module:function', e.g. "
+                             "'mysite.build:main'")
         return entry
 
     @model_validator(mode="after")
@@ -222,8 +266,8 @@ class Scenario(Settings):
     requirements: list[str] = Field(default_factory=list)
     python: str | None = Field(None, description="interpreter for the requirements virtualenv")
     size: str | None = Field(None, description="the matrix parameter that is the size")
-    matrix: dict[str, list[int | str]] = Field(default_factory=dict)
-    slas: list[RuleField] = Field(default_factory=list)
+    matrix: dict[str, list[int | str]] = Field(default_factory=dict, max_length=MAX_MATRIX_AXES)
+    slas: list[RuleField] = Field(default_factory=list, max_length=MAX_RULES)
     docker: DockerOptions = Field(default_factory=lambda: DockerOptions.model_validate({}))
     leak: LeakMode | None = None
 
@@ -232,22 +276,52 @@ class Scenario(Settings):
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
         return _check_env(env)
 
+    @field_validator("python")
+    @classmethod
+    def _python(cls, python: str | None) -> str | None:
+        if python is not None:
+            _no_nul(python)
+        return python
+
+    @field_validator("requirements")
+    @classmethod
+    def _requirements(cls, requirements: list[str]) -> list[str]:
+        for index, text in enumerate(requirements):
+            _no_nul(text, index)
+        return requirements
+
     @field_validator("matrix")
     @classmethod
     def _matrix_values(cls, matrix: dict[str, list[int | str]]) -> dict[str, list[int | str]]:
+        cases = 1
         for key, values in matrix.items():
             if not re.fullmatch(r"[A-Za-z_]\w*", key):
-                raise NodeError(f"matrix parameter {key!r} must be an identifier (letters, "
+                raise NodeError(f"matrix parameter {clip(key)} must be an identifier (letters, "
                                 "digits, '_')", key, key=True)
             if key in PATH_PLACEHOLDERS:
-                raise NodeError(f"matrix parameter {key!r} clashes with the path placeholder "
+                raise NodeError(f"matrix parameter {clip(key)} clashes with the path placeholder "
                                 f"{{{key}}}", key, key=True)
             if not values:
-                raise NodeError(f"matrix parameter {key!r} has no values", key)
+                raise NodeError(f"matrix parameter {clip(key)} has no values", key)
+            if len(values) > MAX_MATRIX_VALUES:
+                raise NodeError(f"matrix parameter {clip(key)} has {len(values)} values; at most "
+                                f"{MAX_MATRIX_VALUES}", key, MAX_MATRIX_VALUES)
+            cases *= len(values)
+            if cases > MAX_CASES:
+                raise NodeError(f"the matrix has more than {MAX_CASES} combinations (each is "
+                                "at least one build); split the scenario", key)
             seen: set[str] = set()
             for index, value in enumerate(values):
+                if isinstance(value, int) and abs(value) > MAX_MATRIX_INT:
+                    raise NodeError(f"matrix value {clip(value)} is too large (at most "
+                                    f"{MAX_MATRIX_INT:_})", key, index)
+                if isinstance(value, str):
+                    if len(value) > MAX_MATRIX_TEXT:
+                        raise NodeError(f"matrix value {clip(value)} is longer than "
+                                        f"{MAX_MATRIX_TEXT} characters", key, index)
+                    _no_nul(value, key, index)
                 if str(value) in seen:
-                    raise NodeError(f"matrix parameter {key!r} repeats the value {value!r}",
+                    raise NodeError(f"matrix parameter {clip(key)} repeats the value {clip(value)}",
                                     key, index)
                 seen.add(str(value))
         return matrix
@@ -280,37 +354,54 @@ class Scenario(Settings):
             return
         if self.size not in self.matrix:
             known = f" (the matrix has {', '.join(self.matrix)})" if self.matrix else ""
-            raise NodeError(f"size {self.size!r} is not a matrix parameter{known}", "size")
+            raise NodeError(f"size {clip(self.size)} is not a matrix parameter{known}", "size")
         for index, value in enumerate(self.matrix[self.size]):
             if not isinstance(value, int):
-                raise NodeError(f"the size parameter {self.size!r} takes whole numbers, "
-                                f"not {value!r}", "matrix", self.size, index)
+                raise NodeError(f"the size parameter {clip(self.size)} takes whole numbers, "
+                                f"not {clip(value)}", "matrix", self.size, index)
 
     def _check_templates(self) -> None:
         known = set(self.matrix) | set(PATH_PLACEHOLDERS)
         # filled as runner.plan.fill does: every value as a string
         sample = {name: str(values[0]) for name, values in self.matrix.items()}
         sample.update({name: f"/{name}" for name in PATH_PLACEHOLDERS})
+        longest = {name: max(len(str(value)) for value in values)
+                   for name, values in self.matrix.items()}
+        longest.update({name: len(sample[name]) for name in PATH_PLACEHOLDERS})
         for path, text in self._template_fields():
-            if "\0" in text:
-                raise NodeError(f"{text!r} contains a NUL character", *path)
+            _no_nul(text, *path)
             try:
-                names = placeholders(text)
+                fields = list(string.Formatter().parse(text))
             except ValueError as exc:
-                raise NodeError(f"bad placeholder in {text!r}: {exc} (write {{{{ and }}}} for "
-                                "literal braces)", *path) from None
-            for name in names:
-                if name in known:
+                raise NodeError(f"bad placeholder in {clip(text)}: {exc} (write {{{{ and }}}} "
+                                "for literal braces)", *path) from None
+            filled = 0
+            for literal, name, spec, conversion in fields:
+                filled += len(literal)
+                if name is None:
                     continue
-                if path == ("generate", "sitegen", "pages") and text == "{pages}":
-                    raise NodeError("sitegen makes '{pages}' pages by default, so the matrix "
-                                    "needs a 'pages' parameter (or set sitegen.pages)", *path[:2])
-                raise NodeError(f"unknown placeholder {{{name}}} in {text!r}; known: "
-                                + ", ".join(sorted(known)), *path)
+                if name not in known:
+                    if path == ("generate", "sitegen", "pages") and text == "{pages}":
+                        raise NodeError("sitegen makes '{pages}' pages by default, so the "
+                                        "matrix needs a 'pages' parameter (or set sitegen.pages)",
+                                        *path[:2])
+                    raise NodeError(f"unknown placeholder {{{clip(name, 40)[1:-1]}}} in "
+                                    f"{clip(text)}; known: " + ", ".join(sorted(known)), *path)
+                # Only {name}: a format spec like {x:>999999999999} would cost any memory it
+                # asks for (or raise MemoryError), and values are filled as text anyway.
+                if spec or conversion:
+                    written = f"{{{name}{'!' + conversion if conversion else ''}:{spec}}}"
+                    raise NodeError(f"placeholder {clip(written, 40)[1:-1]} in {clip(text)}: "
+                                    f"write {{{name}}}; memsla fills each value as it is, "
+                                    "without format specs or conversions", *path)
+                filled += longest[name]
+            if filled > MAX_FILLED:
+                raise NodeError(f"{clip(text)} is {filled} characters long once filled; an "
+                                f"argument or environment value has at most {MAX_FILLED}", *path)
             try:
                 text.format_map(sample)
             except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-                raise NodeError(f"cannot fill {text!r}: {exc}", *path) from None
+                raise NodeError(f"cannot fill {clip(text)}: {exc}", *path) from None
         self._check_sitegen_pages()
 
     def _check_sitegen_pages(self) -> None:
@@ -319,46 +410,50 @@ class Scenario(Settings):
             return
         where = ("generate", "sitegen", "pages")
         if isinstance(sitegen.pages, int):
-            if sitegen.pages < 1:
-                raise NodeError(f"sitegen pages must be at least 1, not {sitegen.pages}", *where)
+            if not 1 <= sitegen.pages <= MAX_PAGES:
+                raise NodeError(f"sitegen pages must be at least 1 and at most {MAX_PAGES:_}, "
+                                f"not {clip(sitegen.pages)}", *where)
             return
         names = sorted(set(placeholders(sitegen.pages)))
         for name in names:
             if name not in self.matrix:
                 raise NodeError(f"sitegen pages can use matrix parameters, not {{{name}}}", *where)
+        # at most MAX_CASES combinations: the matrix is bounded before this runs
         for combo in itertools.product(*(self.matrix[name] for name in names)):
             params = {name: str(value) for name, value in zip(names, combo, strict=True)}
             text = sitegen.pages.format_map(params)
-            if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
-                shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
-                raise NodeError(f"sitegen pages {sitegen.pages!r} gives {text!r} for {shown}; "
-                                "it must be a whole number of at least 1", *where)
+            if not re.fullmatch(r"[0-9]{1,16}", text) or not 1 <= int(text) <= MAX_PAGES:
+                shown = ", ".join(f"{k}={clip(v, 30)}" for k, v in params.items())
+                raise NodeError(f"sitegen pages {clip(sitegen.pages)} gives {clip(text)} for "
+                                f"{shown}; it must be a whole number of at least 1 and at most "
+                                f"{MAX_PAGES:_}",
+                                *where)
 
     def _check_rules(self) -> None:
         for index, rule in enumerate(self.slas):
             for key, values in rule.when.items():
                 if key not in self.matrix:
                     known = f" (the matrix has {', '.join(self.matrix)})" if self.matrix else ""
-                    raise NodeError(f"rule {rule.text!r}: 'when' names {key!r}, which is not a "
-                                    f"matrix parameter{known}", "slas", index, "when", key,
+                    raise NodeError(f"rule {clip(rule.text)}: 'when' names {clip(key)}, which "
+                                    f"is not a matrix parameter{known}", "slas", index, "when", key,
                                     key=True)
                 for position, value in enumerate(values):
                     if value not in self.matrix[key]:
                         raise NodeError(
-                            f"rule {rule.text!r}: {key}={value!r} is not in the matrix ("
-                            + ", ".join(map(repr, self.matrix[key])) + ")",
+                            f"rule {clip(rule.text)}: {key}={clip(value)} is not in the matrix ("
+                            + ", ".join(map(clip, self.matrix[key])) + ")",
                             "slas", index, "when", key, position)
             missing = self.cannot_measure(rule.metric)
             if missing:
-                raise NodeError(f"rule {rule.text!r}: {missing}", "slas", index)
+                raise NodeError(f"rule {clip(rule.text)}: {missing}", "slas", index)
 
     def cannot_measure(self, metric: MetricRef) -> str | None:
         """Why this scenario cannot give ``metric`` (None: it can)."""
         if metric.source is Source.FIT:
             size = self.size_parameter
-            if size is None or len(self.matrix[size]) < 2:
+            if size is None or len(self.matrix[size]) < MIN_SIZES:
                 return (f"{metric.key} is fitted across sizes, so the scenario needs a size "
-                        "parameter with at least two values")
+                        f"parameter with at least {MIN_SIZES} values")
         if metric.source is Source.LEAK and self.leak is None:
             return f"{metric.key} needs a 'leak' entry point"
         return None
@@ -381,6 +476,8 @@ class Scenario(Settings):
                           for name, text in self.generate.env.items())
             if self.generate.sitegen and isinstance(self.generate.sitegen.pages, str):
                 fields.append((("generate", "sitegen", "pages"), self.generate.sitegen.pages))
+        if self.leak:
+            fields.extend((("leak", "args", i), text) for i, text in enumerate(self.leak.args))
         return fields
 
     def _templates(self) -> list[str]:
@@ -400,16 +497,17 @@ class Scenario(Settings):
 class Suite(_Strict):
     version: Literal[1]
     defaults: Settings = Field(default_factory=lambda: Settings.model_validate({}))
-    scenarios: dict[str, Scenario] = Field(min_length=1)
-    slas: list[RuleField] = Field(default_factory=list, description="rules for every scenario")
+    scenarios: dict[str, Scenario] = Field(min_length=1, max_length=MAX_SCENARIOS)
+    slas: list[RuleField] = Field(default_factory=list, max_length=MAX_RULES,
+                                  description="rules for every scenario")
 
     @field_validator("scenarios")
     @classmethod
     def _names(cls, scenarios: dict[str, Scenario]) -> dict[str, Scenario]:
         for name in scenarios:
             if not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
-                raise NodeError(f"scenario name {name!r}: use letters, digits, '.', '-', '_'",
-                                name, key=True)
+                raise NodeError(f"scenario name {clip(name)}: use letters, digits, '.', '-', "
+                                "'_'", name, key=True)
         return scenarios
 
     @model_validator(mode="after")
@@ -419,17 +517,17 @@ class Suite(_Strict):
         for index, rule in enumerate(self.slas):
             reasons = [s.cannot_measure(rule.metric) for s in self.scenarios.values()]
             if all(reasons):
-                raise NodeError(f"rule {rule.text!r} applies to no scenario: {reasons[0]}",
+                raise NodeError(f"rule {clip(rule.text)} applies to no scenario: {reasons[0]}",
                                 "slas", index)
             for key, values in rule.when.items():
                 axes = [s.matrix[key] for s in self.scenarios.values() if key in s.matrix]
                 if not axes:
-                    raise NodeError(f"rule {rule.text!r}: 'when' names {key!r}, which no "
+                    raise NodeError(f"rule {clip(rule.text)}: 'when' names {clip(key)}, which no "
                                     "scenario's matrix has", "slas", index, "when", key,
                                     key=True)
                 for position, value in enumerate(values):
                     if not any(value in axis for axis in axes):
-                        raise NodeError(f"rule {rule.text!r}: {key}={value!r} is in no "
+                        raise NodeError(f"rule {clip(rule.text)}: {key}={clip(value)} is in no "
                                         "scenario's matrix", "slas", index, "when", key, position)
         return self
 
@@ -445,10 +543,18 @@ class Suite(_Strict):
 
 
 def _check_env(env: dict[str, str]) -> dict[str, str]:
-    for name in env:
+    for name, value in env.items():
         if not name or "=" in name or "\0" in name:
-            raise NodeError(f"{name!r} is not a valid environment variable name", name, key=True)
+            raise NodeError(f"{clip(name)} is not a valid environment variable name", name,
+                            key=True)
+        _no_nul(value, name)
     return env
+
+
+def _no_nul(text: str, *path: str | int, key: bool = False) -> None:
+    """Paths, programs and arguments reach the kernel as C strings: a NUL cannot be in one."""
+    if "\0" in text:
+        raise NodeError(f"{clip(text)} contains a NUL character", *path, key=key)
 
 
 def placeholders(template: str) -> list[str]:

@@ -81,8 +81,8 @@ scenarios
     case("deep-nesting", "version: 1\nscenarios: " + "[" * 3000 + "]" * 3000 + "\n", 2, ANY,
      "nested too deeply"),
     # --- the document's shape
-    case("empty-file", "", 1, None, "empty"),
-    case("only-comments", "# nothing here\n\n", 1, None, "empty"),
+    case("empty-file", "", 1, 1, "empty"),
+    case("only-comments", "# nothing here\n\n", 1, 1, "empty"),
     case("top-level-list", "- version: 1\n", 1, 1, "not a list"),
     case("top-level-scalar", "just text\n", 1, 1, "top level must be a mapping"),
     case("top-level-after-comment", "# sla\n\n42\n", 3, 1, "not 42"),
@@ -232,10 +232,10 @@ scenarios:
     env: {~: x}
 """, 5, 11, "null"),
     case("list-key", "version: 1\n? [a, b]\n: c\n", 2, 3, "plain name"),
-    case("recursive-alias", "version: 1\nscenarios: &s\n  site: *s\n", 3, 3, "alias"),
+    case("recursive-alias", "version: 1\nscenarios: &s\n  site: *s\n", 3, 9, "alias"),
     case("billion-laughs", "version: 1\n" + "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 7)), 2, ANY,
-     "aliases"),
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 7)), 5, ANY,
+     "aliases"),  # a3 is the first to expand past the bound
     # --- metrics and rules
     case("unknown-metric", """\
 version: 1
@@ -545,7 +545,7 @@ scenarios:
     command: [x]
     slas:
       - per_page < 1MiB
-""", 6, 9, "size parameter with at least two values"),
+""", 6, 9, "size parameter with at least 3 values"),
     case("leak-metric-without-leak", """\
 version: 1
 scenarios:
@@ -687,7 +687,7 @@ scenarios:
   site:
     matrix: {pages: [10]}
     command: [x, "{pages:05d}"]
-""", 5, 18, "cannot fill"),
+""", 5, 18, "without format specs"),
     case("bad-env-name", """\
 version: 1
 scenarios:

@@ -36,7 +36,7 @@ scenarios:
     env:
       PELICAN_CACHE: "{scratch}/cache"
     matrix:
-      pages: [100, 1000]
+      pages: [100, 500, 1000]
       theme: [simple, notmyidea]
     repeats: 2
     sample_interval: 50ms
@@ -113,7 +113,7 @@ def test_the_rest_of_the_scenario(suite: Suite) -> None:
     site = suite.scenarios["pelican-site"]
     assert site.command == ["pelican", "{fixture}/content", "-o", "{output}", "-s",
                             "{fixture}/pelicanconf.py"]
-    assert site.matrix == {"pages": [100, 1000], "theme": ["simple", "notmyidea"]}
+    assert site.matrix == {"pages": [100, 500, 1000], "theme": ["simple", "notmyidea"]}
     assert site.size_parameter == "pages"
     assert site.requirements == ["pelican==4.12.0"]
     assert site.docker.network == "none" and site.docker.read_only  # the safe defaults
