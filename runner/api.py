@@ -43,6 +43,7 @@ from runner.metrics import parse_metric
 from runner.plan import IMPLICIT_RULES
 from runner.results import Case, Results, RunKind, ScalingFit, Verdict
 from runner.session import Session, status_of
+from runner.slafile import load_suite
 from runner.slafile.model import Suite
 from runner.slafile.rules import Rule, parse_rule
 from runner.units import (
@@ -71,13 +72,26 @@ API_SOURCE = "runner.api"
 # -- measuring ------------------------------------------------------------------------------------
 def check(sla_file: str | Path, *, scenarios: str | Sequence[str] | None = None,
           sizes: Sequence[int] | None = None, backend: str | None = None,
-          repeats: int | None = None, baseline: Results | str | Path | None = None,
+          repeats: int | None = None, limit: Size | None = None, tracker: Tracker | None = None,
+          baseline: Results | str | Path | None = None,
           json_path: str | Path | None = None) -> Results:
     """``runner check SLA_FILE --only ... --size ...``: the scenarios measured and judged.
+    ``limit`` and ``tracker`` replace what the file sets, for every scenario.
 
     Raises ``runner.errors.MemslaError`` subclasses where the CLI exits 2 or 3; an SLA that
     does not hold is no exception: read ``results.status`` and the verdicts."""
-    session = Session(Path(sla_file))
+    path = Path(sla_file)
+    suite = load_suite(path)
+    overrides: dict[str, Any] = {}
+    if limit is not None:
+        overrides["limit"] = parse_bytes(limit)
+    if tracker is not None:
+        overrides["tracker"] = tracker
+    if overrides:
+        suite = suite.model_copy(update={"scenarios": {
+            name: scenario.model_copy(update=overrides)
+            for name, scenario in suite.scenarios.items()}})
+    session = Session(path, suite=suite)
     if baseline is not None:
         session.baseline = baseline if isinstance(baseline, Results) else load(baseline)
     only = [scenarios] if isinstance(scenarios, str) else list(scenarios or []) or None

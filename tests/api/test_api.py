@@ -47,6 +47,10 @@ def test_check_gives_the_figures_of_runner_check(tmp_path: Path) -> None:
             a, b = ours.pick(metric), theirs["metrics"][metric]["median"]
             assert a is not None and abs(a - b) < 0.02 * max(a, b) + MiB, (mib, metric, a, b)
         assert [v.rule for v in ours.verdicts] == [v["rule"] for v in theirs["verdicts"]]
+    # the file's limit and tracker replaced for every scenario
+    quick = api.check(path, sizes=[0], repeats=1, limit="256MiB", tracker="none")
+    assert [c.limit for c in quick.cases] == [256 * MiB]
+    assert [r.kind for r in quick.cases[0].runs] == ["timed"]
     # the same command measured on its own, as a one-scenario suite
     alone = api.measure_command(["python3", "plant.py", "main=64"], workdir=tmp_path,
                                 limit="512MiB", repeats=2, tracker="tracemalloc",
