@@ -35,13 +35,13 @@ from typing import Any
 import psutil
 
 from runner.backends.interface import BackendError
+from runner.backends.local import CGROUP_PREFIX, find_parent  # its leftover sweep knows ours
 from runner.inbuild import cgroups
 from runner.inbuild.harness import exit_status
 from runner.measure.probe_records import ProbeData
 from runner.measure.readings import Readings
 from runner.results import PythonHeap, Timeline
 
-CGROUP_PREFIX = "memsla-"  # as runner.backends.local: its leftover sweep knows these names
 USS_NOTE = ("forked callable without a cgroup: memory is the sampled unique set size (pages no "
             "other process maps) of the child and its descendants; no hard limit")
 ERROR_LIMIT = 16_000  # characters of the callable's traceback sent back (a pipe holds 64 KiB)
@@ -80,8 +80,6 @@ class ForkedCaller:
         if not cgroup:
             return
         try:
-            from runner.backends.local import find_parent
-
             self.parent = find_parent()
             self.reason = "a fresh memory cgroup per call below this process's own (fork)"
         except BackendError as exc:
