@@ -65,9 +65,12 @@ class SilentProgress:
 
 
 class Session:
-    def __init__(self, sla_file: Path, *, progress: CheckProgress | None = None) -> None:
+    def __init__(self, sla_file: Path, *, progress: CheckProgress | None = None,
+                 suite: Suite | None = None) -> None:
+        """``suite``: one already validated (``runner.api`` builds it in memory); ``sla_file``
+        then only names it, and its folder is where relative paths start."""
         self.sla_file = sla_file
-        self.suite: Suite = load_suite(sla_file)
+        self.suite: Suite = suite if suite is not None else load_suite(sla_file)
         self.progress: CheckProgress = progress or SilentProgress()
         self._backends: dict[str, Backend] = {}
         self._reasons: dict[str, str] = {}

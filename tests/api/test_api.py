@@ -1,0 +1,115 @@
+"""The Python API over the engine of ``runner check``: the same figures for the same scenario,
+commands at several sizes compared, callables measured after what the caller made, results
+saved and read back."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from runner import api
+from runner.errors import UsageError
+from runner.results import Results
+from tests.conftest import PLANT, run_cli
+
+MiB = 1 << 20
+pytestmark = pytest.mark.usefixtures("writable_cgroup")
+
+
+def _planted_suite(folder: Path) -> Path:
+    (folder / "plant.py").write_text(PLANT)
+    path = folder / "sla.yaml"
+    path.write_text(textwrap.dedent("""\
+        version: 1
+        defaults: {backend: cgroup, limit: 512MiB, repeats: 2, tracker: tracemalloc}
+        scenarios:
+          plant:
+            command: [python3, plant.py, "main={mib}"]
+            matrix: {mib: [0, 64]}
+            slas: [peak < 256MiB]
+        """))
+    return path
+
+
+def test_check_gives_the_figures_of_runner_check(tmp_path: Path) -> None:
+    path = _planted_suite(tmp_path)
+    cli = run_cli(["check", "sla.yaml"], tmp_path)
+    assert cli.exit_code == 0, cli.stderr
+    results = api.check(path)
+    assert results.status == "pass"
+    for mib in (0, 64):
+        ours = next(c for c in results.cases if c.params["mib"] == mib)
+        theirs = cli.case(mib=mib)
+        for metric in ("peak", "rss_peak", "python_peak"):
+            a, b = ours.pick(metric), theirs["metrics"][metric]["median"]
+            assert a is not None and abs(a - b) < 0.02 * max(a, b) + MiB, (mib, metric, a, b)
+        assert [v.rule for v in ours.verdicts] == [v["rule"] for v in theirs["verdicts"]]
+    # the file's limit and tracker replaced for every scenario
+    quick = api.check(path, sizes=[0], repeats=1, limit="256MiB", tracker="none")
+    assert [c.limit for c in quick.cases] == [256 * MiB]
+    assert [r.kind for r in quick.cases[0].runs] == ["timed"]
+    # the same command measured on its own, as a one-scenario suite
+    alone = api.measure_command(["python3", "plant.py", "main=64"], workdir=tmp_path,
+                                limit="512MiB", repeats=2, tracker="tracemalloc",
+                                rules=["peak < 256MiB"])
+    figures = api.figures(alone)
+    planted = next(c for c in results.cases if c.params["mib"] == 64)
+    assert figures.passed and alone.status == "pass"
+    assert abs(figures.peak - planted.pick("peak", "max")) < 0.02 * figures.peak + MiB
+    assert abs(figures.python_peak - 64 * MiB) < 0.02 * 64 * MiB
+
+
+def test_commands_at_several_sizes_compare_as_a_fit(tmp_path: Path) -> None:
+    (tmp_path / "plant.py").write_text(PLANT)
+    measured = [api.measure_command([sys.executable, "plant.py", f"main={n}"], size=n,
+                                    workdir=tmp_path, limit="1GiB", name="plant")
+                for n in (16, 32, 64)]
+    scaling = api.compare(measured)
+    assert [row.size for row in scaling.rows] == [16, 32, 64]
+    assert scaling.per_page is not None and abs(scaling.per_page - MiB) < 0.02 * MiB
+    assert scaling.exponent is not None and abs(scaling.exponent - 1) < 0.1
+    assert [step.size_ratio for step in scaling.steps] == [2.0, 2.0]
+    assert all(abs(step.marginal - MiB) < 0.03 * MiB for step in scaling.steps
+               if step.marginal is not None)
+    assert "peak = " in scaling.table() and "x pages" in scaling.table()
+    saved = api.save(measured[0], tmp_path / "one.json")
+    assert api.load(saved) == measured[0]
+
+
+def test_a_callable_is_charged_only_for_what_it_adds(tmp_path: Path) -> None:
+    fixture = bytearray(b"\x01") * (200 * MiB)  # made before: not the callable's
+
+    def body() -> None:
+        block = bytearray(b"\x01") * (50 * MiB)
+        assert len(block) <= len(fixture)
+
+    results = api.measure_callable(body, limit="256MiB", rules=["peak < 100MiB"],
+                                   tracker="tracemalloc", json_path=tmp_path / "r.json")
+    figures = api.figures(results)
+    assert figures.baseline is not None and figures.baseline < 4 * MiB
+    assert abs(figures.added - 50 * MiB) < 0.02 * 50 * MiB, figures.describe()
+    assert abs(figures.python_peak - 50 * MiB) < 0.05 * 50 * MiB, figures.describe()
+    assert results.status == "pass" and figures.passed
+    assert Results.read(tmp_path / "r.json") == results
+
+
+def test_a_callable_over_its_limit_or_raising(tmp_path: Path) -> None:
+    results = api.measure_callable(lambda: bytearray(b"\x01") * (300 * MiB), limit="256MiB")
+    figures = api.figures(results)
+    assert figures.oom_kills >= 1 and not figures.passed and results.status == "fail"
+    assert "OOM-killed a process at the 256 MiB limit" in figures.explain_failures()
+
+    def broken() -> None:
+        raise KeyError("missing page")
+
+    with pytest.raises(api.CallableFailed, match="missing page") as raised:
+        api.measure_callable(broken, limit="256MiB")
+    assert raised.value.error.type == "builtins.KeyError"
+    assert api.figures(raised.value.results).exit_code == 1
+    with pytest.raises(UsageError, match="did you mean 'peak'"):
+        api.measure_callable(lambda: None, rules=["peek < 1GiB"])
+    with pytest.raises(UsageError, match="needs a scenario"):
+        api.measure_callable(lambda: None, rules=["per_page < 1MiB"])
