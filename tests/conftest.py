@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# pytester runs the pytest plugin's tests (tests/pytest_plugin); only a top-level conftest
+# may load a plugin
+pytest_plugins = ["pytester"]
 
 # A program that plants touched allocations of known size, inside named phases.
 PLANT = '''

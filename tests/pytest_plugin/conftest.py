@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["pytester"]
-
 MiB = 1 << 20
 MODULE = "runner.pytest_plugin"
 

@@ -52,7 +52,7 @@ def _write_sla(folder: Path, scenarios: dict[str, Any], **defaults: Any) -> Path
     """sla.yaml (as JSON, which YAML reads) plus plant.py, with the docker backend."""
     (folder / "plant.py").write_text(PLANT)
     document = {"version": 1, "defaults": {"backend": "docker", **defaults},
-                "scenarios": scenarios}
+                "scenarios": scenarios, "slas": ["oom_kills == 0"]}
     path = folder / "sla.yaml"
     path.write_text(json.dumps(document, indent=2))
     return path
