@@ -3,7 +3,8 @@
 The build enters the cgroup before it execs (a shell writes itself to cgroup.procs, then execs),
 the hard limit holds memory and memory+swap to the same value, the runner samples the cgroup
 from outside and reads its peak and OOM-kill count after the build, then kills anything left
-and removes the cgroup, also on timeout, Ctrl-C and SIGTERM.
+and removes the cgroup, also on timeout, Ctrl-C and SIGTERM. If the runner dies, its watchdog
+(``runner.inbuild.reaper``) kills and removes its cgroups, named ``memsla-<runner pid>-*``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import psutil
 
 from runner.backends.interface import Backend, BackendError, RunRequest, tail
-from runner.inbuild import cgroups
+from runner.inbuild import cgroups, reaper
 from runner.inbuild.harness import exit_status
 from runner.measure import staging
 from runner.measure.readings import Readings
@@ -65,8 +66,8 @@ class CgroupBackend(Backend):
             owner = entry.name[len(CGROUP_PREFIX):].split("-", 1)[0]
             if owner.isdigit() and psutil.pid_exists(int(owner)):
                 continue
-            try:
-                cgroups.Cgroup(str(entry), self.parent.version).remove()
+            try:  # with any cgroups below it: the build may sit one level down
+                reaper.remove_cgroup_tree(cgroups.Cgroup(str(entry), self.parent.version))
                 removed.append(str(entry))
             except OSError:
                 pass
