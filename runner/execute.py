@@ -1,6 +1,11 @@
 """Runs a plan: fixture and environment first (outside the measurement), then the warm-up, timed,
 traced and leak runs of each case through a backend. It only produces runs: judging them is the
-judging stage's job (``runner.judging.stage``)."""
+judging stage's job (``runner.judging.stage``).
+
+Work folders live in TMPDIR as ``memsla-<runner pid>-*``: this runner's watchdog
+(``runner.inbuild.reaper``) removes them if the runner dies, and failing that the next runner
+does (``remove_leftover_work_folders``). Folders kept with --keep-outputs carry no pid.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from runner.backends.interface import Backend, RunRequest
 from runner.errors import MemslaError, UsageError
+from runner.inbuild import reaper
 from runner.measure import staging
 from runner.measure.assemble import assemble_run
 from runner.plan import CasePlan, fill
@@ -39,7 +47,9 @@ class Executor:
         case = Case(scenario=plan.scenario_name, params=plan.params,
                     size_parameter=plan.size_parameter, size=plan.size, backend=backend.name,
                     limit=plan.settings.limit, approximate=backend.approximate)
-        work = Path(tempfile.mkdtemp(prefix="memsla-"))
+        reaper.ensure_watchdog()
+        work = Path(tempfile.mkdtemp(prefix=reaper.KEPT_PREFIX if self.keep_outputs else
+                                     reaper.work_prefix(os.getpid())))
         try:
             self._run_all(plan, backend, case, work)
         except MemslaError as exc:
@@ -115,6 +125,19 @@ class Executor:
             if found:
                 argv[0] = found
         return argv
+
+
+def remove_leftover_work_folders() -> list[str]:
+    """Remove the work folders of runners that are gone; says which. A live runner's are kept."""
+    removed = []
+    for entry in Path(tempfile.gettempdir()).glob(f"{reaper.WORK_PREFIX}*"):
+        owner = reaper.owner_of(entry.name)
+        if owner is None or owner == os.getpid() or psutil.pid_exists(owner):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        if not entry.exists():
+            removed.append(str(entry))
+    return removed
 
 
 def leak_argv(scenario: Scenario, values: Mapping[str, object]) -> list[str]:

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from runner import __version__, backends
 from runner.backends.interface import Backend
 from runner.errors import UsageError
-from runner.execute import Executor
+from runner.execute import Executor, remove_leftover_work_folders
+from runner.inbuild import reaper
 from runner.judging.stage import judge
 from runner.measure.host import host_facts
 from runner.plan import CasePlan, build_plan
@@ -78,12 +79,15 @@ class Session:
 
     def backend_for(self, name: str, image: str | None = None) -> Backend:
         if name not in self._backends:
+            # what a dead runner left: its work folders here, its builds by each backend
+            removed = [] if self._backends else remove_leftover_work_folders()
+            reaper.ensure_watchdog()  # and what this runner leaves if it dies
             if name == "auto":
                 backend, reason = backends.select_auto(image)
             else:
                 backend = backends.create(name, image)
                 reason = f"asked for by name; builds run in {backend.where}"
-            removed = backend.remove_leftovers()
+            removed += backend.remove_leftovers()
             if removed:
                 self.progress.note(f"removed {len(removed)} leftover(s) of an earlier run")
             self._backends[name] = backend

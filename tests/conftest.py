@@ -141,6 +141,18 @@ def running(marker: list[str]) -> bool:
     return any(p.info["cmdline"] == marker for p in psutil.process_iter(["cmdline"]))
 
 
+def kill_running(marker: list[str]) -> None:
+    """Kill what a failed test left running (a test that passes leaves nothing)."""
+    import psutil
+
+    for process in psutil.process_iter(["cmdline"]):
+        if process.info["cmdline"] == marker:
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+
+
 @pytest.fixture
 def sla(tmp_path: Path) -> Any:
     """Write ``sla.yaml`` (dedented) and the planting script into tmp_path; returns the path."""
@@ -189,3 +201,49 @@ def writable_cgroup() -> None:
         find_parent()
     except BackendError as exc:
         require("cgroup", f"no writable memory cgroup here: {exc}")
+
+
+@dataclass
+class Killed:
+    """What a runner killed with SIGKILL mid-build left: its pid, its results file, its TMPDIR."""
+
+    pid: int
+    results: dict[str, Any] | None
+    tmpdir: Path
+
+    def work_folders(self) -> list[Path]:
+        return sorted(self.tmpdir.glob(f"memsla-{self.pid}-*"))
+
+
+def kill_when_running(argv: list[str], cwd: Path, marker: list[str],
+                      env: dict[str, str] | None = None) -> Killed:
+    """Run ``argv`` (a runner command line) with ``--json`` and a TMPDIR of its own, SIGKILL it
+    once a process whose command line is ``marker`` runs, and return what it left."""
+    out, tmpdir = cwd / "results.json", cwd / "tmp"
+    tmpdir.mkdir(exist_ok=True)
+    proc = subprocess.Popen([*argv, "--json", str(out)], cwd=cwd,
+                            env={**os.environ, "TMPDIR": str(tmpdir), **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not running(marker):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail(f"the build never started: {proc.communicate()}")
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    assert proc.stderr is not None
+    proc.stderr.close()
+    results = json.loads(out.read_text()) if out.exists() else None
+    return Killed(proc.pid, results, tmpdir)
+
+
+def wait_until(condition: Any, seconds: float = 20) -> bool:
+    """Poll ``condition()`` until it holds or ``seconds`` pass; returns its last value."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return bool(condition())
+        time.sleep(0.1)
+    return True

@@ -5,6 +5,7 @@ starts it, and its report read back as ``Readings``."""
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from runner.backends.interface import RunRequest
+from runner.inbuild.reaper import work_prefix
 from runner.measure import staging
 from runner.measure.assemble import assemble_run
 from runner.measure.readings import Readings
@@ -32,7 +34,8 @@ def run_idle(run: Callable[[RunRequest], Readings], workdir: Path | None = None,
     carries on top. Returns that peak, or None and the last line saying why."""
     from runner.workload.cache import cache_dir
 
-    with tempfile.TemporaryDirectory(prefix="memsla-baseline-") as tmp:
+    # named for this runner: a dead runner's leftover is removed by the next one
+    with tempfile.TemporaryDirectory(prefix=work_prefix(os.getpid())) as tmp:
         folders = [Path(tmp) / name for name in ("probe", "output", "scratch")]
         for folder in folders:
             folder.mkdir()
@@ -49,10 +52,16 @@ def run_idle(run: Callable[[RunRequest], Readings], workdir: Path | None = None,
 
 
 def harness_command(python: str, out: str, interval: float, workdir: str,
-                    argv: list[str]) -> list[str]:
-    """``python -S``: the probe's sitecustomize must not load into the harness itself."""
+                    argv: list[str], *, lifeline: bool,
+                    read_cgroup: bool = True) -> list[str]:
+    """``python -S``: the probe's sitecustomize must not load into the harness itself.
+
+    ``lifeline``: the harness's stdin is a pipe the runner holds open for the run (end of file:
+    the runner is gone, the harness kills the build); ``read_cgroup`` False: the harness's
+    cgroup is not the build's own (the process backend)."""
+    flags = (["--lifeline"] if lifeline else []) + ([] if read_cgroup else ["--no-cgroup"])
     return [python, "-S", "-m", "runner.inbuild.harness", "--out", out, "--interval",
-            repr(interval), "--workdir", workdir, "--", *argv]
+            repr(interval), "--workdir", workdir, *flags, "--", *argv]
 
 
 def read_report(folder: Path) -> dict[str, Any] | None:
@@ -126,4 +135,10 @@ def from_report(report: dict[str, Any], *, sample_interval: float, host_duration
                        for change in report.get("limit_changes") or []],
         timeline=Timeline(interval=sample_interval, **timeline) if timeline else None,
         stderr_tail=stderr_tail,
-        notes=[str(report["error"])] if report.get("error") else [])
+        notes=([str(report["error"])] if report.get("error") else []) + _left_running(report))
+
+
+def _left_running(report: dict[str, Any]) -> list[str]:
+    left = report.get("left_running")
+    return [f"the build left {left} process(es) running after it exited; the harness killed "
+            "them"] if left else []

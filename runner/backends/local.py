@@ -12,7 +12,8 @@ both cgroups: a changed limit is reported with the run, and a changed fence, whi
 any more, stops the build at once. After the build it reads the fence's peak and the subtree's
 OOM kills, then kills anything left and removes both cgroups, also on timeout, Ctrl-C and
 SIGTERM. The probe in the build resets the peak of the build's own cgroup at phase starts; the
-fence's peak, the whole run's, is never reset.
+fence's peak, the whole run's, is never reset. If the runner dies, its watchdog
+(``runner.inbuild.reaper``) kills and removes its cgroups, named ``memsla-<runner pid>-*``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 import psutil
 
 from runner.backends.interface import Backend, BackendError, RunRequest, tail
-from runner.inbuild import cgroups
+from runner.inbuild import cgroups, reaper
 from runner.inbuild.harness import exit_status
 from runner.measure import staging
 from runner.measure.readings import Readings
@@ -75,8 +76,8 @@ class CgroupBackend(Backend):
             owner = entry.name[len(CGROUP_PREFIX):].split("-", 1)[0]
             if owner.isdigit() and psutil.pid_exists(int(owner)):
                 continue
-            try:
-                cgroups.Cgroup(str(entry), self.parent.version).remove()
+            try:  # with any cgroups below it: the build may sit one level down
+                reaper.remove_cgroup_tree(cgroups.Cgroup(str(entry), self.parent.version))
                 removed.append(str(entry))
             except OSError:
                 pass

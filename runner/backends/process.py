@@ -1,20 +1,34 @@
 """The process backend, for hosts with no writable cgroup: no hard limit, memory from sampling
-the process tree's RSS. Every result it gives is marked approximate."""
+the process tree's RSS. Every result it gives is marked approximate.
+
+The build runs under the harness (``runner.inbuild.harness --no-cgroup``), which takes its exit
+status, duration and CPU time, and, as a child subreaper, kills whatever the build left running
+(daemons included) once it exits. Its stdin is a pipe the runner holds: if the runner dies, the
+harness kills the build and everything below it. The sampler sums the harness's descendants.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import psutil
 
+from runner.backends import harnessed
 from runner.backends.interface import Backend, RunRequest, tail
 from runner.measure import staging
 from runner.measure.readings import Readings
 from runner.results import Timeline
+
+STOP_GRACE_S = 5  # SIGTERM lets the harness kill the build and report; SIGKILL after this
 
 
 class ProcessBackend(Backend):
@@ -29,13 +43,18 @@ class ProcessBackend(Backend):
         env.update(staging.environment(str(request.probe_stage), str(request.probe_out),
                                      trace=request.trace, t0=time.time(),
                                      existing_pythonpath=request.env.get("PYTHONPATH")))
+        _check_program(request.argv[0], env.get("PATH"), request.workdir)
+        harness = harnessed.harness_command(
+            sys.executable, str(request.probe_out), request.sample_interval,
+            str(request.workdir), request.argv, lifeline=True, read_cgroup=False)
         stderr_path = request.scratch / "stderr.log"
         with (request.scratch / "stdout.log").open("wb") as out, stderr_path.open("wb") as err:
             start = time.monotonic()
-            process = subprocess.Popen(request.argv, cwd=request.workdir, env=env,
-                                       stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            # -m puts the working directory first on sys.path: the staged probe, not the build's
+            process = subprocess.Popen(harness, cwd=request.probe_stage, env=env,
+                                       stdin=subprocess.PIPE, stdout=out, stderr=err,
                                        start_new_session=True)
-        sampler = _TreeSampler(process.pid, request.sample_interval, start)
+        sampler = _TreeSampler(process.pid, request.sample_interval)
         sampler.start()
         timed_out = False
         try:
@@ -43,29 +62,66 @@ class ProcessBackend(Backend):
                 process.wait(request.timeout)
             except subprocess.TimeoutExpired:
                 timed_out = True
+                _stop(process)
+        except BaseException:
+            _stop(process)
+            raise
         finally:
-            if process.returncode is None or sampler.alive_descendants():
+            if process.poll() is None or sampler.alive_descendants():
                 sampler.kill_tree()
             process.wait()
+            assert process.stdin is not None
+            process.stdin.close()  # the harness's lifeline: held open for the run only
             sampler.stop()
-        duration = time.monotonic() - start
-        code = process.returncode
-        sig = -code if code < 0 else None
-        return Readings(
-            exit_code=128 + sig if sig else code, signal=sig, duration=duration,
-            timed_out=timed_out, cpu_time=sampler.cpu_time or None,
-            tree_rss_max=sampler.max_rss,  # the sum double-counts shared pages: approximate
+        host_duration = time.monotonic() - start
+        report = harnessed.read_report(request.probe_out)
+        if report is None:
+            code = process.returncode
+            sig = -code if code < 0 else None
+            readings = Readings(
+                exit_code=128 + sig if sig else code, signal=sig, duration=host_duration,
+                duration_source="outside", timed_out=timed_out,
+                cpu_time=sampler.cpu_time or None, notes=[
+                    "the harness left no report (killed, or could not start): the exit status "
+                    "and duration are the harness's"])
+        else:
+            readings = harnessed.from_report(
+                report, sample_interval=request.sample_interval, host_duration=host_duration,
+                timed_out=timed_out, stderr_tail="", limit_set=None)
+        return dataclasses.replace(
+            readings, tree_rss_max=sampler.max_rss,  # the sum double-counts shared pages
             timeline=Timeline(interval=request.sample_interval, t=sampler.t,
                               cgroup=sampler.series, anon=list(sampler.series)),
             stderr_tail=tail(stderr_path))
 
 
+def _check_program(program: str, path: str | None, workdir: Path) -> None:
+    """Fail as starting the build would (the harness would only say exit 127)."""
+    found = (os.access(workdir / program, os.X_OK) if "/" in program else
+             shutil.which(program, path=path) is not None)
+    if not found:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the harness (it kills the build and reports), then SIGKILL."""
+    try:
+        process.send_signal(signal.SIGTERM)
+        process.wait(STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class _TreeSampler(threading.Thread):
-    def __init__(self, pid: int, interval: float, start: float) -> None:
+    """Samples the summed RSS of the harness's descendants (the harness itself left out); the
+    timeline's zero is the moment the build is first seen, close to the harness's own zero."""
+
+    def __init__(self, pid: int, interval: float) -> None:
         super().__init__(name="memsla-tree-sampler", daemon=True)
         self.root = psutil.Process(pid)
         self.interval = interval
-        self.start_time = start
+        self.start_time: float | None = None
         self.t: list[float] = []
         self.series: list[int] = []
         self.max_rss = 0
@@ -75,7 +131,7 @@ class _TreeSampler(threading.Thread):
 
     def _tree(self) -> list[psutil.Process]:
         try:
-            found = [self.root, *self.root.children(recursive=True)]
+            found = self.root.children(recursive=True)
         except psutil.Error:
             found = []
         for process in found:
@@ -84,6 +140,12 @@ class _TreeSampler(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.is_set():
+            if self.start_time is None:  # the harness has not started the build yet
+                if self._tree():
+                    self.start_time = time.monotonic()
+                else:
+                    self._stop_event.wait(0.002)
+                    continue
             total, cpu = 0, 0.0
             for process in self._tree():
                 try:

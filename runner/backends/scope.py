@@ -7,6 +7,8 @@ that process is the harness, as in a container: it runs the build, samples the s
 and reads its peak and OOM-kill count after the build exits. The idle harness's own peak is
 measured once (``harness_baseline``). Timeouts, Ctrl-C and SIGTERM stop the harness (it kills
 the build and still reports), then ``systemctl --user kill`` takes whatever is left in the scope.
+The harness's stdin is a pipe held open by the runner: if the runner dies, the harness kills
+the build and everything it started.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class ScopeBackend(Backend):
         unit = f"{UNIT_PREFIX}{os.getpid()}-{self._counter}"
         harness = harnessed.harness_command(sys.executable, str(request.probe_out),
                                             request.sample_interval, str(request.workdir),
-                                            request.argv)
+                                            request.argv, lifeline=True)
         env = dict(os.environ)
         env.update(request.env)
         env.update(staging.environment(
@@ -84,7 +86,7 @@ class ScopeBackend(Backend):
             # -m puts the working directory first on sys.path: the staged probe, not the build's
             process = subprocess.Popen(
                 scope_command(harness, request.limit, unit, self.systemd_run),
-                cwd=request.probe_stage, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                cwd=request.probe_stage, env=env, stdin=subprocess.PIPE, stdout=out,
                 stderr=err, start_new_session=True)
         try:
             try:
@@ -97,6 +99,8 @@ class ScopeBackend(Backend):
             raise
         finally:
             self._kill_scope(unit)  # what the build left running (daemons) dies with it
+            assert process.stdin is not None
+            process.stdin.close()  # the harness's lifeline: held open for the run only
         host_duration = time.monotonic() - start
         report = harnessed.read_report(request.probe_out)
         if report is None:

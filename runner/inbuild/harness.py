@@ -5,6 +5,12 @@ after the build exits reads the cgroup's peak and OOM-kill count before the cgro
 It writes what it read, raw, to OUT/harness.json: the keys are the fields of
 ``runner.measure.readings.Readings`` (the host assembles the figures).
 
+Nothing the build starts outlives it: the harness is a child subreaper, so the build's orphans
+(daemons: double fork + setsid) become its children, and it kills whatever is left once the
+build has exited. With ``--lifeline`` its stdin is a pipe from the runner: end of file there
+means the runner is gone, and the harness kills the build and everything below it and exits.
+With ``--no-cgroup`` (the process backend) its cgroup is not the build's: it reads none.
+
 Stdlib-only, CPython 3.8+, started as ``python3 -S -m runner.inbuild.harness`` (no site: the
 probe's sitecustomize must not load into the harness itself).
 """
@@ -21,7 +27,7 @@ import threading
 import time
 from typing import Any
 
-from runner.inbuild import cgroups
+from runner.inbuild import cgroups, reaper
 
 RAISE_OOM_SCORE = 'echo 1000 > /proc/self/oom_score_adj && exec "$@"'
 # MEMSLA_CGROUP_PEAK=@own: give the build the peak file of the harness's own cgroup.
@@ -44,6 +50,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", required=True)
     parser.add_argument("--interval", type=float, default=0.02)
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--lifeline", action="store_true",
+                        help="end of file on stdin: the runner is gone, kill all and exit")
+    parser.add_argument("--no-cgroup", action="store_true",
+                        help="the harness's cgroup is not the build's: read none")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.command and args.command[0] == "--":
@@ -55,7 +65,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
-    own = cgroups.own_cgroup()
+    own = None if args.no_cgroup else cgroups.own_cgroup()
+    reaper.become_subreaper()
     result: dict[str, Any] = {"started": True, "cgroup_version": own.version if own else None}
     child_holder: dict[str, subprocess.Popen[bytes]] = {}
     stopping: list[int] = []
@@ -78,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    if args.lifeline:
+        reaper.watch_lifeline(sys.stdin.fileno(), _runner_gone)
     env = dict(os.environ)
     if env.get("MEMSLA_CGROUP_PEAK") == OWN_CGROUP_PEAK:
         # Only the harness knows which cgroup it is in (a systemd scope is named at start).
@@ -94,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         child = subprocess.Popen(
             ["/bin/sh", "-c", RAISE_OOM_SCORE, "memsla-build", *args.command],
-            cwd=args.workdir, env=env, start_new_session=True)
+            cwd=args.workdir, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
     except OSError as exc:
         result.update(exit_code=127, signal=None, duration=0.0, cpu_time=0.0,
                       error="cannot start the build in %s: %s" % (args.workdir, exc))
@@ -133,8 +146,19 @@ def main(argv: list[str] | None = None) -> int:
             limit_read=own.limit(), swap_allowed=own.swap_allowed(), peak_file=own.peak_file(),
             limit_changes=watch.changes if watch is not None else [],
             timeline={"t": sampler.t, "cgroup": sampler.usage, "anon": sampler.anon_series})
+    left = reaper.kill_descendants()  # what the build left running dies with it
+    reaper.reap_children()
+    if left:
+        result["left_running"] = left
     _write(args.out, result)
     return exit_code
+
+
+def _runner_gone() -> None:
+    """The lifeline ended: nobody will read a report. Kill everything below and go."""
+    sys.stderr.write("memsla-harness: the runner is gone; killing the build\n")
+    reaper.kill_descendants()
+    os._exit(128 + signal.SIGKILL)
 
 
 def _write(out: str, result: dict[str, Any]) -> None:

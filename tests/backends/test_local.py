@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -15,8 +16,11 @@ from tests.conftest import (
     assert_not_judged,
     assert_planted_within_2_percent,
     interrupt_when_running,
+    kill_running,
+    kill_when_running,
     run_cli,
     running,
+    wait_until,
     write_interruptible_suite,
     write_lift_suite,
 )
@@ -221,3 +225,41 @@ def test_a_build_that_lifts_the_fence_is_stopped_and_not_judged(tmp_path: Path) 
     assert timed["signal"] == signal.SIGKILL and timed["limit"] == 256 * MiB
     assert {c["cgroup"] for c in timed["limit_changes"]} == {"fence"}
     assert_not_judged(run, changed)
+
+
+def test_killed_runner_leaves_no_build_cgroup_or_work_folder(tmp_path: Path) -> None:
+    sleeping = write_interruptible_suite(tmp_path, 302)
+    try:
+        killed = kill_when_running([sys.executable, "-m", "runner", "check", "sla.yaml"],
+                                   tmp_path, sleeping)
+        # the runner's watchdog saw it go: the build, its cgroup and its work folder follow
+        assert wait_until(lambda: not running(sleeping)), "the build outlived the runner"
+        assert wait_until(lambda: not [c for c in _memsla_cgroups()
+                                       if c.name.startswith(f"memsla-{killed.pid}-")])
+        assert wait_until(lambda: not killed.work_folders())
+    finally:
+        kill_running(sleeping)
+    assert killed.results is not None
+    assert killed.results["status"] == "running", "a killed runner's file never reads pass"
+
+
+def test_leftover_work_folder_of_a_dead_runner_is_removed(sla, tmp_path: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    tmpdir = tmp_path / "tmp"
+    stale, live, kept = (tmpdir / f"memsla-{dead.pid}-abc", tmpdir / f"memsla-{os.getpid()}-abc",
+                         tmpdir / f"memsla-kept-{dead.pid}-abc")
+    for folder in (stale / "run0" / "output", live, kept):
+        folder.mkdir(parents=True)
+    sla("""
+        version: 1
+        defaults: {backend: cgroup, repeats: 1, tracker: none}
+        scenarios:
+          quick: {command: [python3, -c, "pass"]}
+        slas: [oom_kills == 0]
+        """)
+    run = run_cli(["check", "sla.yaml"], tmp_path, env={"TMPDIR": str(tmpdir)})
+    assert run.exit_code == 0, run.stderr
+    assert not stale.exists()
+    assert live.exists() and kept.exists(), "a live runner's folder and kept outputs stay"
+    assert "leftover" in run.stdout

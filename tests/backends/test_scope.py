@@ -24,7 +24,10 @@ from tests.conftest import (
     assert_not_judged,
     assert_planted_within_2_percent,
     interrupt_when_running,
+    kill_running,
+    kill_when_running,
     running,
+    wait_until,
     write_interruptible_suite,
     write_lift_suite,
 )
@@ -152,6 +155,21 @@ def test_ctrl_c_stops_the_scope_and_keeps_measured_results(
     assert _scopes() == []
     assert run.results is not None
     assert [c["scenario"] for c in run.results["cases"]] == ["quick"]
+
+
+def test_killed_runner_leaves_no_build_in_the_scope(tmp_path: Path,
+                                                   systemd: dict[str, str]) -> None:
+    sleeping = write_interruptible_suite(tmp_path, 311)
+    try:
+        killed = kill_when_running([sys.executable, "-c", AS_USER, "check", "sla.yaml"],
+                                   tmp_path, sleeping, systemd)
+        # the harness's lifeline ended: it killed the build, and the scope went with it
+        assert wait_until(lambda: not running(sleeping)), "the build outlived the runner"
+        assert wait_until(lambda: _scopes() == [])
+        assert wait_until(lambda: not killed.work_folders())
+    finally:
+        kill_running(sleeping)
+    assert killed.results is not None and killed.results["status"] == "running"
 
 
 def test_no_usable_scope_gives_one_message_and_exit_3(sla, tmp_path: Path,

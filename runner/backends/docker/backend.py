@@ -14,6 +14,10 @@ report on as raw readings, with the engine's ``State.OOMKilled`` and the exit st
 peak: the idle harness's own peak is measured once per image (``harness_baseline``) so that
 reports can.
 
+The harness's stdin is the runner's attachment (stdin once): if the runner dies, the engine
+closes it, the harness kills the build and exits, and the next runner removes the exited
+container (``remove_leftovers``).
+
 When the runner is root the build runs as uid:gid 1000:1000 (the image's ``build`` user) and the
 writable folders are handed to that uid for the run; otherwise it runs as the runner's own uid,
 which owns them already.
@@ -236,7 +240,8 @@ class DockerBackend(Backend):
         else:
             tmpfs[str(OUTPUT_DIR)] = "mode=1777"
         command = harnessed.harness_command("python3", str(OUT_DIR), request.sample_interval,
-                                            self._workdir(request), request.argv)
+                                            self._workdir(request), request.argv,
+                                            lifeline=True)
         kwargs: dict[str, Any] = dict(
             image=image, command=command, name=f"memsla-{os.getpid()}-{run_id[:12]}",
             labels={LABEL: "1", OWNER_LABEL: str(os.getpid()), HOST_LABEL: socket.gethostname(),
@@ -246,7 +251,10 @@ class DockerBackend(Backend):
             working_dir=str(PROBE_DIR), network_mode=options.network,
             security_opt=["no-new-privileges"], cap_drop=["ALL"],
             pids_limit=options.pids_limit, read_only=options.read_only, tmpfs=tmpfs,
-            mounts=mounts, detach=True, stdin_open=False, tty=False)
+            mounts=mounts, tty=False,
+            # the harness's lifeline: stdin once (which the SDK sets only when not detached),
+            # closed when the runner's attachment ends
+            stdin_open=True, detach=False)
         if request.limit is not None:
             # memswap == mem: without it the container may use the limit again as swap.
             # The build cannot lift this limit: a container's cgroupfs is mounted read-only
@@ -297,6 +305,18 @@ class DockerBackend(Backend):
                     _hand_back(writable)
 
     def _start_and_wait(self, container: Any, request: RunRequest) -> Readings:
+        try:
+            lifeline = self.client.api.attach_socket(container.id,
+                                                     params={"stdin": 1, "stream": 1})
+        except docker.errors.DockerException as exc:
+            raise BackendError(f"the Docker engine could not attach to the container: "
+                               f"{_cause(exc)}") from None
+        try:
+            return self._wait_attached(container, request)
+        finally:
+            _close_socket(lifeline)
+
+    def _wait_attached(self, container: Any, request: RunRequest) -> Readings:
         try:
             container.start()
         except docker.errors.DockerException as exc:
@@ -407,6 +427,16 @@ class _Waiter(threading.Thread):
             return bool(self.container.attrs.get("State", {}).get("Running"))
         except docker.errors.DockerException:
             return False
+
+
+def _close_socket(attached: Any) -> None:
+    """Close an attach socket (the SDK hands a SocketIO wrapping it, or the socket itself)."""
+    for part in (getattr(attached, "_sock", None), attached):
+        try:
+            if part is not None:
+                part.close()
+        except OSError:
+            pass
 
 
 def _stop(container: Any) -> None:

@@ -28,7 +28,16 @@ from runner.backends.docker.backend import LABEL, OWNER_LABEL, DockerBackend
 from runner.backends.interface import RunRequest
 from runner.measure import staging
 from runner.measure.assemble import assemble_run
-from tests.conftest import PLANT, CliRun, assert_planted_within_2_percent, run_cli
+from tests.conftest import (
+    PLANT,
+    CliRun,
+    assert_planted_within_2_percent,
+    kill_running,
+    kill_when_running,
+    run_cli,
+    running,
+    wait_until,
+)
 from tests.judging.helpers import LEAK_LINE, LEAKY
 
 MiB = 1024 * 1024
@@ -314,8 +323,9 @@ def test_interrupt_removes_the_container_and_keeps_the_results(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         running = [c for c in _ours(docker_client, proc.pid) if c.status == "running"]
-        # the second case's container: the first one's results are already written
-        if running and out.exists():
+        # the second case's container: the first one's results are already written (the file
+        # exists from the start, the baseline's containers run before any case)
+        if running and out.exists() and json.loads(out.read_text() or "{}").get("cases"):
             break
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.1)
@@ -328,6 +338,36 @@ def test_interrupt_removes_the_container_and_keeps_the_results(
     results = json.loads(out.read_text())
     assert results["interrupted"] is True and results["status"] == "interrupted"
     assert [c["scenario"] for c in results["cases"]] == ["quick"], "measured results are kept"
+
+
+@pytest.mark.docker
+def test_killed_runner_leaves_no_running_container(image: str, docker_client: Any,
+                                                   tmp_path: Path) -> None:
+    sleeper = "import subprocess, time\nsubprocess.Popen(['sleep', '304'])\ntime.sleep(304)\n"
+    _write_sla(tmp_path, {"quick": {"command": ["python3", "-c", "pass"],
+                                    "slas": ["exit_code == 0"]},
+                          "sleepy": {"command": ["python3", "-c", sleeper]}},
+               image=image, repeats=1, tracker="none")
+    sleeping = ["sleep", "304"]  # the container's processes show on the host
+    env = {"MEMSLA_CACHE_DIR": str(tmp_path / "cache")}
+    try:
+        killed = kill_when_running(
+            [sys.executable, "-m", "runner", "check", "sla.yaml", "--backend", "docker"],
+            tmp_path, sleeping, env=env)
+        # the engine closed the harness's stdin: it killed the build and the container exited
+        assert wait_until(lambda: not [c for c in _ours(docker_client, killed.pid)
+                                       if c.status == "running"]), "the container runs on"
+        assert not running(sleeping)
+        assert wait_until(lambda: not killed.work_folders())
+        assert killed.results is not None and killed.results["status"] == "running"
+        # the next run removes the exited container (any runner on this host may: no count)
+        run = _check(tmp_path, "--only", "quick", env={"TMPDIR": str(killed.tmpdir)})
+        assert run.exit_code == 0, run.stderr + run.stdout
+        assert _ours(docker_client, killed.pid) == []
+    finally:
+        kill_running(sleeping)
+        for container in _ours(docker_client, killed.pid if "killed" in locals() else 0):
+            container.remove(force=True)
 
 
 @pytest.mark.docker
