@@ -57,7 +57,12 @@ class Executor:
         case = Case(scenario=plan.scenario_name, params=plan.params,
                     size_parameter=plan.size_parameter, size=plan.size, backend=backend.name,
                     limit=plan.settings.limit, approximate=backend.approximate)
-        work = Path(tempfile.mkdtemp(prefix="memsla-"))
+        # Beside the cache, on the fixture's filesystem, not in $TMPDIR: where that is a tmpfs,
+        # the build's output would be charged as shared memory that cannot be reclaimed, and
+        # written at another speed than a build writing next to its sources.
+        runs = self.cache / "runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="memsla-", dir=runs))
         try:
             self._run_all(plan, backend, case, work, cpus)
         except MemslaError as exc:
