@@ -2,7 +2,9 @@
 traced and leak runs of each case through a backend. It only produces runs: judging them is the
 judging stage's job (``runner.judging.stage``).
 
-Work folders live in TMPDIR as ``memsla-<runner pid>-*``: this runner's watchdog
+Work folders live beside the cache (``work_root``), on the fixture's filesystem, not in $TMPDIR:
+where that is a tmpfs, the build's output would be charged as shared memory that cannot be
+reclaimed. They are named ``memsla-<runner pid>-*``: this runner's watchdog
 (``runner.inbuild.reaper``) removes them if the runner dies, and failing that the next runner
 does (``remove_leftover_work_folders``). Folders kept with --keep-outputs carry no pid.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,18 +43,37 @@ class Executor:
     spec_dir: Path
     on_progress: ProgressHook = field(default=lambda message: None)
     keep_outputs: bool = False
+    clock_origin: float = field(default_factory=time.monotonic)  # Run.started/ended count from
 
-    def run_case(self, plan: CasePlan) -> Case:
-        """The case's runs; an error that stops the case is kept in ``Case.error``."""
+    def prepare(self, plan: CasePlan) -> None:
+        """Make the case's fixture and environment now (cached), so that the case's later run
+        finds them ready: a parallel check does this before any build is timed. A failure is
+        left for the case's run to report."""
+        backend = self.backend_for(plan.settings.backend)
+        scenario = plan.scenario
+        try:
+            if scenario.generate is not None:
+                prepare_fixture(scenario.generate, dict(plan.params), self.spec_dir, self.cache)
+            if scenario.requirements and backend.uses_host_environment:
+                prepare_virtualenv(scenario.requirements, scenario.python, self.cache)
+            staging.stage(self.cache)
+        except (MemslaError, OSError):
+            pass
+
+    def run_case(self, plan: CasePlan, cpus: tuple[int, ...] | None = None) -> Case:
+        """The case's runs; an error that stops the case is kept in ``Case.error``. ``cpus``:
+        the CPUs every build of the case is confined to (a backend that ``confines_cpus``)."""
         backend = self.backend_for(plan.settings.backend)
         case = Case(scenario=plan.scenario_name, params=plan.params,
                     size_parameter=plan.size_parameter, size=plan.size, backend=backend.name,
                     limit=plan.settings.limit, approximate=backend.approximate)
-        reaper.ensure_watchdog()
-        work = Path(tempfile.mkdtemp(prefix=reaper.KEPT_PREFIX if self.keep_outputs else
-                                     reaper.work_prefix(os.getpid())))
+        root = work_root(self.cache)
+        root.mkdir(parents=True, exist_ok=True)
+        reaper.ensure_watchdog(str(root))
+        work = Path(tempfile.mkdtemp(dir=root, prefix=reaper.KEPT_PREFIX if self.keep_outputs
+                                     else reaper.work_prefix(os.getpid())))
         try:
-            self._run_all(plan, backend, case, work)
+            self._run_all(plan, backend, case, work, cpus)
         except MemslaError as exc:
             case.error = str(exc)
         except OSError as exc:  # the build's program, folder or files, not memsla itself
@@ -62,7 +84,8 @@ class Executor:
                 shutil.rmtree(work, ignore_errors=True)
         return case
 
-    def _run_all(self, plan: CasePlan, backend: Backend, case: Case, work: Path) -> None:
+    def _run_all(self, plan: CasePlan, backend: Backend, case: Case, work: Path,
+                 cpus: tuple[int, ...] | None = None) -> None:
         scenario = plan.scenario
         workdir_template = scenario.workdir
         values: dict[str, object] = dict(plan.params)
@@ -105,8 +128,15 @@ class Executor:
                 timeout=plan.settings.timeout, sample_interval=plan.settings.sample_interval,
                 trace=kind == "traced", probe_stage=stage, probe_out=probe_out, output=output,
                 scratch=scratch, fixture=fixture, image=plan.settings.image,
-                docker=scenario.docker)
-            case.runs.append(assemble_run(kind, index, backend.run(request), probe_out))
+                docker=scenario.docker, cpus=cpus)
+            started = time.monotonic()
+            readings = backend.run(request)
+            ended = time.monotonic()
+            run = assemble_run(kind, index, readings, probe_out)
+            run.started = round(started - self.clock_origin, 4)
+            run.ended = round(ended - self.clock_origin, 4)
+            run.cpus = list(cpus) if cpus else None
+            case.runs.append(run)
             if not self.keep_outputs:
                 shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -127,10 +157,15 @@ class Executor:
         return argv
 
 
-def remove_leftover_work_folders() -> list[str]:
+def work_root(cache: Path) -> Path:
+    """Where the runs' work folders (outputs, scratch, probe records) are made."""
+    return cache / "runs"
+
+
+def remove_leftover_work_folders(root: Path) -> list[str]:
     """Remove the work folders of runners that are gone; says which. A live runner's are kept."""
     removed = []
-    for entry in Path(tempfile.gettempdir()).glob(f"{reaper.WORK_PREFIX}*"):
+    for entry in root.glob(f"{reaper.WORK_PREFIX}*"):
         owner = reaper.owner_of(entry.name)
         if owner is None or owner == os.getpid() or psutil.pid_exists(owner):
             continue

@@ -4,7 +4,13 @@ All result types live here. The executor writes the runs; the judging stage fill
 verdicts and each scenario's analysis; reports read them and compute nothing of their own.
 Format history (``schema_version``; older files are upgraded on load, see ``Results.read``):
   1 - first version.
-  2 - ``ScenarioResult.analysis`` typed (scaling fits, leak findings, phase summaries as lists).
+  2 - ``ScenarioResult.analysis`` typed (scaling fits, leak findings, phase summaries as lists);
+      status "running" until the check ends, ``problems``, ``selection`` and skipped verdicts;
+      a run's limit changes.
+  3 - runs say when they ran and on which CPUs, and which other cases ran beside them
+      (``--jobs``); the results say the SLA file's content hash, the memory budget and jobs,
+      and which shard of a plan they hold or, merged, which shards they joined. Nothing of
+      version 2 changed: a version 2 file is read as it is.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runner.metrics import STATISTICS, case_label, params_label, pick
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
 
@@ -150,6 +156,11 @@ class Run(_Model):
     leak: LeakRecord | None = None  # kind "leak": what the driver recorded (None: never started)
     stderr_tail: str = ""
     notes: list[str] = Field(default_factory=list)
+    # -- where and when (version 3): seconds since the check began, around the backend's run
+    started: float | None = None
+    ended: float | None = None
+    cpus: list[int] | None = None  # the CPUs the build was confined to (None: not confined)
+    neighbours: list[str] = Field(default_factory=list)  # cases with a run at the same time
 
     @property
     def completed(self) -> bool:
@@ -431,17 +442,33 @@ class Selection(_Model):
         return " ".join(parts)
 
 
+class Shard(_Model):
+    """Which share of a plan one ``runner check --shard K/N`` measured."""
+
+    index: int  # K, from 1
+    count: int  # N
+    cases: list[str] = Field(default_factory=list)  # this shard's case labels, in plan order
+    planned: list[str] = Field(default_factory=list)  # every case of the plan split N ways
+    costs_from: str | None = None  # the earlier results whose durations balanced the split
+
+
 class Results(_Model):
     schema_version: int = SCHEMA_VERSION
     memsla_version: str
     created: str  # ISO 8601, UTC
     sla_file: str
+    sla_digest: str | None = None  # sha256 of the SLA file's bytes when the check ran
     host: Host
+    jobs: int = 1  # cases measured at the same time (--jobs)
+    memory_budget: int | None = None  # the sum of limits that may run at once (--jobs > 1)
+    shard: Shard | None = None  # this file holds one shard of a plan
+    merged_from: list[Shard] = Field(default_factory=list)  # runner merge: the shards joined
     cases: list[Case] = Field(default_factory=list)
     scenarios: list[ScenarioResult] = Field(default_factory=list)
     interrupted: bool = False
     # "running" until the check ends: a file left by a killed runner never reads as a pass
-    status: Literal["running", "pass", "fail", "error", "interrupted"] = "running"
+    # "measured": a shard's cases, nothing broken; only ``runner merge`` judges the whole file
+    status: Literal["running", "pass", "fail", "error", "interrupted", "measured"] = "running"
     problems: list[str] = Field(default_factory=list)  # why the check as a whole is no pass
     selection: Selection = Field(default_factory=Selection)
 
@@ -470,6 +497,9 @@ class Results(_Model):
                 data = upgrade_v1(data)
             except (AttributeError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}: cannot upgrade version 1 results: {exc!r}") from None
+            version = 2
+        if version == 2:
+            data = {**data, "schema_version": SCHEMA_VERSION}  # 2 -> 3 only added fields
         elif version != SCHEMA_VERSION:
             raise ValueError(f"{path}: results schema version {version!r}; this memsla reads "
                              f"versions 1 to {SCHEMA_VERSION}")

@@ -5,21 +5,22 @@ by ``check`` and ``capacity``; how progress is shown is the caller's (``runner.c
 from __future__ import annotations
 
 import datetime
+import hashlib
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol
 
 from pydantic import ValidationError
 
-from runner import __version__, backends
+from runner import __version__, backends, scheduler, shards
 from runner.backends.interface import Backend
 from runner.errors import UsageError
-from runner.execute import Executor, remove_leftover_work_folders
+from runner.execute import Executor, remove_leftover_work_folders, work_root
 from runner.inbuild import reaper
 from runner.judging.stage import judge
 from runner.measure.host import host_facts
 from runner.plan import CasePlan, build_plan
-from runner.results import Results, Selection
+from runner.results import Case, Results, Selection, Shard
 from runner.slafile import load_suite
 from runner.slafile.model import BUILTIN_SETTINGS, Settings, Suite
 from runner.workload.cache import cache_dir
@@ -72,6 +73,8 @@ class Session:
         then only names it, and its folder is where relative paths start."""
         self.sla_file = sla_file
         self.suite: Suite = suite if suite is not None else load_suite(sla_file)
+        # a suite built in memory (the Python API) has no file to hash: it merges with nothing
+        self.sla_digest = sla_digest(sla_file) if suite is None else None
         self.progress: CheckProgress = progress or SilentProgress()
         self._backends: dict[str, Backend] = {}
         self._reasons: dict[str, str] = {}
@@ -80,8 +83,9 @@ class Session:
     def backend_for(self, name: str, image: str | None = None) -> Backend:
         if name not in self._backends:
             # what a dead runner left: its work folders here, its builds by each backend
-            removed = [] if self._backends else remove_leftover_work_folders()
-            reaper.ensure_watchdog()  # and what this runner leaves if it dies
+            root = work_root(cache_dir())
+            removed = [] if self._backends else remove_leftover_work_folders(root)
+            reaper.ensure_watchdog(str(root))  # and what this runner leaves if it dies
             if name == "auto":
                 backend, reason = backends.select_auto(image)
             else:
@@ -112,20 +116,38 @@ class Session:
 
     def check(self, *, backend: str | None = None, only: list[str] | None = None,
               sizes: list[int] | None = None, repeats: int | None = None,
-              keep_outputs: bool = False, json_path: Path | None = None) -> Results:
+              keep_outputs: bool = False, json_path: Path | None = None,
+              jobs: int | Literal["auto"] = 1, memory_budget: int | None = None,
+              shard: tuple[int, int] | None = None,
+              shard_costs: Results | None = None, shard_costs_from: str | None = None
+              ) -> Results:
+        """Measure and judge the plan. ``jobs`` cases at a time (see ``runner.scheduler``) within
+        ``memory_budget`` (default: what the host has available); ``shard`` (K, N): only the
+        K-th of N shares of the plan, balanced by the durations in ``shard_costs``."""
         plans = self.plan(backend=backend, repeats=repeats, only=only, sizes=sizes)
         if not plans:
             raise UsageError("the selection (--only/--size) matches no case of "
                              f"{self.sla_file}: nothing would be measured")
+        share = None
+        if shard is not None:
+            planned = plans
+            costs = shards.case_costs(shard_costs) if shard_costs is not None else None
+            plans = shards.select(planned, *shard, costs)
+            share = Shard(index=shard[0], count=shard[1], cases=[p.label for p in plans],
+                          planned=[p.label for p in planned], costs_from=shard_costs_from)
         first = plans[0].settings if plans else BUILTIN_SETTINGS
         chosen = self.backend_for(first.backend, first.image)
         results = Results(
             memsla_version=__version__,
             created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            sla_file=str(self.sla_file),
+            sla_file=str(self.sla_file), sla_digest=self.sla_digest, shard=share,
             host=host_facts(chosen.name, self._reasons[first.backend], chosen.cgroup_version,
                             chosen.engine_version, chosen.harness_baseline),
             selection=Selection(only=only or [], sizes=sizes or []))
+        used = list({id(b): b for b in (self.backend_for(p.settings.backend, p.settings.image)
+                                         for p in plans)}.values())
+        jobs_now, budget = self._jobs(plans, used, jobs, memory_budget)
+        results.jobs, results.memory_budget = jobs_now, budget
         executor = self.executor(keep_outputs=keep_outputs)
         ended = False  # the loop ran to its end or was interrupted; else memsla itself failed
         try:
@@ -133,16 +155,31 @@ class Session:
                 results.write(json_path)
             with self.progress:
                 self.progress.begin(len(plans))
-                for plan in plans:
-                    results.cases.append(executor.run_case(plan))
-                    self.progress.case_done()
-                    if json_path:
-                        results.write(json_path)
+                if jobs_now == 1:
+                    for plan in plans:
+                        results.cases.append(executor.run_case(plan))
+                        self.progress.case_done()
+                        if json_path:
+                            results.write(json_path)
+                else:
+                    assert budget is not None
+                    measured: dict[int, Case] = {}
+
+                    def case_ended(index: int, case: Case) -> None:
+                        measured[index] = case  # kept in plan order, whatever ends first
+                        results.cases = [measured[i] for i in sorted(measured)]
+                        self.progress.case_done()
+                        if json_path:
+                            scheduler.mark_neighbours(results.cases)
+                            results.write(json_path)
+
+                    scheduler.run(plans, executor, used, jobs_now, budget, on_case=case_ended)
             ended = True
         except KeyboardInterrupt:
             results.interrupted = ended = True
         finally:
             self.close()
+            scheduler.mark_neighbours(results.cases)
             if ended:
                 judge(results, self.suite, self.baseline)
             if ended:
@@ -156,29 +193,61 @@ class Session:
                 results.write(json_path)
         return results
 
+    def _jobs(self, plans: list[CasePlan], used: list[Backend], jobs: int | Literal["auto"],
+              memory_budget: int | None) -> tuple[int, int | None]:
+        """How many cases run at once, and the memory budget they share (None: one at a
+        time)."""
+        if jobs != "auto" and jobs < 1:
+            raise UsageError(f"--jobs {jobs}: give at least 1, or auto")
+        if jobs == 1 or len(plans) < 2:
+            return 1, None
+        cant = [b.name for b in used if not b.confines_cpus]
+        if cant:
+            self.progress.note(f"--jobs: the {', '.join(cant)} backend cannot give each case CPUs "
+                               "of its own; the cases run one at a time")
+            return 1, None
+        budget = memory_budget if memory_budget is not None else scheduler.memory_budget()
+        cpus = scheduler.usable_cpus()
+        count = scheduler.auto_jobs(plans, len(cpus), budget) if jobs == "auto" else jobs
+        scheduler.cpu_slots(count, cpus)  # a UsageError now when there are too few CPUs
+        return count, (budget if count > 1 else None)
+
     def close(self) -> None:
         """Release every backend this session opened."""
         for open_backend in self._backends.values():
             open_backend.close()
 
 
-Status = Literal["pass", "fail", "error", "interrupted"]
+Status = Literal["pass", "fail", "error", "interrupted", "measured"]
 
 
 def status_of(results: Results) -> tuple[Status, list[str]]:
     """The check's final word, and why it is no pass where no verdict says so. A pass needs
     every verdict held, every case measured and at least one rule the user wrote judged: the
-    implicit ones (the build must complete) alone do not make a gate."""
+    implicit ones (the build must complete) alone do not make a gate. A shard never passes on
+    its own: with nothing broken it is "measured", and ``runner merge`` gives the verdict."""
     if results.interrupted:
         return "interrupted", []
     verdicts = results.all_verdicts()
+    if results.shard is not None:
+        # what needs every case of a scenario (fits across sizes) is judged by runner merge
+        verdicts = [v for case in results.cases for v in case.verdicts]
     # a broken SLA is the loudest news: it is not hidden by something else not being measured
     if any(v.passed is False for v in verdicts):
         return "fail", []
     judged = [v for v in verdicts if not v.skipped]
     if any(case.error for case in results.cases) or any(v.passed is None for v in judged):
         return "error", []
+    if results.shard is not None:
+        return "measured", [f"shard {results.shard.index}/{results.shard.count}: its cases were "
+                            "measured and no rule of theirs is broken; runner merge judges the "
+                            "whole file"]
     if not any(v.passed and not v.implicit for v in judged):
         return "error", ["no SLA written in the SLA file was judged: only the implicit rules "
                          "(exit_code == 0, oom_kills == 0) ran, and they alone make no gate"]
     return "pass", []
+
+
+def sla_digest(path: Path) -> str:
+    """The SLA file's content hash: results of one file, wherever it was checked out."""
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()

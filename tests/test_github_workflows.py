@@ -86,3 +86,31 @@ def test_the_action_has_its_inputs_and_runs_check_with_github() -> None:
     assert "runner check" in check["run"] and "--github" in check["run"]
     # inputs reach the script through the environment, never pasted into it
     assert "${{" not in check["run"]
+
+
+def test_the_shards_workflow_measures_a_matrix_and_gates_after_merging() -> None:
+    workflow = _load(REPO / ".github/workflows/sla-shards.yml")
+    shard, merge = workflow["jobs"]["shard"], workflow["jobs"]["merge"]
+    count = int(workflow["env"]["SHARDS"])
+    assert shard["strategy"]["matrix"]["shard"] == list(range(1, count + 1))
+    assert shard["strategy"]["fail-fast"] is False
+    measure = next(s for s in shard["steps"] if s.get("name") == "Measure this shard")
+    assert '--shard "$SHARD/$SHARDS"' in measure["run"] and "--shard-costs" in measure["run"]
+    upload = next(s for s in shard["steps"] if "upload-artifact" in s.get("uses", ""))
+    assert upload["with"]["name"] == "memsla-shard-${{ matrix.shard }}"
+    assert merge["needs"] == "shard" and merge["if"] == "always()"
+    download = next(s for s in merge["steps"] if "download-artifact" in s.get("uses", ""))
+    assert download["with"]["pattern"] == "memsla-shard-*"
+    merged = next(s for s in merge["steps"] if s.get("id") == "merge")
+    for flag in ("runner merge shards/shard-*.json", "--json results.json", "--junit",
+                 "--github", "--markdown", "--html"):
+        assert flag in merged["run"]
+    assert merge["steps"][-1]["name"] == "Gate on the SLAs"
+
+
+def test_the_action_documents_shards() -> None:
+    action = _load(ACTION)
+    assert {"shard", "shard-costs"} <= set(action["inputs"])
+    check = next(s for s in action["runs"]["steps"] if s.get("id") == "check")
+    assert "--shard" in check["run"] and "${{" not in check["run"]
+    assert "runner merge" in action["inputs"]["shard"]["description"]

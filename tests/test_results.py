@@ -1,4 +1,5 @@
-"""The results file: a version 2 round trip, and version 1 files upgraded on load."""
+"""The results file: a round trip of this version, version 2 read as it is, and version 1 files
+upgraded on load."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def _write(tmp_path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def test_version_2_round_trip(tmp_path: Path) -> None:
+def test_round_trip(tmp_path: Path) -> None:
     cases = [case("site", [40 * MiB + n * 300_000.0, 41 * MiB + n * 300_000.0], size=n)
              for n in (100, 200, 400)]
     report = judged([*cases, leak_case("app", [i * MiB for i in range(8)])])
@@ -36,9 +37,22 @@ def test_version_2_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     report.write(path)
     written = json.loads(path.read_text())
-    assert written["schema_version"] == SCHEMA_VERSION == 2
+    assert written["schema_version"] == SCHEMA_VERSION == 3
     assert Results.read(path) == report
     assert Results.model_validate(written).model_dump() == report.model_dump()
+
+
+def test_version_2_is_read_as_it_is(tmp_path: Path) -> None:
+    report = judged([case("site", [40 * MiB + n * 300_000.0], size=n) for n in (100, 200, 400)])
+    data = json.loads(report.model_dump_json())
+    for name in ("sla_digest", "jobs", "memory_budget", "shard", "merged_from"):
+        del data[name]
+    for each in data["cases"]:
+        for run in each["runs"]:
+            for name in ("started", "ended", "cpus", "neighbours"):
+                del run[name]
+    read = Results.read(_write(tmp_path, {**data, "schema_version": 2}))
+    assert read == report and read.schema_version == SCHEMA_VERSION
 
 
 def test_version_1_scaling_fits_and_phases_are_upgraded() -> None:
@@ -97,7 +111,7 @@ def test_version_1_leak_findings_are_upgraded(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"schema_version": 3}, "schema version 3; this memsla reads versions 1 to 2"),
+    ({"schema_version": 4}, "schema version 4; this memsla reads versions 1 to 3"),
     ({"schema_version": None}, "schema version None"),
 ])
 def test_unknown_versions_are_refused(tmp_path: Path, change: dict[str, Any],

@@ -30,6 +30,7 @@ class RunRequest:
     fixture: Path | None = None
     image: str | None = None
     docker: DockerOptions = field(default_factory=lambda: DockerOptions.model_validate({}))
+    cpus: tuple[int, ...] | None = None  # confine the build to these CPUs (confines_cpus only)
 
 
 class BackendError(HostError):
@@ -49,6 +50,9 @@ class Backend(abc.ABC):
     # True: the build runs with the host's programs, so the runner provisions the scenario's
     # requirements in a virtualenv; False: the backend's environment (an image) brings them.
     uses_host_environment: bool = True
+    # True: RunRequest.cpus confines the build to those CPUs, and ``run`` may be called from
+    # several threads at once (runner check --jobs); False: one build at a time.
+    confines_cpus: bool = False
 
     def placeholder_paths(self, fixture: Path | None, output: Path,
                           scratch: Path) -> dict[str, str]:
@@ -59,6 +63,10 @@ class Backend(abc.ABC):
     def run(self, request: RunRequest) -> Readings:
         """Run the build to completion, timeout or kill, and say what was read about it (raw:
         no figure is derived here); never leave anything behind."""
+
+    def interrupt(self) -> None:  # noqa: B027 - only backends that confine CPUs need it
+        """Kill every build this backend runs now; called from another thread on Ctrl-C while
+        several builds run (each ``run`` then returns, and cleans up as usual)."""
 
     def remove_leftovers(self) -> list[str]:
         """Remove what a crashed earlier runner left (cgroups, containers); says what."""

@@ -18,16 +18,19 @@ fence's peak, the whole run's, is never reset. If the runner dies, its watchdog
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import threading
 import time
 from pathlib import Path
+from types import ModuleType
 
 import psutil
 
 from runner.backends.interface import Backend, BackendError, RunRequest, tail
 from runner.inbuild import cgroups, reaper
+from runner.inbuild.cgroups import cpuset as cpusets
 from runner.inbuild.harness import exit_status
 from runner.measure import staging
 from runner.measure.readings import Readings
@@ -37,6 +40,8 @@ CGROUP_PREFIX = "memsla-"
 BUILD_CGROUP = "build"  # the build's own cgroup, below the fence
 # $0 is the cgroup.procs file; the shell moves itself in, then becomes the build.
 ENTER_AND_EXEC = 'echo 0 > "$0" && exec "$@"'
+# The same, entering a cpuset cgroup ($1) too, where that is a hierarchy of its own (v1).
+ENTER_TWO_AND_EXEC = 'echo 0 > "$0" && echo 0 > "$1" && shift && exec "$@"'
 
 
 def find_parent() -> cgroups.Cgroup:
@@ -64,11 +69,12 @@ def find_parent() -> cgroups.Cgroup:
 class CgroupBackend(Backend):
     name = "cgroup"
     where = "a writable local memory cgroup"
+    confines_cpus = True
 
     def __init__(self) -> None:
         self.parent = find_parent()
         self.cgroup_version = self.parent.version
-        self._counter = 0
+        self._counter = itertools.count(1)  # next() is atomic: runs may start in threads
 
     def remove_leftovers(self) -> list[str]:
         removed = []
@@ -81,23 +87,31 @@ class CgroupBackend(Backend):
                 removed.append(str(entry))
             except OSError:
                 pass
-        return removed
+        return removed + _remove_cpusets(self.parent.files)
+
+    def interrupt(self) -> None:
+        for entry in Path(self.parent.path).glob(f"{CGROUP_PREFIX}{os.getpid()}-*"):
+            cgroups.Cgroup(str(entry), self.parent.version).kill_all(timeout=1)
 
     def run(self, request: RunRequest) -> Readings:
-        self._counter += 1
-        fence = self.parent.create_child(f"{CGROUP_PREFIX}{os.getpid()}-{self._counter}")
+        fence = self.parent.create_child(f"{CGROUP_PREFIX}{os.getpid()}-{next(self._counter)}")
+        cpuset = None
         try:
             fence.set_limit(request.limit)
             fence.enable_memory_for_children()
             build = fence.create_child(BUILD_CGROUP)
             # the same limit again: the build sees it in its own cgroup, and a change is seen
             build.set_limit(request.limit)
-            return self._run_in(fence, build, request)
+            # the CPUs go to the fence: its whole subtree (v2), or a cpuset cgroup of its name
+            cpuset = cpusets.confine(fence, request.cpus) if request.cpus else None
+            return self._run_in(fence, build, request, cpuset)
         finally:
             fence.remove()
+            if cpuset is not None:
+                cpuset.remove()
 
-    def _run_in(self, cgroup: cgroups.Cgroup, build: cgroups.Cgroup,
-                request: RunRequest) -> Readings:
+    def _run_in(self, cgroup: cgroups.Cgroup, build: cgroups.Cgroup, request: RunRequest,
+                cpuset: cpusets.CpuSet | None = None) -> Readings:
         """Run the build in ``build``, measured on ``cgroup`` (its fence)."""
         t0 = time.time()
         peak_file, reset_mode = build.probe_peak()
@@ -114,7 +128,7 @@ class CgroupBackend(Backend):
         with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
             start = time.monotonic()
             process = subprocess.Popen(
-                ["/bin/sh", "-c", ENTER_AND_EXEC, build.enter_file(), *request.argv],
+                [*_enter(build, cpuset), *request.argv],
                 cwd=request.workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                 start_new_session=True)
         sampler.started_at(start)
@@ -146,6 +160,28 @@ class CgroupBackend(Backend):
             timeline=Timeline(interval=request.sample_interval, t=sampler.t,
                               cgroup=sampler.usage, anon=sampler.anon_series),
             stderr_tail=tail(stderr_path))
+
+
+def _enter(cgroup: cgroups.Cgroup, cpuset: cpusets.CpuSet | None) -> list[str]:
+    """The shell that moves itself into the build's cgroups, then becomes the build."""
+    if cpuset is None or cpuset.enter_file is None:
+        return ["/bin/sh", "-c", ENTER_AND_EXEC, cgroup.enter_file()]
+    return ["/bin/sh", "-c", ENTER_TWO_AND_EXEC, cgroup.enter_file(), cpuset.enter_file]
+
+
+def _remove_cpusets(files: ModuleType) -> list[str]:
+    """Cpuset cgroups of runners that are gone (v1: a hierarchy of its own)."""
+    removed = []
+    for path in cpusets.leftovers(files, CGROUP_PREFIX):
+        owner = os.path.basename(path)[len(CGROUP_PREFIX):].split("-", 1)[0]
+        if owner.isdigit() and psutil.pid_exists(int(owner)):
+            continue
+        try:
+            os.rmdir(path)
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
 
 
 def _decode(status: int | None) -> tuple[int | None, int | None]:

@@ -6,16 +6,29 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from rich.console import Console
 
 from runner import __version__
 from runner.cli.analysis_commands import ANALYSIS_COMMANDS
 from runner.cli.progress import RichProgress, terminal_console
-from runner.cli.report_commands import Outputs, ReportCommand, add_output_arguments
-from runner.errors import EXIT_HOST, EXIT_INTERRUPTED, EXIT_OK, EXIT_SLA_FAILED, HostError
+from runner.cli.report_commands import (
+    Outputs,
+    ReportCommand,
+    add_output_arguments,
+    read_results,
+)
+from runner.errors import (
+    EXIT_HOST,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SLA_FAILED,
+    HostError,
+    UsageError,
+)
 from runner.results import Results
+from runner.units import UnitError, parse_bytes
 
 
 class Command(Protocol):
@@ -27,11 +40,12 @@ class Command(Protocol):
 
 
 def exit_code_for(results: Results) -> int:
+    """0 for a pass (or a shard measured with nothing broken, which only ``runner merge``
+    judges as a whole), 1 for a broken SLA, 3 for no verdict, 130 when interrupted."""
     if results.interrupted:
         return EXIT_INTERRUPTED
-    if results.status == "error":
-        return EXIT_HOST
-    return EXIT_SLA_FAILED if results.status == "fail" else EXIT_OK
+    return {"pass": EXIT_OK, "measured": EXIT_OK, "fail": EXIT_SLA_FAILED}.get(
+        results.status, EXIT_HOST)
 
 
 class CheckCommand:
@@ -59,29 +73,108 @@ class CheckCommand:
                             help="earlier results: judges <metric>_growth rules, reports deltas")
         parser.add_argument("--explain", action="store_true",
                             help="say in sentences what the fits and trends guarantee")
+        together = parser.add_argument_group("faster suites")
+        together.add_argument("--jobs", default="1", metavar="N|auto",
+                              help="run up to N independent cases at once, each on CPUs of its "
+                                   "own, while their limits fit the memory budget (default 1; "
+                                   "auto: from the CPUs and memory)")
+        together.add_argument("--memory-budget", metavar="SIZE",
+                              help="--jobs: the sum of limits that may run at once (default: "
+                                   "the host's available memory less 512 MiB)")
+        together.add_argument("--shard", metavar="K/N",
+                              help="measure only the K-th of N shares of the cases; join the "
+                                   "shards with 'runner merge'")
+        together.add_argument("--shard-costs", type=Path, metavar="PREVIOUS.json",
+                              help="--shard: balance the shares by the durations in these "
+                                   "earlier results")
         add_output_arguments(parser)  # last: it skips --baseline if defined above
 
     def run(self, args: argparse.Namespace) -> int:
         from runner.session import Session
+        from runner.shards import parse_shard
 
+        jobs = parse_jobs(args.jobs)
+        try:
+            budget = parse_bytes(args.memory_budget) if args.memory_budget else None
+        except UnitError as exc:
+            raise UsageError(f"--memory-budget: {exc}") from None
+        shard = parse_shard(args.shard) if args.shard else None
+        if args.shard_costs and shard is None:
+            raise UsageError("--shard-costs balances shards: give --shard K/N too")
+        costs = read_results(args.shard_costs, "--shard-costs") if args.shard_costs else None
         console = terminal_console()
         outputs = Outputs.from_args(args)
         session = Session(args.sla_file, progress=RichProgress(console))
         session.baseline = outputs.load_baseline()
         results = session.check(backend=args.backend, only=args.only, sizes=args.size,
                                 repeats=args.repeats, keep_outputs=args.keep_outputs,
-                                json_path=args.json)
-        from runner.reports import terminal
+                                json_path=args.json, jobs=jobs, memory_budget=budget,
+                                shard=shard, shard_costs=costs,
+                                shard_costs_from=str(args.shard_costs) if costs else None)
+        return show_and_write(results, args, outputs, console)
 
-        terminal.render(results, console)
-        if args.explain:
-            from runner.reports import explain
 
-            explain.render(results, console)
+def show_and_write(results: Results, args: argparse.Namespace, outputs: Outputs,
+                   console: Console) -> int:
+    """The terminal table (and --explain), the results file's path, every asked-for report;
+    returns the exit code the results earn. Shared by check and merge."""
+    from runner.reports import terminal
+
+    terminal.render(results, console)
+    if args.explain:
+        from runner.reports import explain
+
+        explain.render(results, console)
+    if args.json:
+        console.print(f"results: {args.json}")
+    outputs.write(results, stdout=sys.stdout, say=console.print)
+    return exit_code_for(results)
+
+
+def parse_jobs(text: str) -> int | Literal["auto"]:
+    if text == "auto":
+        return "auto"
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise UsageError(f"--jobs takes a number or auto, not {text!r}") from None
+    if jobs < 1:
+        raise UsageError(f"--jobs {jobs}: give at least 1, or auto")
+    return jobs
+
+
+class MergeCommand:
+    """Merge the results of the shards of one check into one results file and judge it.
+
+    Takes every shard's --json file (runner check --shard K/N); judges the scenarios again as
+    one run would (fits across sizes measured on different shards, growth against --baseline)
+    and writes the same reports as runner check. Refuses (exit 2) shards of different SLA
+    files, memsla versions, backends or kinds of host, and shards that overlap, are missing or
+    did not end. Exits like runner check: 0 pass, 1 an SLA failed, 3 a case was not measured.
+    """
+
+    name = "merge"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("shards", type=Path, nargs="+", metavar="SHARD.json",
+                            help="the results file of every shard")
+        parser.add_argument("--json", type=Path, metavar="PATH",
+                            help="write the merged results")
+        parser.add_argument("--sla", type=Path, metavar="SLA_FILE",
+                            help="the SLA file the shards name, where it is elsewhere here")
+        parser.add_argument("--explain", action="store_true",
+                            help="say in sentences what the fits and trends guarantee")
+        add_output_arguments(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        from runner.merge import merge
+
+        outputs = Outputs.from_args(args)
+        parts = [(str(path), read_results(path, "shard results")) for path in args.shards]
+        results = merge(parts, args.sla, outputs.load_baseline())
         if args.json:
-            console.print(f"results: {args.json}")
-        outputs.write(results, stdout=sys.stdout, say=console.print)
-        return exit_code_for(results)
+            results.write(args.json)
+        return show_and_write(results, args, outputs, terminal_console())
 
 
 class DoctorCommand:
@@ -135,6 +228,6 @@ class ImageCommand:
         return EXIT_OK
 
 
-COMMANDS: list[type[Command]] = [CheckCommand, DoctorCommand, ImageCommand, ReportCommand,
-                                 *ANALYSIS_COMMANDS]
+COMMANDS: list[type[Command]] = [CheckCommand, MergeCommand, DoctorCommand, ImageCommand,
+                                 ReportCommand, *ANALYSIS_COMMANDS]
 __all__ = ["COMMANDS", "__version__"]

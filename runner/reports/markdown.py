@@ -28,7 +28,8 @@ from runner.results import Results
 
 MARKER = "<!-- memsla-report -->"
 ICONS = {"pass": "✅", "FAIL": "❌", "not judged": "⚠️", "skipped": "⏭️"}
-STATUS_ICONS = {"pass": "✅", "fail": "❌", "error": "⚠️", "interrupted": "⏸️", "running": "⏳"}
+STATUS_ICONS = {"pass": "✅", "fail": "❌", "error": "⚠️", "interrupted": "⏸️", "running": "⏳",
+                "measured": "📏"}
 # A change against the baseline at least this large is called out with an arrow.
 NOTABLE_CHANGE = 0.05
 

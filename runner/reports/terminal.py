@@ -75,7 +75,7 @@ def _measured_row(case: Case) -> list[str]:
 
 def _summary(results: Results) -> str:
     colour = {"pass": "green", "fail": "red", "error": "red", "interrupted": "yellow",
-              "running": "yellow"}
+              "running": "yellow", "measured": "yellow"}
     line = f"[bold {colour[results.status]}]{results.status.upper()}[/] - {tally(results)}"
     line += " (interrupted: results so far)" if results.interrupted else ""
     if results.status == "running":

@@ -6,6 +6,7 @@ cgroup and /proc lookup starts from.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import ModuleType
 
@@ -262,3 +263,48 @@ def test_enable_memory_for_children_writes_the_version_file(fake_root: Path) -> 
     (v1_dir / "memory.use_hierarchy").write_text("0\n")  # before kernel 5.11 it could be off
     cgroups.Cgroup(str(v1_dir), 1).enable_memory_for_children()
     assert (v1_dir / "memory.use_hierarchy").read_text() == "1"
+
+def test_v2_cpuset_is_the_memory_cgroup_itself(fake_root: Path) -> None:
+    from runner.inbuild.cgroups import cpuset
+
+    own_dir = v2_tree(fake_root, **{"cgroup.subtree_control": "cpuset memory pids\n"})
+    child_dir = own_dir / "memsla-1-1"
+    child_dir.mkdir()
+    child = cgroups.Cgroup(str(child_dir), 2)
+    confined = cpuset.confine(child, [1, 2, 3])
+    assert confined.enter_file is None and not confined.owned  # nothing more to enter
+    assert (child_dir / "cpuset.cpus").read_text() == "1-3"
+    assert confined.cpus() == [1, 2, 3]
+    assert cpuset.leftovers(v2, "memsla-") == []
+
+
+def test_v2_cpuset_needs_the_controller_in_subtree_control(fake_root: Path) -> None:
+    from runner.inbuild.cgroups import cpuset
+
+    own_dir = v2_tree(fake_root)  # subtree_control: memory pids
+    (own_dir / "memsla-1-1").mkdir()
+    with pytest.raises(cgroups.CgroupError, match="cpuset controller is not enabled"):
+        cpuset.confine(cgroups.Cgroup(str(own_dir / "memsla-1-1"), 2), [0])
+
+
+def test_v1_cpuset_is_a_hierarchy_of_its_own(fake_root: Path) -> None:
+    from runner.inbuild.cgroups import cpuset
+
+    memory = fake_root / "memory" / "runner" / "memsla-7-1"
+    memory.mkdir(parents=True)
+    parent = fake_root / "cpuset" / "ci"
+    parent.mkdir(parents=True)
+    (parent / "cpuset.mems").write_text("0\n")
+    proc = fake_root / "proc" / "self"
+    proc.mkdir(parents=True)
+    (proc / "cgroup").write_text("4:memory:/runner\n3:cpuset:/ci\n")
+    confined = cpuset.confine(cgroups.Cgroup(str(memory), 1), [0, 1])
+    assert confined.owned and confined.path == str(parent / "memsla-7-1")
+    assert confined.enter_file == str(parent / "memsla-7-1" / "cgroup.procs")
+    assert (parent / "memsla-7-1" / "cpuset.mems").read_text() == "0"  # before any task joins
+    assert confined.cpus() == [0, 1]
+    assert cpuset.leftovers(v1, "memsla-") == [str(parent / "memsla-7-1")]
+    for name in os.listdir(confined.path):  # a real cgroup directory empties itself
+        os.remove(os.path.join(confined.path, name))
+    confined.remove()
+    assert not (parent / "memsla-7-1").exists()

@@ -103,3 +103,20 @@ def test_staged_folder_holds_only_stdlib_modules(tmp_path: Path) -> None:
         for forbidden in ("pydantic", "rich", "yaml", "psutil", "docker"):
             assert f"import {forbidden}" not in text, (path, forbidden)
     assert staging.stage(tmp_path) == stage, "staging is keyed by content"
+
+
+def test_an_untraced_run_imports_nothing_the_program_did_not(tmp_path: Path) -> None:
+    """The probe is in every timed run: it adds itself and no other module (json, threading,
+    typing and tracemalloc only in traced runs), and still records the run's start and end."""
+    code = "import sys; print(' '.join(sorted(sys.modules)))"
+    bare = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""})
+    probed = _run_probed(tmp_path, code, trace=False)
+    assert probed.returncode == 0, probed.stderr
+    added = set(probed.stdout.split()) - set(bare.stdout.split())
+    assert added <= {"sitecustomize", "_memsla_probe", "gc"}, added
+    records = [json.loads(line) for path in (tmp_path / "probe").glob("probe-*.jsonl")
+               for line in path.read_text().splitlines()]
+    assert [r["type"] for r in records] == ["start", "end"] and records[1]["vm_hwm"] > 0
+    traced = _run_probed(tmp_path, code, trace=True)
+    assert "tracemalloc" in traced.stdout.split()

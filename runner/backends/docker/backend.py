@@ -93,6 +93,7 @@ class DockerBackend(Backend):
     name = "docker"
     where = "a Docker container"
     uses_host_environment = False
+    confines_cpus = True
 
     def __init__(self, image_required: str | None = None) -> None:
         self.image_required = image_required
@@ -262,6 +263,8 @@ class DockerBackend(Backend):
             # here; the harness's limit watch and the limit it reads after the build, compared
             # with this one in runner.measure.assemble, only confirm it held.
             kwargs.update(mem_limit=request.limit, memswap_limit=request.limit)
+        if request.cpus:  # runner check --jobs: CPUs of its own
+            kwargs["cpuset_cpus"] = ",".join(str(cpu) for cpu in request.cpus)
         return kwargs
 
     # -- running -------------------------------------------------------------------------------
@@ -391,6 +394,18 @@ class DockerBackend(Backend):
             except docker.errors.DockerException:
                 pass
         return removed
+
+    def interrupt(self) -> None:
+        try:
+            mine = self.client.containers.list(
+                filters={"label": f"{OWNER_LABEL}={os.getpid()}"}, ignore_removed=True)
+        except docker.errors.DockerException:
+            return
+        for container in mine:
+            try:
+                container.kill()
+            except docker.errors.DockerException:
+                pass
 
     def close(self) -> None:
         self.client.close()

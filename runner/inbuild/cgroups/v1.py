@@ -104,3 +104,25 @@ def limit_writes(limit: int | None) -> list[tuple[str, str]]:
     """
     value = "-1" if limit is None else str(limit)
     return [(LIMIT_FILE, value), (SWAP_LIMIT_FILE, value)]
+
+
+# -- cpuset (runner check --jobs: each case on CPUs of its own) ----------------------------------
+CPUSET_PROC_FIELD = "cpuset"  # /proc/PID/cgroup: "3:cpuset:/"
+# A hierarchy of its own: the build enters a cpuset cgroup besides its memory cgroup.
+CPUSET_SEPARATE = True
+CPUS_FILE = "cpuset.cpus"
+MEMS_FILE = "cpuset.mems"
+# A new v1 cpuset starts with empty cpus and mems, and no task may join it until both are set:
+# the memory nodes are copied from the parent.
+PARENT_MEMS_FILE = "cpuset.mems"
+
+
+def cpuset_mount(root: str) -> str | None:
+    """The cpuset hierarchy's mount below the cgroup root."""
+    mount = os.path.join(root, "cpuset")
+    return mount if os.path.isdir(mount) else None
+
+
+def cpuset_in_subtree(subtree_control: str | None) -> bool:
+    """Whether children get the cpuset controller: always, on v1."""
+    return True

@@ -103,3 +103,26 @@ def limit_writes(limit: int | None) -> list[tuple[str, str]]:
     """memory.max plus memory.swap.max 0, so the build is killed instead of swapping."""
     value = "max" if limit is None else str(limit)
     return [(LIMIT_FILE, value), (SWAP_LIMIT_FILE, "0")]
+
+
+# -- cpuset (runner check --jobs: each case on CPUs of its own) ----------------------------------
+CPUSET_PROC_FIELD = ""  # one unified hierarchy
+# The build's memory cgroup is its cpuset cgroup too: nothing more to enter.
+CPUSET_SEPARATE = False
+CPUS_FILE = "cpuset.cpus"
+MEMS_FILE = "cpuset.mems"  # empty: the parent's effective memory nodes, which is what we want
+PARENT_MEMS_FILE = "cpuset.mems.effective"
+
+
+def cpuset_mount(root: str) -> str | None:
+    """The unified hierarchy, if its controllers include cpuset."""
+    try:
+        controllers = _io.read(os.path.join(root, "cgroup.controllers")).split()
+    except OSError:
+        return None
+    return root if "cpuset" in controllers else None
+
+
+def cpuset_in_subtree(subtree_control: str | None) -> bool:
+    """Whether children get the cpuset controller: only when cgroup.subtree_control lists it."""
+    return subtree_control is not None and "cpuset" in subtree_control.split()

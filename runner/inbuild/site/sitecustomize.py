@@ -17,45 +17,82 @@ Resetting a cgroup v1 peak destroys the cgroup-wide figure, so every reset is pr
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import gc
-import json
 import os
 import sys
-import threading
 import time
-import types
-from typing import IO, Any, Dict, List, Optional
+
+# The probe loads into every Python process of the build, timed runs included: it imports no
+# more than it needs there. typing, threading, tracemalloc (which pulls in pickle, fnmatch and
+# linecache) and json are imported only by traced runs, or only for the type checker.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, Dict, List, Optional
 
 _ENV = os.environ
 
 
+def _dumps(record: Dict[str, Any]) -> str:
+    """One JSON line. The records of untraced runs are flat (names, numbers, flags): written
+    without importing json; anything else goes through json."""
+    parts = []
+    for key, value in record.items():
+        if value is None or isinstance(value, (bool, int)):
+            text = "null" if value is None else ("true" if value is True else
+                                                 "false" if value is False else str(value))
+        elif isinstance(value, float) and value == value and abs(value) != float("inf"):
+            text = repr(value)
+        elif isinstance(value, str) and value.isprintable() and value.isascii() and not (
+                '"' in value or "\\" in value):
+            text = '"' + value + '"'
+        else:
+            import json
+
+            return json.dumps(record, separators=(",", ":"))
+        parts.append('"%s":%s' % (key, text))
+    return "{" + ",".join(parts) + "}"
+
+
+def _module_from_spec(spec: Any) -> Any:
+    try:  # the import system's own, loaded at start-up; importlib.util costs more imports
+        import _frozen_importlib
+
+        return _frozen_importlib.module_from_spec(spec)
+    except (ImportError, AttributeError):
+        import importlib.util
+
+        return importlib.util.module_from_spec(spec)
+
+
 def _chain_shadowed_sitecustomize() -> None:
     import importlib.machinery
-    import importlib.util
 
     here = os.path.dirname(os.path.abspath(__file__))
     rest = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
     if spec is None or spec.loader is None:
         return
-    module = importlib.util.module_from_spec(spec)
+    module = _module_from_spec(spec)
     sys.modules["sitecustomize"] = module
     spec.loader.exec_module(module)
 
 
 class _Probe:
     def __init__(self, directory: str) -> None:
-        import tracemalloc
-
-        self.tracemalloc = tracemalloc
         self.trace = _ENV.get("MEMSLA_TRACE") == "1"
+        self.tracemalloc: Any = None
+        if self.trace:
+            import tracemalloc
+
+            self.tracemalloc = tracemalloc
         self.frames = int(_ENV.get("MEMSLA_TRACE_FRAMES", "1"))
         self.top = int(_ENV.get("MEMSLA_TOP_SITES", "15"))
         self.t0 = float(_ENV.get("MEMSLA_T0", "0")) or time.time()
         self.cgroup_peak_file = _ENV.get("MEMSLA_CGROUP_PEAK") or None
         self.cgroup_reset = _ENV.get("MEMSLA_CGROUP_RESET", "")
-        self.lock = threading.RLock()
+        self.lock = _thread.RLock()
         self.stack: List[Dict[str, Any]] = []  # open phases: dicts with running maxima
         self.heap_max = 0  # global heap peak folded over every reset
         self.path = os.path.join(directory, f"probe-{os.getpid()}.jsonl")
@@ -64,11 +101,14 @@ class _Probe:
                     "python": sys.version.split()[0], "trace": self.trace,
                     "t": self.now()})
         if self.trace:
-            tracemalloc.start(self.frames)
-        self.stopping = threading.Event()
-        self.flusher: Optional[threading.Thread] = None
+            self.tracemalloc.start(self.frames)
+        self.stopping: Any = None
+        self.flusher: Any = None
         interval = float(_ENV.get("MEMSLA_FLUSH_INTERVAL", "0.5"))
         if self.trace and interval > 0:
+            import threading
+
+            self.stopping = threading.Event()
             self.flusher = threading.Thread(target=self._flush_loop, args=(interval,),
                                             name="memsla-probe", daemon=True)
             self.flusher.start()
@@ -80,7 +120,7 @@ class _Probe:
     def write(self, record: Dict[str, Any]) -> None:
         try:
             with self.lock:
-                self.out.write(json.dumps(record, separators=(",", ":")) + "\n")
+                self.out.write(_dumps(record) + "\n")
         except Exception:
             pass
 
@@ -198,8 +238,12 @@ class _Probe:
     def _stop_flusher(self) -> None:
         # The flusher wakes at times that depend on the machine's load; stopped before the
         # final counts, it leaves them depending on the program alone.
+        if self.flusher is None:
+            return
+        import threading  # imported already by the traced run that started the flusher
+
         self.stopping.set()
-        if self.flusher is not None and self.flusher is not threading.current_thread():
+        if self.flusher is not threading.current_thread():
             self.flusher.join(timeout=5)
 
     def _live_blocks(self) -> Optional[int]:
@@ -251,7 +295,7 @@ def _install() -> None:
     if not directory:
         return
     probe = _Probe(directory)
-    module = types.ModuleType("_memsla_probe")
+    module = type(sys)("_memsla_probe")  # types.ModuleType, without importing types
     module.__dict__.update(enter_phase=probe.enter_phase, exit_phase=probe.exit_phase,
                            probe=probe)
     sys.modules["_memsla_probe"] = module

@@ -420,3 +420,43 @@ def test_missing_image_exits_3_naming_image_build(docker_client: Any, tmp_path: 
     assert run.exit_code == 3, run.stderr + run.stdout
     said = " ".join((run.stdout + run.stderr).split())
     assert "memsla-missing:nope" in said and "runner image build" in said
+
+
+# Says from inside the container which CPUs it may use and what its own cpuset cgroup holds
+# (cgroup v1: the container's cgroup is the mount root; v2: cpuset.cpus.effective).
+CPUS = '''
+import os, sys, time
+status = open("/proc/self/status").read()
+allowed = [l.split(":", 1)[1].strip() for l in status.splitlines()
+           if l.startswith("Cpus_allowed_list")][0]
+for name in ("/sys/fs/cgroup/cpuset/cpuset.cpus", "/sys/fs/cgroup/cpuset.cpus.effective"):
+    if os.path.exists(name):
+        cpus = open(name).read().strip()
+        break
+sys.stderr.write("allowed=%s cpuset=%s\\n" % (allowed, cpus))
+time.sleep(1.0)
+'''
+
+
+@pytest.mark.docker
+def test_jobs_give_each_container_cpus_of_its_own(image: str, tmp_path: Path) -> None:
+    import re
+
+    from runner.inbuild.cgroups.cpuset import parse_cpus
+
+    (tmp_path / "cpus.py").write_text(CPUS)
+    _write_sla(tmp_path, {"cpus": {**_with_script("cpus.py"), "matrix": {"n": [1, 2, 3]},
+                                   "slas": ["peak < 200MiB"]}},
+               image=image, limit="256MiB", repeats=1, tracker="none")
+    run = _check(tmp_path, "--jobs", "2", "--memory-budget", "600MiB")
+    assert run.exit_code == 0, run.stderr + run.stdout
+    assert run.results is not None and run.results["jobs"] == 2
+    shared = False
+    for case in run.results["cases"]:
+        (timed,) = case["runs"]
+        seen = re.search(r"allowed=(\S+) cpuset=(\S+)", timed["stderr_tail"])
+        assert seen is not None, timed["stderr_tail"]
+        assert parse_cpus(seen.group(1)) == parse_cpus(seen.group(2)) == timed["cpus"]
+        assert len(timed["cpus"]) == 1
+        shared = shared or bool(timed["neighbours"])
+    assert shared, "no two containers ran at the same time"
