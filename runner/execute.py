@@ -29,7 +29,7 @@ from runner.measure.assemble import assemble_run
 from runner.plan import CasePlan, fill
 from runner.results import Case, RunKind
 from runner.slafile.model import Scenario
-from runner.workload.cache import prepare_fixture, prepare_virtualenv
+from runner.workload.cache import prepare_fixture, prepare_virtualenv, work_root
 
 ProgressHook = Callable[[str], None]
 
@@ -155,11 +155,6 @@ class Executor:
             if found:
                 argv[0] = found
         return argv
-
-
-def work_root(cache: Path) -> Path:
-    """Where the runs' work folders (outputs, scratch, probe records) are made."""
-    return cache / "runs"
 
 
 def remove_leftover_work_folders(root: Path) -> list[str]:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from runner import __version__, backends, scheduler, shards
 from runner.backends.interface import Backend
 from runner.errors import UsageError
-from runner.execute import Executor, remove_leftover_work_folders, work_root
+from runner.execute import Executor, remove_leftover_work_folders
 from runner.inbuild import reaper
 from runner.judging.stage import judge
 from runner.measure.host import host_facts
@@ -23,7 +23,7 @@ from runner.plan import CasePlan, build_plan
 from runner.results import Case, Results, Selection, Shard
 from runner.slafile import load_suite
 from runner.slafile.model import BUILTIN_SETTINGS, Settings, Suite
-from runner.workload.cache import cache_dir
+from runner.workload.cache import cache_dir, work_root
 
 
 class CheckProgress(Protocol):

@@ -205,24 +205,25 @@ def writable_cgroup() -> None:
 
 @dataclass
 class Killed:
-    """What a runner killed with SIGKILL mid-build left: its pid, its results file, its TMPDIR."""
+    """What a runner killed with SIGKILL mid-build left: its pid, its results file, the cache
+    its work folders were made in."""
 
     pid: int
     results: dict[str, Any] | None
-    tmpdir: Path
+    cache: Path
 
     def work_folders(self) -> list[Path]:
-        return sorted(self.tmpdir.glob(f"memsla-{self.pid}-*"))
+        return sorted((self.cache / "runs").glob(f"memsla-{self.pid}-*"))
 
 
 def kill_when_running(argv: list[str], cwd: Path, marker: list[str],
                       env: dict[str, str] | None = None) -> Killed:
-    """Run ``argv`` (a runner command line) with ``--json`` and a TMPDIR of its own, SIGKILL it
-    once a process whose command line is ``marker`` runs, and return what it left."""
-    out, tmpdir = cwd / "results.json", cwd / "tmp"
-    tmpdir.mkdir(exist_ok=True)
-    proc = subprocess.Popen([*argv, "--json", str(out)], cwd=cwd,
-                            env={**os.environ, "TMPDIR": str(tmpdir), **(env or {})},
+    """Run ``argv`` (a runner command line) with ``--json`` and a cache of its own (unless
+    ``env`` names one), SIGKILL it once a process whose command line is ``marker`` runs, and
+    return what it left."""
+    out = cwd / "results.json"
+    env = {"MEMSLA_CACHE_DIR": str(cwd / "cache"), **(env or {})}
+    proc = subprocess.Popen([*argv, "--json", str(out)], cwd=cwd, env={**os.environ, **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     deadline = time.monotonic() + 120
@@ -236,7 +237,7 @@ def kill_when_running(argv: list[str], cwd: Path, marker: list[str],
     assert proc.stderr is not None
     proc.stderr.close()
     results = json.loads(out.read_text()) if out.exists() else None
-    return Killed(proc.pid, results, tmpdir)
+    return Killed(proc.pid, results, Path(env["MEMSLA_CACHE_DIR"]))
 
 
 def wait_until(condition: Any, seconds: float = 20) -> bool:

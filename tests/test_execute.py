@@ -4,7 +4,6 @@ no cgroup needed), and only runs: it judges nothing."""
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -51,10 +50,9 @@ def test_runs_come_in_order_and_only_the_traced_one_has_a_heap(executor: Executo
     assert (case.size, case.backend, case.limit) == (3, "process", None)
 
 
-def test_no_work_folder_is_left_behind(executor: Executor) -> None:
-    before = set(Path(tempfile.gettempdir()).glob("memsla-*"))
+def test_no_work_folder_is_left_behind(executor: Executor, tmp_path: Path) -> None:
     executor.run_case(build_plan(parse_suite(_suite()))[0])
-    assert set(Path(tempfile.gettempdir()).glob("memsla-*")) <= before
+    assert list((tmp_path / "cache" / "runs").glob("memsla-*")) == []
 
 
 def test_a_leak_scenario_runs_the_driver_and_keeps_its_record(executor: Executor,

@@ -32,10 +32,12 @@ def run_idle(run: Callable[[RunRequest], Readings], workdir: Path | None = None,
              image: str | None = None) -> tuple[int | None, str]:
     """The harness running ``true`` through ``run``: its cgroup peak is what every build
     carries on top. Returns that peak, or None and the last line saying why."""
-    from runner.workload.cache import cache_dir
+    from runner.workload.cache import cache_dir, work_root
 
+    root = work_root(cache_dir())
+    root.mkdir(parents=True, exist_ok=True)
     # named for this runner: a dead runner's leftover is removed by the next one
-    with tempfile.TemporaryDirectory(prefix=work_prefix(os.getpid())) as tmp:
+    with tempfile.TemporaryDirectory(prefix=work_prefix(os.getpid()), dir=root) as tmp:
         folders = [Path(tmp) / name for name in ("probe", "output", "scratch")]
         for folder in folders:
             folder.mkdir()

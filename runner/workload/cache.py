@@ -46,6 +46,12 @@ _TEMP = re.compile(r"^(?P<key>.+)\.tmp(?P<pid>\d+)$")
 _failures: dict[Path, FixtureError] = {}
 
 
+def work_root(cache: Path) -> Path:
+    """Where the runs' work folders (outputs, scratch, probe records) are made: beside the
+    cache, on the fixture's filesystem, not in $TMPDIR (see ``runner.execute``)."""
+    return cache / "runs"
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("MEMSLA_CACHE_DIR") or DEFAULT_CACHE)
 

@@ -246,9 +246,10 @@ def test_killed_runner_leaves_no_build_cgroup_or_work_folder(tmp_path: Path) -> 
 def test_leftover_work_folder_of_a_dead_runner_is_removed(sla, tmp_path: Path) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
-    tmpdir = tmp_path / "tmp"
-    stale, live, kept = (tmpdir / f"memsla-{dead.pid}-abc", tmpdir / f"memsla-{os.getpid()}-abc",
-                         tmpdir / f"memsla-kept-{dead.pid}-abc")
+    cache = tmp_path / "cache"
+    runs = cache / "runs"  # where work folders are made: beside the cache
+    stale, live, kept = (runs / f"memsla-{dead.pid}-abc", runs / f"memsla-{os.getpid()}-abc",
+                         runs / f"memsla-kept-{dead.pid}-abc")
     for folder in (stale / "run0" / "output", live, kept):
         folder.mkdir(parents=True)
     sla("""
@@ -258,7 +259,7 @@ def test_leftover_work_folder_of_a_dead_runner_is_removed(sla, tmp_path: Path) -
           quick: {command: [python3, -c, "pass"]}
         slas: [oom_kills == 0]
         """)
-    run = run_cli(["check", "sla.yaml"], tmp_path, env={"TMPDIR": str(tmpdir)})
+    run = run_cli(["check", "sla.yaml"], tmp_path, env={"MEMSLA_CACHE_DIR": str(cache)})
     assert run.exit_code == 0, run.stderr
     assert not stale.exists()
     assert live.exists() and kept.exists(), "a live runner's folder and kept outputs stay"
