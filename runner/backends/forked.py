@@ -24,7 +24,6 @@ import json
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
 import warnings
@@ -32,12 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import psutil
-
 from runner.backends.interface import BackendError
 from runner.backends.local import CGROUP_PREFIX, find_parent  # its leftover sweep knows ours
+from runner.backends.tree import TreeSampler, uss
 from runner.inbuild import cgroups
-from runner.inbuild.harness import exit_status
+from runner.inbuild.waiting import Waiter
 from runner.measure.probe_records import ProbeData
 from runner.measure.readings import Readings
 from runner.results import PythonHeap, Timeline
@@ -132,11 +130,20 @@ def _call(func: Callable[[], object], cgroup: cgroups.Cgroup | None, limit: int 
     finally:
         gc.unfreeze()
     os.close(write_end)
-    sampler: cgroups.Sampler | _UssSampler
-    sampler = cgroups.Sampler(cgroup, interval) if cgroup else _UssSampler(pid, interval)
+    sampler: cgroups.Sampler | TreeSampler
+    sampler = cgroups.Sampler(cgroup, interval) if cgroup else TreeSampler(
+        pid, interval, uss, include_root=True)
     sampler.started_at(start)
     sampler.start()
-    waiter = _Waiter(pid, read_end)
+    report: dict[str, Any] = {}
+
+    def read_report() -> None:  # once the child exited: a grandchild holding the pipe open
+        try:                    # cannot hang the caller
+            report.update(_read_report(read_end))
+        finally:
+            os.close(read_end)
+
+    waiter = Waiter(pid, after=read_report)
     timed_out = False
     try:
         if not waiter.done.wait(timeout):
@@ -149,11 +156,9 @@ def _call(func: Callable[[], object], cgroup: cgroups.Cgroup | None, limit: int 
         raise
     finally:
         sampler.stop()
-        if cgroup is None and isinstance(sampler, _UssSampler):
-            sampler.kill_descendants()
-    report = waiter.report
-    exit_code, signal_number = (None, None) if waiter.status is None else exit_status(
-        waiter.status)
+        if cgroup is None and isinstance(sampler, TreeSampler):
+            sampler.kill()
+    exit_code, signal_number = waiter.exit
     took = report.get("duration")
     error = CallError(**report["error"]) if isinstance(report.get("error"), dict) else None
     notes = [] if report or timed_out or signal_number else ["the child sent no report"]
@@ -191,8 +196,8 @@ def _kill(cgroup: cgroups.Cgroup | None, pid: int, sampler: object) -> None:
     if cgroup is not None:
         cgroup.kill_all()
         return
-    if isinstance(sampler, _UssSampler):
-        sampler.kill_descendants()
+    if isinstance(sampler, TreeSampler):
+        sampler.kill()
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -274,37 +279,6 @@ def _reset_own_hwm() -> int | None:
     return _own_status("VmRSS")
 
 
-class _Waiter(threading.Thread):
-    """Waits for the child in a thread (the main thread stays interruptible), then reads its
-    report, once it exited, from the pipe without blocking: a grandchild holding the pipe open
-    cannot hang the caller."""
-
-    def __init__(self, pid: int, report_fd: int) -> None:
-        super().__init__(name="memsla-fork-wait", daemon=True)
-        self.pid = pid
-        self.fd = report_fd
-        self.done = threading.Event()
-        self.status: int | None = None
-        self.cpu_time: float | None = None
-        self.finished_at: float | None = None
-        self.report: dict[str, Any] = {}
-        self.start()
-
-    def run(self) -> None:
-        try:
-            try:
-                _, status, usage = os.wait4(self.pid, 0)
-            except ChildProcessError:
-                return
-            self.finished_at = time.monotonic()
-            self.status = status
-            self.cpu_time = usage.ru_utime + usage.ru_stime
-            self.report = _read_report(self.fd)
-        finally:
-            os.close(self.fd)
-            self.done.set()
-
-
 def _read_report(fd: int) -> dict[str, Any]:
     os.set_blocking(fd, False)
     chunks = []
@@ -323,62 +297,3 @@ def _read_report(fd: int) -> dict[str, Any]:
     return report if isinstance(report, dict) else {}
 
 
-class _UssSampler(threading.Thread):
-    """The child's and its descendants' unique set size, every ``interval`` seconds; the same
-    series and maxima as ``cgroups.Sampler`` (USS has no page cache: anon is the same)."""
-
-    def __init__(self, pid: int, interval: float) -> None:
-        super().__init__(name="memsla-uss-sampler", daemon=True)
-        try:
-            self.root: psutil.Process | None = psutil.Process(pid)
-        except psutil.Error:  # already gone
-            self.root = None
-        self.interval = interval
-        self.t: list[float] = []
-        self.usage: list[int] = []
-        self.anon_series: list[int | None] = []
-        self.max_usage: int | None = None
-        self._known: dict[int, psutil.Process] = {}
-        self._stop_event = threading.Event()
-        self._start = time.monotonic()
-
-    def started_at(self, monotonic_start: float) -> None:
-        self._start = monotonic_start
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            self.sample()
-            self._stop_event.wait(self.interval)
-
-    def sample(self) -> None:
-        if self.root is None:
-            return
-        try:
-            tree = [self.root, *self.root.children(recursive=True)]
-        except psutil.Error:
-            return
-        total = 0
-        for process in tree:
-            self._known.setdefault(process.pid, process)
-            try:
-                total += process.memory_full_info().uss
-            except psutil.Error:
-                continue
-        if total:
-            self.t.append(round(time.monotonic() - self._start, 4))
-            self.usage.append(total)
-            self.anon_series.append(total)
-            self.max_usage = max(self.max_usage or 0, total)
-
-    def kill_descendants(self) -> None:
-        for pid, process in self._known.items():
-            if self.root is None or pid != self.root.pid:
-                try:
-                    process.kill()
-                except psutil.Error:
-                    pass
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        if self.is_alive():
-            self.join()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import threading
 import time
 from pathlib import Path
 from types import ModuleType
@@ -31,7 +30,7 @@ import psutil
 from runner.backends.interface import Backend, BackendError, RunRequest, tail
 from runner.inbuild import cgroups, reaper
 from runner.inbuild.cgroups import cpuset as cpusets
-from runner.inbuild.harness import exit_status
+from runner.inbuild.waiting import Waiter
 from runner.measure import staging
 from runner.measure.readings import Readings
 from runner.results import LimitChange, Timeline
@@ -133,7 +132,7 @@ class CgroupBackend(Backend):
                 start_new_session=True)
         sampler.started_at(start)
         sampler.start()
-        waiter = _Waiter(process.pid)
+        waiter = Waiter(process.pid)
         timed_out = False
         try:
             if not waiter.done.wait(request.timeout):
@@ -145,10 +144,11 @@ class CgroupBackend(Backend):
             waiter.done.wait(10)
             raise
         finally:
-            process.returncode = waiter.returncode if waiter.returncode is not None else -9
+            process.returncode = (-9 if waiter.status is None
+                                  else os.waitstatus_to_exitcode(waiter.status))
             sampler.stop()
         duration = (waiter.finished_at or time.monotonic()) - start
-        exit_code, signal_number = _decode(waiter.status)
+        exit_code, signal_number = waiter.exit
         return Readings(
             exit_code=exit_code, signal=signal_number, duration=duration, timed_out=timed_out,
             cpu_time=waiter.cpu_time, kernel_peak=cgroup.peak(),
@@ -182,36 +182,6 @@ def _remove_cpusets(files: ModuleType) -> list[str]:
         except OSError:
             pass
     return removed
-
-
-def _decode(status: int | None) -> tuple[int | None, int | None]:
-    return (None, None) if status is None else exit_status(status)
-
-
-class _Waiter(threading.Thread):
-    """Waits for the build in a thread, so the main thread stays interruptible by Ctrl-C."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(name="memsla-wait", daemon=True)
-        self.pid = pid
-        self.done = threading.Event()
-        self.status: int | None = None
-        self.returncode: int | None = None
-        self.cpu_time: float | None = None
-        self.finished_at: float | None = None
-        self.start()
-
-    def run(self) -> None:
-        try:
-            _, status, usage = os.wait4(self.pid, 0)
-        except ChildProcessError:
-            self.done.set()
-            return
-        self.finished_at = time.monotonic()
-        self.status = status
-        self.returncode = os.waitstatus_to_exitcode(status)
-        self.cpu_time = usage.ru_utime + usage.ru_stime
-        self.done.set()
 
 
 __all__ = ["CgroupBackend", "find_parent"]

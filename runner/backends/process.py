@@ -16,14 +16,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import psutil
-
 from runner.backends import harnessed
 from runner.backends.interface import Backend, RunRequest, tail
+from runner.backends.tree import TreeSampler, rss
 from runner.measure import staging
 from runner.measure.readings import Readings
 from runner.results import Timeline
@@ -54,7 +52,9 @@ class ProcessBackend(Backend):
             process = subprocess.Popen(harness, cwd=request.probe_stage, env=env,
                                        stdin=subprocess.PIPE, stdout=out, stderr=err,
                                        start_new_session=True)
-        sampler = _TreeSampler(process.pid, request.sample_interval)
+        # the harness is left out of the sum; the timeline starts with the build
+        sampler = TreeSampler(process.pid, request.sample_interval, rss, include_root=False,
+                              zero_at_first=True)
         sampler.start()
         timed_out = False
         try:
@@ -68,7 +68,7 @@ class ProcessBackend(Backend):
             raise
         finally:
             if process.poll() is None or sampler.alive_descendants():
-                sampler.kill_tree()
+                sampler.kill(group=True)
             process.wait()
             assert process.stdin is not None
             process.stdin.close()  # the harness's lifeline: held open for the run only
@@ -81,7 +81,7 @@ class ProcessBackend(Backend):
             readings = Readings(
                 exit_code=128 + sig if sig else code, signal=sig, duration=host_duration,
                 duration_source="outside", timed_out=timed_out,
-                cpu_time=sampler.cpu_time or None, notes=[
+                cpu_time=sampler.cpu_time, notes=[
                     "the harness left no report (killed, or could not start): the exit status "
                     "and duration are the harness's"])
         else:
@@ -89,9 +89,9 @@ class ProcessBackend(Backend):
                 report, sample_interval=request.sample_interval, host_duration=host_duration,
                 timed_out=timed_out, stderr_tail="", limit_set=None)
         return dataclasses.replace(
-            readings, tree_rss_max=sampler.max_rss,  # the sum double-counts shared pages
+            readings, tree_rss_max=sampler.max_usage or 0,  # double-counts shared pages
             timeline=Timeline(interval=request.sample_interval, t=sampler.t,
-                              cgroup=sampler.series, anon=list(sampler.series)),
+                              cgroup=sampler.usage, anon=sampler.anon_series),
             stderr_tail=tail(stderr_path))
 
 
@@ -111,70 +111,3 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-class _TreeSampler(threading.Thread):
-    """Samples the summed RSS of the harness's descendants (the harness itself left out); the
-    timeline's zero is the moment the build is first seen, close to the harness's own zero."""
-
-    def __init__(self, pid: int, interval: float) -> None:
-        super().__init__(name="memsla-tree-sampler", daemon=True)
-        self.root = psutil.Process(pid)
-        self.interval = interval
-        self.start_time: float | None = None
-        self.t: list[float] = []
-        self.series: list[int] = []
-        self.max_rss = 0
-        self.cpu_time = 0.0
-        self._known: dict[int, psutil.Process] = {}
-        self._stop_event = threading.Event()
-
-    def _tree(self) -> list[psutil.Process]:
-        try:
-            found = self.root.children(recursive=True)
-        except psutil.Error:
-            found = []
-        for process in found:
-            self._known.setdefault(process.pid, process)
-        return found
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            if self.start_time is None:  # the harness has not started the build yet
-                if self._tree():
-                    self.start_time = time.monotonic()
-                else:
-                    self._stop_event.wait(0.002)
-                    continue
-            total, cpu = 0, 0.0
-            for process in self._tree():
-                try:
-                    total += process.memory_info().rss
-                    times = process.cpu_times()
-                    cpu += times.user + times.system
-                except psutil.Error:
-                    continue
-            if total:
-                self.t.append(round(time.monotonic() - self.start_time, 4))
-                self.series.append(total)
-                self.max_rss = max(self.max_rss, total)
-                self.cpu_time = max(self.cpu_time, cpu)
-            self._stop_event.wait(self.interval)
-
-    def alive_descendants(self) -> bool:
-        return any(p.is_running() for p in self._known.values() if p.pid != self.root.pid)
-
-    def kill_tree(self) -> None:
-        try:
-            os.killpg(self.root.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        for process in self._known.values():
-            try:
-                process.kill()
-            except psutil.Error:
-                pass
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join()

@@ -23,26 +23,15 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
 from runner.inbuild import cgroups, reaper
+from runner.inbuild.waiting import Waiter
 
 RAISE_OOM_SCORE = 'echo 1000 > /proc/self/oom_score_adj && exec "$@"'
 # MEMSLA_CGROUP_PEAK=@own: give the build the peak file of the harness's own cgroup.
 OWN_CGROUP_PEAK = "@own"
-
-
-def exit_status(status: int) -> tuple[int, int | None]:
-    """A wait status as (exit code, signal): killed by signal N is exit 128+N, as shells say.
-
-    os.waitstatus_to_exitcode is 3.9+, and the harness runs on 3.8 too.
-    """
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        return 128 + number, number
-    return os.WEXITSTATUS(status), None
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -120,24 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     if sampler is not None:
         sampler.started_at(start)
         sampler.start()
-    waited: dict[str, Any] = {}
-
-    def wait() -> None:
-        _, status, usage = os.wait4(child.pid, 0)
-        waited.update(status=status, end=time.monotonic(),
-                      cpu=usage.ru_utime + usage.ru_stime)
-
-    waiter = threading.Thread(target=wait, daemon=True)
-    waiter.start()
-    while waiter.is_alive():
-        waiter.join(0.5)
-    exit_code, signal_number = exit_status(waited["status"])
+    waiter = Waiter(child.pid)
+    while not waiter.done.wait(0.5):
+        pass
+    exit_code, signal_number = waiter.exit
     child.returncode = exit_code if signal_number is None else -signal_number
     if sampler is not None:
         sampler.stop()
     result.update(
         exit_code=exit_code, signal=signal_number,
-        duration=waited["end"] - start, cpu_time=waited["cpu"])
+        duration=(waiter.finished_at or time.monotonic()) - start, cpu_time=waiter.cpu_time)
     if own is not None and sampler is not None:
         result.update(
             kernel_peak=own.peak(), sampled_max_usage=sampler.max_usage,
@@ -151,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if left:
         result["left_running"] = left
     _write(args.out, result)
-    return exit_code
+    return 1 if exit_code is None else exit_code  # None: the build could not be waited for
 
 
 def _runner_gone() -> None:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import threading
 import time
 from types import ModuleType
 from typing import Any, Callable
 
 from runner.inbuild.cgroups import _io, v1, v2
+from runner.inbuild.waiting import Periodic
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 PROC_ROOT = "/proc"
@@ -27,6 +27,22 @@ PROCS_FILE = "cgroup.procs"  # the same on both versions
 # Looked for in this order: a hybrid host mounts v1's memory hierarchy next to a unified one.
 VERSIONS = (v1, v2)
 _BY_VERSION = {files.VERSION: files for files in VERSIONS}
+
+
+def remove_when_drained(path: str, deadline: float, what: str) -> None:
+    """rmdir a cgroup directory, retrying while the kernel still drains its last tasks
+    (EBUSY) until ``deadline`` (time.monotonic()); gone already is fine."""
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise CgroupError(exc.errno, f"cannot remove {what} {path}: "
+                                             f"{exc.strerror}") from None
+            time.sleep(0.02)
 
 
 class CgroupError(OSError):
@@ -228,17 +244,7 @@ class Cgroup:
             group._rmdir(deadline)
 
     def _rmdir(self, deadline: float) -> None:
-        while True:
-            try:
-                os.rmdir(self.path)
-                return
-            except FileNotFoundError:
-                return
-            except OSError as exc:
-                if exc.errno != errno.EBUSY or time.monotonic() > deadline:
-                    raise CgroupError(exc.errno, f"cannot remove cgroup {self.path}: "
-                                                 f"{exc.strerror}") from None
-                time.sleep(0.02)
+        remove_when_drained(self.path, deadline, "cgroup")
 
 
 def parse_proc_cgroup(text: str) -> dict[str, str]:
@@ -348,7 +354,7 @@ class _Reopened:
             self.fd = None
 
 
-class Sampler(threading.Thread):
+class Sampler(Periodic):
     """Samples a cgroup's charged and anonymous memory every ``interval`` seconds (and checks
     the limits ``watch`` keeps, if any, at each sample).
 
@@ -359,33 +365,21 @@ class Sampler(threading.Thread):
 
     def __init__(self, cgroup: Cgroup, interval: float,
                  watch: LimitWatch | None = None) -> None:
-        super().__init__(name="memsla-sampler", daemon=True)
+        super().__init__("memsla-sampler", interval)
         self.cgroup = cgroup
         self.watch = watch  # checked at every sample, the last one after the build
-        self.interval = interval
         self.t: list[float] = []
         self.usage: list[int] = []
         self.anon_series: list[int | None] = []
         self.max_usage: int | None = None
         self.max_anon: int | None = None
         self.cache_at_max: int | None = None  # page cache in the sample of the largest usage
-        self._stop_event = threading.Event()
-        self._start = time.monotonic()
         self._current = _Reopened(cgroup.file(cgroup.files.CURRENT_FILE))
         self._stat = _Reopened(cgroup.file(cgroup.files.STAT_FILE))
 
-    def started_at(self, monotonic_start: float) -> None:
-        """Align the series' zero with the build's start."""
-        self._start = monotonic_start
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            self.sample()
-            self._stop_event.wait(self.interval)
-
     def sample(self) -> None:
         if self.watch is not None:
-            self.watch.check(round(time.monotonic() - self._start, 4))
+            self.watch.check(self.since_start())
         text = self._current.read()
         try:
             usage = None if text is None else int(text.strip())
@@ -396,7 +390,7 @@ class Sampler(threading.Thread):
         stat_text = self._stat.read()
         stat = {} if stat_text is None else dict(self.cgroup.files.parse_stat(stat_text))
         anon = self.cgroup.anon(stat)
-        self.t.append(round(time.monotonic() - self._start, 4))
+        self.t.append(self.since_start())
         self.usage.append(usage)
         self.anon_series.append(anon)
         if anon is not None and (self.max_anon is None or anon > self.max_anon):
@@ -406,9 +400,6 @@ class Sampler(threading.Thread):
             self.cache_at_max = self.cgroup.cache(stat)
 
     def stop(self) -> None:
-        self._stop_event.set()
-        if self.is_alive():
-            self.join()
-        self.sample()  # one last point after the build ended
+        super().stop()
         self._current.close()
         self._stat.close()

@@ -67,19 +67,7 @@ class CpuSet:
         memory cgroup, which the backend removes first)."""
         if not self.owned:
             return
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                os.rmdir(self.path)
-                return
-            except FileNotFoundError:
-                return
-            except OSError as exc:
-                if exc.errno != errno.EBUSY or time.monotonic() > deadline:
-                    raise _cgroups.CgroupError(
-                        exc.errno, "cannot remove cpuset %s: %s" % (self.path, exc.strerror)
-                    ) from None
-                time.sleep(0.02)
+        _cgroups.remove_when_drained(self.path, time.monotonic() + timeout, "cpuset")
 
 
 def own_cpuset_dir(files: ModuleType, root: Optional[str] = None,
