@@ -32,13 +32,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.backends.interface import BackendError
-from runner.backends.local import CGROUP_PREFIX, find_parent  # its leftover sweep knows ours
+from runner.backends.local import (  # its leftover sweep knows ours
+    BUILD_CGROUP,
+    CGROUP_PREFIX,
+    find_parent,
+)
 from runner.backends.tree import TreeSampler, uss
 from runner.inbuild import cgroups
 from runner.inbuild.waiting import Waiter
 from runner.measure.probe_records import ProbeData
 from runner.measure.readings import Readings
-from runner.results import PythonHeap, Timeline
+from runner.results import LimitChange, PythonHeap, Timeline
 
 USS_NOTE = ("forked callable without a cgroup: memory is the sampled unique set size (pages no "
             "other process maps) of the child and its descendants; no hard limit")
@@ -103,16 +107,23 @@ class ForkedCaller:
         if self.parent is None:
             return _call(func, None, limit, timeout, trace, sample_interval)
         self._counter += 1
-        cgroup = self.parent.create_child(f"{CGROUP_PREFIX}{os.getpid()}-call-{self._counter}")
+        # the local backend's layout: the limit on a fence the child is not in, so a child
+        # running as root that writes its own cgroup's limit is still held
+        fence = self.parent.create_child(f"{CGROUP_PREFIX}{os.getpid()}-call-{self._counter}")
         try:
-            cgroup.set_limit(limit)
-            return _call(func, cgroup, limit, timeout, trace, sample_interval)
+            fence.set_limit(limit)
+            fence.enable_memory_for_children()
+            build = fence.create_child(BUILD_CGROUP)
+            build.set_limit(limit)
+            return _call(func, fence, limit, timeout, trace, sample_interval, build)
         finally:
-            cgroup.remove()
+            fence.remove()
 
 
 def _call(func: Callable[[], object], cgroup: cgroups.Cgroup | None, limit: int | None,
-          timeout: float, trace: bool, interval: float) -> CallOutcome:
+          timeout: float, trace: bool, interval: float,
+          build: cgroups.Cgroup | None = None) -> CallOutcome:
+    """Fork and call; the child joins ``build`` (below the fence ``cgroup``, measured)."""
     read_end, write_end = os.pipe()
     gc.freeze()  # the child's collections then leave the caller's objects (and pages) alone
     try:
@@ -124,14 +135,16 @@ def _call(func: Callable[[], object], cgroup: cgroups.Cgroup | None, limit: int 
             code = EXIT_CHILD_BROKE
             try:
                 os.close(read_end)
-                code = _child(func, cgroup, write_end, trace)
+                code = _child(func, build, write_end, trace)
             finally:
                 os._exit(code)  # never back into the caller's code, whatever happened
     finally:
         gc.unfreeze()
     os.close(write_end)
+    watch = None if cgroup is None or build is None else cgroups.LimitWatch(
+        {"fence": cgroup, "own": build}, holding="fence", stop=cgroup.kill_all)
     sampler: cgroups.Sampler | TreeSampler
-    sampler = cgroups.Sampler(cgroup, interval) if cgroup else TreeSampler(
+    sampler = cgroups.Sampler(cgroup, interval, watch) if cgroup else TreeSampler(
         pid, interval, uss, include_root=True)
     sampler.started_at(start)
     sampler.start()
@@ -182,6 +195,8 @@ def _call(func: Callable[[], object], cgroup: cgroups.Cgroup | None, limit: int 
         readings.oom_kill_counter = cgroup.oom_kills()
         readings.limit_read = cgroup.limit()
         readings.swap_allowed = cgroup.swap_allowed()
+        if watch is not None:
+            readings.limit_changes = [LimitChange.model_validate(c) for c in watch.changes]
     else:
         readings.tree_rss_max = sampler.max_usage or 0
         readings.notes.append(USS_NOTE)

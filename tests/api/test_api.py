@@ -113,3 +113,24 @@ def test_a_callable_over_its_limit_or_raising(tmp_path: Path) -> None:
         api.measure_callable(lambda: None, rules=["peek < 1GiB"])
     with pytest.raises(UsageError, match="needs a scenario"):
         api.measure_callable(lambda: None, rules=["per_page < 1MiB"])
+
+
+def test_a_callable_that_lifts_its_own_limit_is_still_held(tmp_path: Path) -> None:
+    """The fence: the limit sits on a cgroup the child is not in, as for the local backend."""
+    from runner.inbuild import cgroups
+
+    def lift_and_grow() -> None:
+        own = cgroups.own_cgroup()
+        assert own is not None
+        for name, value in reversed(own.files.limit_writes(None)):
+            with open(own.file(name), "w") as handle:
+                handle.write(value)
+        held = bytearray(b"\x01") * (400 * MiB)
+        del held
+
+    results = api.measure_callable(lift_and_grow, limit="256MiB", rules=["peak < 1GiB"],
+                                   raise_errors=False)
+    run = results.cases[0].runs[0]
+    assert run.oom_kills >= 1 and (run.cgroup_peak or 0) <= 256 * MiB, "the fence held"
+    assert run.limit_changed is not None and "of its own cgroup" in run.limit_changed
+    assert results.status != "pass"
