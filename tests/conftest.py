@@ -123,16 +123,21 @@ def interrupt_when_running(argv: list[str], cwd: Path, marker: list[str],
     proc = subprocess.Popen([*argv, "--json", str(out)], cwd=cwd, text=True,
                             env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 60
+    _wait_for_build(proc, marker, 60)
+    os.kill(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    results = json.loads(out.read_text()) if out.exists() else None
+    return CliRun(proc.returncode, stdout, stderr, results)
+
+
+def _wait_for_build(proc: subprocess.Popen[Any], marker: list[str], seconds: float) -> None:
+    """Until a process whose command line is ``marker`` runs; fails if the runner ends first."""
+    deadline = time.monotonic() + seconds
     while not running(marker):
         if time.monotonic() > deadline or proc.poll() is not None:
             proc.kill()
             pytest.fail(f"the build never started: {proc.communicate()}")
         time.sleep(0.1)
-    os.kill(proc.pid, signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
-    results = json.loads(out.read_text()) if out.exists() else None
-    return CliRun(proc.returncode, stdout, stderr, results)
 
 
 def running(marker: list[str]) -> bool:
@@ -226,12 +231,7 @@ def kill_when_running(argv: list[str], cwd: Path, marker: list[str],
     proc = subprocess.Popen([*argv, "--json", str(out)], cwd=cwd, env={**os.environ, **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
-    deadline = time.monotonic() + 120
-    while not running(marker):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            pytest.fail(f"the build never started: {proc.communicate()}")
-        time.sleep(0.1)
+    _wait_for_build(proc, marker, 120)
     proc.kill()
     proc.wait()
     assert proc.stderr is not None
