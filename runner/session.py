@@ -182,7 +182,6 @@ class Session:
             scheduler.mark_neighbours(results.cases)
             if ended:
                 judge(results, self.suite, self.baseline)
-            if ended:
                 results.status, problems = status_of(results)
             else:
                 results.status, problems = "error", [
