@@ -118,7 +118,9 @@ class Executor:
             paths = backend.placeholder_paths(fixture, output, scratch)
             filled = {**values, **paths}
             argv = self._argv(plan, filled, env, kind)
-            run_env = {**env, **{k: fill(v, filled) for k, v in scenario.env.items()}}
+            run_env = {**env, **{k: fill(v, filled) for k, v in scenario.env.items()},
+                       **staging.probe_settings(phases=scenario.phases,
+                                                stack_depth=plan.settings.stack_depth)}
             workdir = Path(fill(workdir_template, filled) if workdir_template else (
                 paths["fixture"] or self.spec_dir))
             if backend.uses_host_environment and not workdir.is_dir():

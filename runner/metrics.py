@@ -78,6 +78,12 @@ PHASE_METRICS: dict[str, MetricDef] = {
                   "cgroup peak within the phase alone, where the host lets the build reset it"),
         MetricDef("duration", Kind.SECONDS, Source.TIMED,
                   "wall-clock time of the phase in an untraced build"),
+        MetricDef("growth", Kind.BYTES, Source.TIMED,
+                  "what the phase added to the cgroup: its own cgroup peak minus the cgroup's "
+                  "memory at its entry, where the host lets the build reset the peak"),
+        MetricDef("python_growth", Kind.BYTES, Source.TRACED,
+                  "what the phase added to the Python heap: its own heap peak minus the heap "
+                  "at its entry"),
     )
 }
 
@@ -133,14 +139,21 @@ class MetricRef:
         return definition_of(self)
 
     @property
+    def baseline_growth(self) -> bool:
+        """``peak_growth``: a relative change against a baseline (a phase's ``python_growth``
+        is bytes the phase added)."""
+        return (self.phase is None and self.name.endswith(GROWTH_SUFFIX)
+                and self.name not in RUN_METRICS)
+
+    @property
     def kind(self) -> Kind:
-        if self.name.endswith(GROWTH_SUFFIX) and self.name not in RUN_METRICS:
+        if self.baseline_growth:
             return Kind.RATIO
         return self.definition.kind
 
     @property
     def source(self) -> Source:
-        if self.name.endswith(GROWTH_SUFFIX) and self.name not in RUN_METRICS:
+        if self.baseline_growth:
             return Source.BASELINE
         return self.definition.source
 

@@ -27,7 +27,7 @@ from runner.reports.common import (
     verdict_rows,
     verdict_text,
 )
-from runner.results import AllocationSite, Case, Results, Run, ScenarioResult
+from runner.results import AllocationSite, Case, PeakSites, Results, Run, ScenarioResult
 from runner.units import format_bytes, format_seconds
 
 TOP_SITES = 10
@@ -319,18 +319,23 @@ class Page:
             duration = case.metrics.get(f"phase({name}).duration")
             peak = case.metrics.get(f"phase({name}).peak")
             heap = case.metrics.get(f"phase({name}).python_peak")
+            growth = case.metrics.get(f"phase({name}).growth")
+            heap_growth = case.metrics.get(f"phase({name}).python_growth")
             cells = [format_seconds(phase.start) if phase else "-",
                      ("died here" if phase.end is None else format_seconds(phase.end))
                      if phase else "-",
                      format_seconds(duration.median if duration else None),
                      format_bytes(peak.max if peak else None),
-                     format_bytes(heap.max if heap else None)]
+                     format_bytes(growth.max if growth else None),
+                     format_bytes(heap.max if heap else None),
+                     format_bytes(heap_growth.max if heap_growth else None)]
             indent = f' style="padding-left:{8 + 16 * depth}px"'
             rows.append(f"<tr><td{indent}>{escape(name)}</td>"
                         + "".join(f'<td class="num">{escape(c)}</td>' for c in cells) + "</tr>")
         head = ("<th>phase</th><th class=num>start</th><th class=num>end</th><th class=num>"
                 "duration (median)</th><th class=num>cgroup peak (max)</th><th class=num>"
-                "python peak</th>")
+                "cgroup growth (max)</th><th class=num>python peak</th><th class=num>"
+                "python growth</th>")
         return (f"<h4>Phases</h4><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}"
                 "</tbody></table>")
 
@@ -341,10 +346,26 @@ class Page:
         run = traced[0]
         sites = [s for heap in run.python for s in heap.top_allocations]
         parts = []
+        for heap in run.python:
+            if heap.at_peak is not None and heap.at_peak.sites:
+                parts.append(f"<h4>Top allocation sites at the heap's peak (process {heap.pid}, "
+                             f"{escape(_peak_words(heap.at_peak))})</h4>"
+                             + _sites_table(heap.at_peak.sites))
+        before = [s for heap in run.python for s in heap.top_before_collection]
+        if before:
+            held = sum(h.final or 0 for h in run.python)
+            collected = sum(h.final_collected or 0 for h in run.python)
+            parts.append(f"<h4>Top allocation sites at exit, before the full collection (heap "
+                         f"{escape(format_bytes(held))}; after it "
+                         f"{escape(format_bytes(collected))})</h4>" + _sites_table(before))
         if sites:
-            parts.append("<h4>Top allocation sites (traced run, at exit)</h4>"
-                         + _sites_table(sites))
+            parts.append("<h4>Top allocation sites (traced run, at exit, after a full "
+                         "collection)</h4>" + _sites_table(sites))
         for phase in run.phases:
+            if phase.at_peak is not None and phase.at_peak.sites:
+                parts.append(f"<details><summary>Top allocation sites at the peak of phase "
+                             f"{escape(phase.name)} ({escape(_peak_words(phase.at_peak))})"
+                             f"</summary>{_sites_table(phase.at_peak.sites)}</details>")
             if phase.top_allocations:
                 parts.append(f"<details><summary>Top allocation sites of phase "
                              f"{escape(phase.name)}</summary>"
@@ -361,6 +382,13 @@ def _short(path: str) -> str:
     return match.group(1) if match else path
 
 
+def _peak_words(at: PeakSites) -> str:
+    return (f"taken at a heap of {format_bytes(at.heap)}"
+            + (f" of a {format_bytes(at.peak)} peak" if at.peak else "")
+            + f", {at.t:.2f} s in; retaken on growth above {at.tolerance:.0%} and "
+            f"{format_bytes(at.tolerance_bytes)}")
+
+
 def _sites_table(all_sites: Iterable[AllocationSite]) -> str:
     """The largest sites; the long tail of interpreter-internal crumbs is only counted."""
     ordered = sorted(all_sites, key=lambda s: s.size, reverse=True)
@@ -368,12 +396,21 @@ def _sites_table(all_sites: Iterable[AllocationSite]) -> str:
     sites = [s for s in ordered[:TOP_SITES] if s.size >= floor] or ordered[:1]
     rest = len(ordered) - len(sites)
     rows = "".join(
-        f'<tr><td class="site" title="{escape(s.file)}">{escape(_short(s.file))}:{s.line}</td>'
+        f'<tr><td class="site" title="{escape(_stack_words(s))}">{escape(_short(s.file))}:'
+        f'{s.line}</td><td>{escape(s.function or "")}</td>'
         f'<td class="num">{escape(format_bytes(s.size))}</td><td class="num">{s.count}</td></tr>'
         for s in sites)
     more = f'<p class="muted">{rest} smaller sites not shown.</p>' if rest else ""
-    return ("<table><thead><tr><th>file:line</th><th class=num>size</th><th class=num>blocks"
-            f"</th></tr></thead><tbody>{rows}</tbody></table>{more}")
+    return ("<table><thead><tr><th>file:line</th><th>function</th><th class=num>size</th>"
+            f"<th class=num>blocks</th></tr></thead><tbody>{rows}</tbody></table>{more}")
+
+
+def _stack_words(site: AllocationSite) -> str:
+    """The site's stack, innermost first, for a tooltip."""
+    frames = site.stack or []
+    if not frames:
+        return site.file
+    return "\n".join(f"{f.file}:{f.line} {f.function or ''}".rstrip() for f in frames)
 
 
 def _flatten(node: Mapping[str, object], prefix: str = "") -> Iterable[tuple[str, str]]:
