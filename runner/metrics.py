@@ -45,7 +45,15 @@ RUN_METRICS: dict[str, MetricDef] = {
                   "anonymous/RSS peak: the larger of the cgroup's sampled anonymous memory and "
                   "the largest single process's max RSS; excludes page cache"),
         MetricDef("python_peak", Kind.BYTES, Source.TRACED,
-                  "Python heap peak traced by tracemalloc inside the build process"),
+                  "heap peak traced inside the build process: tracemalloc's Python heap, or "
+                  "memray's high-water mark of every allocation (native ones included)"),
+        MetricDef("allocated", Kind.BYTES, Source.TRACED,
+                  "bytes requested by every allocation call over the whole run, freed or not "
+                  "(memray's total memory allocated, as `memray stats` and pytest-benchmem "
+                  "report it); tracker: memray only"),
+        MetricDef("allocation_calls", Kind.COUNT, Source.TRACED,
+                  "allocation calls over the whole run (memray's total allocations, "
+                  "deallocations not counted); tracker: memray only"),
         MetricDef("python_final", Kind.BYTES, Source.TRACED,
                   "Python heap still traced when the build process exits"),
         MetricDef("allocations", Kind.COUNT, Source.TRACED,

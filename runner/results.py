@@ -14,7 +14,9 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
       Later, still 3 (fields added with defaults, older files read as they are): allocation
       sites carry their function and stack; a process's heap and each phase carry the sites
       held at their heap's high-water mark (``PeakSites``); a process's heap the heap and sites
-      before the exit's full collection; phases their figures at entry and their growth.
+      before the exit's full collection; phases their figures at entry and their growth;
+      heaps say their tracker (memray: bytes and calls allocated, native stacks); a run says
+      why its tracker could not run.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class AllocationSite(_Model):
     count: int  # blocks
     function: str | None = None
     stack: list[StackFrame] = Field(default_factory=list)
+    native_stack: list[StackFrame] = Field(default_factory=list)  # memray with native: true
 
 
 class PeakSites(_Model):
@@ -103,9 +106,15 @@ class PhaseResult(_Model):
 
 
 class PythonHeap(_Model):
-    """tracemalloc figures of the traced run, one entry per Python process of the build."""
+    """The traced run's heap figures, one entry per Python process of the build: tracemalloc's
+    (the Python heap) or memray's (every allocation, native ones included)."""
 
     pid: int
+    tracker: Literal["tracemalloc", "memray"] = "tracemalloc"
+    # memray only: bytes requested and allocation calls over the whole run (``memray stats``)
+    allocated: int | None = None
+    allocation_calls: int | None = None
+    native: bool = False  # memray kept native stacks
     peak: int
     final: int | None = None  # None: the process died before it could report
     blocks: int | None = None
@@ -197,6 +206,8 @@ class Run(_Model):
     leak: LeakRecord | None = None  # kind "leak": what the driver recorded (None: never started)
     stderr_tail: str = ""
     notes: list[str] = Field(default_factory=list)
+    # the tracker asked for could not run in the build (memray not importable there): why
+    tracker_error: str | None = None
     # -- where and when (version 3): seconds since the check began, around the backend's run
     started: float | None = None
     ended: float | None = None

@@ -27,6 +27,11 @@ TRACED_VALUES: dict[str, RunValue] = {
                                   default=None),
     "allocations": lambda r: sum(p.blocks for p in r.python if p.blocks is not None)
     if any(p.blocks is not None for p in r.python) else None,
+    "allocated": lambda r: sum(p.allocated for p in r.python if p.allocated is not None)
+    if any(p.allocated is not None for p in r.python) else None,
+    "allocation_calls": lambda r: sum(p.allocation_calls for p in r.python
+                                      if p.allocation_calls is not None)
+    if any(p.allocation_calls is not None for p in r.python) else None,
 }
 
 

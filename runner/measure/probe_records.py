@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from runner.measure.memray_records import read_memray_dir
 from runner.results import AllocationSite, PeakSites, PhaseResult, PythonHeap, StackFrame
 
 # The probe writes a few KB per process (more with many phases); a larger file is not its own.
@@ -26,6 +27,7 @@ class ProbeData:
     cgroup_segments: list[int] = field(default_factory=list)  # peaks recorded before resets
     vm_hwm: int | None = None  # the largest process's own RSS high-water mark
     hooks: dict[str, str] = field(default_factory=dict)  # zero-code phase target -> status
+    tracker_error: str | None = None  # the tracker asked for could not run in the build
     problems: list[str] = field(default_factory=list)
 
 
@@ -94,11 +96,17 @@ def read_probe_dir(directory: Path) -> ProbeData:
         data.phases += found.phases
         data.cgroup_segments += found.cgroup_segments
         data.problems += found.problems
+        data.tracker_error = data.tracker_error or found.tracker_error
         for target, status in found.hooks.items():
             data.hooks[target] = min(status, data.hooks.get(target, status), key=_hook_rank)
         if found.vm_hwm is not None:
             data.vm_hwm = max(data.vm_hwm or 0, found.vm_hwm)
     data.phases.sort(key=lambda p: (p.start, p.depth))
+    memray = read_memray_dir(directory)
+    data.python += memray.python
+    data.problems += memray.problems
+    if data.tracker_error:
+        data.problems.append(data.tracker_error)
     for target, status in data.hooks.items():
         if status != "wrapped":
             data.problems.append(f"phase {target}: {status}")
@@ -140,6 +148,8 @@ def _read_process(records: list[dict[str, Any]], data: ProbeData) -> None:
             data.cgroup_segments.append(int(record["peak"]))
         elif kind == "peak_sites":
             at_peak = record
+        elif kind == "tracker_error":
+            data.tracker_error = str(record["error"])[:1000]
         elif kind == "phase_hook":
             data.hooks[str(record["target"])] = str(record["status"])
     for record in unfinished.values():  # the process died inside these phases

@@ -25,7 +25,7 @@ from runner.units import MAX_SECONDS, UnitError, clip, parse_bytes, parse_second
 
 SCHEMA_VERSION = 1
 BackendName = Literal["auto", "cgroup", "process", "docker"]
-TrackerName = Literal["tracemalloc", "none"]
+TrackerName = Literal["tracemalloc", "memray", "none"]
 # Placeholders every command may use besides the matrix parameters.
 PATH_PLACEHOLDERS = ("fixture", "output", "scratch")
 NodePath = tuple[str | int, ...]
@@ -150,6 +150,7 @@ class Settings(_Strict):
     tracker: TrackerName | None = None
     # frames of each allocation's stack the tracker keeps: more cost more time in the traced run
     stack_depth: int | None = Field(None, ge=1, le=MAX_STACK_DEPTH)
+    native: bool | None = Field(None, description="memray: keep native (C) stacks too")
     image: str | None = Field(None, description="Docker image the docker backend runs")
     sample_interval: Seconds | None = Field(None, ge=MIN_SAMPLE_INTERVAL, le=5)
 
@@ -174,6 +175,7 @@ class CaseSettings(BaseModel):
     timeout: float = 1800.0
     tracker: TrackerName = "tracemalloc"
     stack_depth: int = 5
+    native: bool = False
     image: str = "memsla-scenarios:latest"
     sample_interval: float = 0.02
 

@@ -4,7 +4,10 @@ It must never change what the program does: stdlib-only, CPython 3.8+, every fai
 (and reported), and it chains to the sitecustomize it shadows (Debian's python3 ships one).
 Under MEMSLA_PROBE_DIR it:
 - starts tracemalloc at interpreter start when MEMSLA_TRACE=1 (the untraced runs that time the
-  build only record phase marks);
+  build only record phase marks), or memray when MEMSLA_TRACKER=memray (a capture file per
+  process, MEMSLA_NATIVE=1 for native stacks, read on the host by
+  ``runner/measure/memray_records.py``; where the build's Python cannot import memray, a
+  ``tracker_error`` record says so and nothing else is traced);
 - appends JSON lines to MEMSLA_PROBE_DIR/probe-<pid>.jsonl, flushed every
   MEMSLA_FLUSH_INTERVAL seconds so a build that is OOM-killed still leaves partial data;
 - registers the module ``_memsla_probe`` that ``runner.phase`` calls: each phase gets its own
@@ -93,8 +96,12 @@ def _chain_shadowed_sitecustomize() -> None:
 
 class _Probe:
     def __init__(self, directory: str) -> None:
-        self.trace = _ENV.get("MEMSLA_TRACE") == "1"
+        traced = _ENV.get("MEMSLA_TRACE") == "1"
+        self.tracker = _ENV.get("MEMSLA_TRACKER", "tracemalloc") if traced else "none"
+        # self.trace: tracemalloc runs (memray's figures are read from its file on the host)
+        self.trace = self.tracker == "tracemalloc"
         self.tracemalloc: Any = None
+        self.memray: Any = None
         if self.trace:
             import tracemalloc
 
@@ -121,9 +128,11 @@ class _Probe:
         self.out: IO[str] = open(self.path, "a", buffering=1)
         self.write({"type": "start", "pid": os.getpid(), "ppid": os.getppid(),
                     "python": sys.version.split()[0], "trace": self.trace,
-                    "t": self.now()})
+                    "tracker": self.tracker, "t": self.now()})
         if self.trace:
             self.tracemalloc.start(self.frames)
+        elif self.tracker == "memray":
+            self._start_memray(directory)
         self.stopping: Any = None
         self.flusher: Any = None
         interval = float(_ENV.get("MEMSLA_FLUSH_INTERVAL", "0.5"))
@@ -135,6 +144,29 @@ class _Probe:
                                             name="memsla-probe", daemon=True)
             self.flusher.start()
         atexit.register(self.finish)
+
+    def _start_memray(self, directory: str) -> None:
+        """memray in this process, to the end (its file is read on the host). Where the build's
+        Python cannot import memray, say so: the run has no heap figures, never another
+        tracker's."""
+        try:
+            import memray
+        except Exception as error:
+            self.write({"type": "tracker_error", "tracker": "memray",
+                        "error": "memray is not importable by the build's Python (%s, %s): "
+                                 "install it where the build runs (requirements: [memray], "
+                                 "or the image), or set tracker: tracemalloc"
+                                 % (sys.executable, type(error).__name__)})
+            return
+        try:
+            self.memray = memray.Tracker(
+                os.path.join(directory, "memray-%d.bin" % os.getpid()),
+                native_traces=_ENV.get("MEMSLA_NATIVE") == "1", follow_fork=True)
+            self.memray.__enter__()
+        except Exception as error:
+            self.memray = None
+            self.write({"type": "tracker_error", "tracker": "memray",
+                        "error": "memray did not start in the build: %r" % (error,)})
 
     def now(self) -> float:
         return round(time.time() - self.t0, 4)
@@ -393,6 +425,12 @@ class _Probe:
 
     def finish(self) -> None:
         self._stop_flusher()
+        if self.memray is not None:
+            try:
+                self.memray.__exit__(None, None, None)
+            except Exception:
+                pass
+            self.memray = None
         with self.lock:
             while self.stack:  # phases left open by an exception that escaped them
                 self.exit_phase(self.stack[-1])
