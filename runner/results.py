@@ -53,6 +53,7 @@ class StackFrame(_Model):
     file: str
     line: int
     function: str | None = None  # None: the source could not be read
+    code: str | None = None  # the source line, read in the build (tracemalloc's stacks)
 
 
 class AllocationSite(_Model):

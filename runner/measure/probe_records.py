@@ -35,7 +35,7 @@ def _sites(records: list[dict[str, Any]]) -> list[AllocationSite]:
     return [AllocationSite(file=r["file"], line=r["line"], size=r["size"], count=r["count"],
                            function=r.get("function"),
                            stack=[StackFrame(file=f["file"], line=f["line"],
-                                             function=f.get("function"))
+                                             function=f.get("function"), code=f.get("code"))
                                   for f in r.get("stack") or []])
             for r in records]
 

@@ -13,7 +13,9 @@ from collections.abc import Iterable, Mapping
 from html import escape
 from typing import TextIO
 
+from runner.judging import compare
 from runner.metrics import KEY_METRICS, METRIC_TITLES
+from runner.reports import peak_view
 from runner.reports.common import (
     Baseline,
     ReportError,
@@ -110,7 +112,8 @@ class Page:
         parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
                  '<meta name="viewport" content="width=device-width, initial-scale=1">',
                  f"<title>{escape(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
-                 self._header(), self._nav(), self._verdicts(), self._measured()]
+                 self._header(), self._nav(), self._verdicts(), self._measured(),
+                 self._grown_sites()]
         for name in dict.fromkeys(case.scenario for case in results.cases):
             parts.append(self._scenario(name))
         parts += [f'<footer class="muted"><p>memsla {escape(results.memsla_version)}, results '
@@ -118,6 +121,25 @@ class Page:
                   "seconds; cgroup peak includes page cache, rss peak does not.</p></footer>",
                   "</body>", "</html>"]
         return "\n".join(parts) + "\n"
+
+    def _grown_sites(self) -> str:
+        """The allocation sites at the heap's peak that grew since the baseline."""
+        if self.baseline is None:
+            return ""
+        grown = compare.grown_sites(self.baseline.results, self.results)
+        if not grown:
+            return ""
+        rows = "".join(
+            f'<tr><td>{escape(c.label)}</td><td class="site" title="{escape(c.file)}">'
+            f"{escape(_short(c.file))}:{c.line}</td><td>{escape(c.function or '')}</td>"
+            f'<td class="num">{escape(format_bytes(c.base) if c.base else "-")}</td>'
+            f'<td class="num">{escape(format_bytes(c.head))}</td>'
+            f'<td class="num">+{escape(format_bytes(c.grown))}</td></tr>' for c in grown)
+        return ("<h2>Allocation sites that grew at the heap's peak</h2><p class=muted>Traced "
+                "run, against the baseline; '-': not among the baseline's top sites.</p>"
+                "<table><thead><tr><th>case</th><th>site</th><th>function</th><th class=num>"
+                "base</th><th class=num>head</th><th class=num>grew</th></tr></thead><tbody>"
+                f"{rows}</tbody></table>")
 
     def _header(self) -> str:
         results, host = self.results, self.results.host
@@ -349,8 +371,16 @@ class Page:
         for heap in run.python:
             if heap.at_peak is not None and heap.at_peak.sites:
                 parts.append(f"<h4>Top allocation sites at the heap's peak (process {heap.pid}, "
-                             f"{escape(_peak_words(heap.at_peak))})</h4>"
-                             + _sites_table(heap.at_peak.sites))
+                             f"{heap.tracker}, {escape(_peak_words(heap.at_peak))})</h4>"
+                             f"<figure>{peak_view.icicle_svg(heap.at_peak)}<figcaption>"
+                             "Callers above callees; each box is as wide as the bytes held "
+                             "below it at the peak. Hover for the figures.</figcaption></figure>"
+                             + _sites_table(heap.at_peak.sites)
+                             + peak_view.line_table(heap.at_peak))
+            if heap.allocated is not None:
+                parts.append(f'<p>Allocated over the run (process {heap.pid}, memray): '
+                             f"{escape(format_bytes(heap.allocated))} in "
+                             f"{heap.allocation_calls or 0:,} allocation calls.</p>")
         before = [s for heap in run.python for s in heap.top_before_collection]
         if before:
             held = sum(h.final or 0 for h in run.python)
@@ -383,6 +413,8 @@ def _short(path: str) -> str:
 
 
 def _peak_words(at: PeakSites) -> str:
+    if not at.tolerance and not at.tolerance_bytes:  # memray: the high-water mark itself
+        return f"at the high-water mark of {format_bytes(at.peak or at.heap)}"
     return (f"taken at a heap of {format_bytes(at.heap)}"
             + (f" of a {format_bytes(at.peak)} peak" if at.peak else "")
             + f", {at.t:.2f} s in; retaken on growth above {at.tolerance:.0%} and "

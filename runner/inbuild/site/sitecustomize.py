@@ -270,8 +270,8 @@ class _Probe:
         return [{"file": where[0], "line": where[1],
                  "function": _function_at(sources, where[0], where[1]),
                  "size": site[0], "count": site[1],
-                 "stack": [{"file": f, "line": n, "function": _function_at(sources, f, n)}
-                           for f, n in site[2]]}
+                 "stack": [{"file": f, "line": n, "function": _function_at(sources, f, n),
+                            "code": _code_at(sources, f, n)} for f, n in site[2]]}
                 for where, site in top]
 
     # -- peaks ---------------------------------------------------------------------------------
@@ -543,6 +543,12 @@ class _PhaseFinder:
 
     def wrap_imported(self) -> None:
         for module_name in self.by_module:
+            if module_name == "__main__":
+                for _name, qualname in self.by_module[module_name]:
+                    self.probe.hooks["__main__:" + qualname] = (
+                        "not wrapped: the script run as __main__ defines its functions after "
+                        "the probe has loaded; name the module they are imported from")
+                continue
             module = sys.modules.get(module_name)
             if module is not None:
                 self.wrap(module_name, module)
@@ -619,6 +625,14 @@ def _phase_targets(text: str) -> List[Any]:
         if name and module and qualname:
             targets.append((name, module, qualname))
     return targets
+
+
+def _code_at(sources: Dict[str, Optional[List[str]]], path: str, line: int) -> Optional[str]:
+    """The source line, stripped and cut short, where ``_function_at`` has read its file."""
+    lines = sources.get(path)
+    if not lines or not 0 < line <= len(lines):
+        return None
+    return lines[line - 1].strip()[:120]
 
 
 def _vm_hwm() -> Optional[int]:
