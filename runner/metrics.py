@@ -229,6 +229,10 @@ KEY_METRICS = ("peak", "rss_peak", "python_peak", "duration")
 METRIC_TITLES = {"peak": "cgroup peak", "rss_peak": "rss peak", "python_peak": "python peak",
                  "duration": "duration"}
 
+# Figures only some trackers give (memray): every report shows them where a case has them.
+TRACKER_METRICS = ("allocated", "allocation_calls")
+METRIC_TITLES.update({"allocated": "allocated", "allocation_calls": "allocation calls"})
+
 Statistic = Literal["max", "min", "median", "mean"]
 STATISTICS: tuple[Statistic, ...] = ("max", "min", "median", "mean")
 

@@ -11,7 +11,7 @@ import re
 from typing import TextIO
 
 from runner.judging import compare
-from runner.metrics import KEY_METRICS, METRIC_TITLES
+from runner.metrics import KEY_METRICS, METRIC_TITLES, TRACKER_METRICS
 from runner.reports.common import (
     Baseline,
     VerdictRow,
@@ -95,12 +95,14 @@ def measured_table(results: Results, baseline: Results | None) -> list[str]:
     """The key metrics of each case (medians), with the baseline's and the change."""
     base = Baseline(baseline) if baseline else None
     header = ["case"]
-    for metric in KEY_METRICS:
+    shown = [*KEY_METRICS, *(m for m in TRACKER_METRICS
+                             if any(m in case.metrics for case in results.cases))]
+    for metric in shown:
         header += [METRIC_TITLES[metric]] + (["change"] if base else [])
     lines = ["| " + " | ".join(header) + " |", "|---|" + "--:|" * (len(header) - 1)]
     for case in results.cases:
         cells = [cell(case.label + (" (approx.)" if case.approximate else ""))]
-        for metric in KEY_METRICS:
+        for metric in shown:
             new = case.pick(metric)
             if base:
                 old = base.median(case.label, metric)
