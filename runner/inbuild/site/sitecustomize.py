@@ -227,15 +227,19 @@ class _Probe:
                                     "tolerance_bytes": self.tolerance[1],
                                     "sites": sites[:self.phase_top]}
             # What the summary itself allocated is not the program's: forget its peak (the
-            # program's was folded above).
+            # program's was folded above). The cost: a spike of the program's (it runs on
+            # between GIL switches) that rises above every earlier peak and falls again while
+            # the summary runs (tens to hundreds of milliseconds, a few times per build) is not
+            # in the heap peak. Subtracting a bound on the summary's own allocations instead
+            # overstated the peak by a megabyte where the bound missed one (json's import).
             self.tracemalloc.reset_peak()
             self.snap_spent += time.monotonic() - started
 
     def _raw_traces(self) -> List[Any]:
         try:
-            import _tracemalloc  # the C module: its traces are not traced themselves
+            import _tracemalloc  # the C module: the list it makes is not traced itself
 
-            return list(_tracemalloc._get_traces())
+            return _tracemalloc._get_traces()  # type: ignore[no-any-return]
         except (ImportError, AttributeError):
             return list(self.tracemalloc.take_snapshot().traces._traces)
 
