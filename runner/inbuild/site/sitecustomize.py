@@ -515,6 +515,12 @@ class _PhaseFinder:
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         if fullname not in self.by_module:
             return None
+        try:
+            return self._find_and_hook(fullname, path, target)
+        except Exception:  # the import goes on as if the probe were not there
+            return None
+
+    def _find_and_hook(self, fullname: str, path: Any, target: Any) -> Any:
         for finder in sys.meta_path:
             if finder is self:
                 continue
