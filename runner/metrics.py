@@ -48,12 +48,14 @@ RUN_METRICS: dict[str, MetricDef] = {
                   "heap peak traced inside the build process: tracemalloc's Python heap, or "
                   "memray's high-water mark of every allocation (native ones included)"),
         MetricDef("allocated", Kind.BYTES, Source.TRACED,
-                  "bytes requested by every allocation call over the whole run, freed or not "
-                  "(memray's total memory allocated, as `memray stats` and pytest-benchmem "
-                  "report it); tracker: memray only"),
+                  "bytes requested by every allocation call over the whole run, freed or not: "
+                  "memray's total_memory_allocated, as `memray stats` and pytest-benchmem "
+                  "report it (default tracker settings: pymalloc's small objects are seen as "
+                  "the arenas it requests); tracker: memray only"),
         MetricDef("allocation_calls", Kind.COUNT, Source.TRACED,
-                  "allocation calls over the whole run (memray's total allocations, "
-                  "deallocations not counted); tracker: memray only"),
+                  "allocation calls over the whole run, deallocations not counted: memray's "
+                  "total_num_allocations, as `memray stats` and pytest-benchmem report it; "
+                  "tracker: memray only"),
         MetricDef("python_final", Kind.BYTES, Source.TRACED,
                   "Python heap still traced when the build process exits"),
         MetricDef("allocations", Kind.COUNT, Source.TRACED,
