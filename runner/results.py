@@ -76,7 +76,7 @@ class PeakSites(_Model):
     from, within that tolerance of ``peak`` unless the peak was shorter than the probe's poll
     (50 ms) or the summaries had spent their time budget (a tenth of the build's time)."""
 
-    t: float  # seconds since the build started
+    t: float | None = None  # seconds since the build started (None: memray's, not timed)
     heap: int  # the traced heap when the sites were taken
     peak: int | None = None  # the heap's high-water mark so far at that time
     tolerance: float = 0.05

@@ -60,12 +60,11 @@ def _read_file(path: Path, memray: Any, compute_statistics: Any) -> PythonHeap:
         native = bool(meta.has_native_traces)
         held = list(reader.get_leaked_allocation_records(merge_threads=True))
         final = sum(record.size for record in held)
-        duration = (meta.end_time - meta.start_time).total_seconds()
         return PythonHeap(
             pid=meta.pid, peak=meta.peak_memory, final=final, tracker="memray",
             allocated=stats.total_memory_allocated,
             allocation_calls=stats.total_num_allocations, native=native,
-            at_peak=PeakSites(t=round(duration, 4), heap=sum(r.size for r in at_peak),
+            at_peak=PeakSites(heap=sum(r.size for r in at_peak),
                               peak=meta.peak_memory, tolerance=0.0, tolerance_bytes=0,
                               sites=sites(at_peak, native)))
     finally:

@@ -417,7 +417,8 @@ def _peak_words(at: PeakSites) -> str:
         return f"at the high-water mark of {format_bytes(at.peak or at.heap)}"
     return (f"taken at a heap of {format_bytes(at.heap)}"
             + (f" of a {format_bytes(at.peak)} peak" if at.peak else "")
-            + f", {at.t:.2f} s in; retaken on growth above {at.tolerance:.0%} and "
+            + (f", {at.t:.2f} s in" if at.t is not None else "")
+            + f"; retaken on growth above {at.tolerance:.0%} and "
             f"{format_bytes(at.tolerance_bytes)}")
 
 
@@ -442,7 +443,11 @@ def _stack_words(site: AllocationSite) -> str:
     frames = site.stack or []
     if not frames:
         return site.file
-    return "\n".join(f"{f.file}:{f.line} {f.function or ''}".rstrip() for f in frames)
+    text = "\n".join(f"{f.file}:{f.line} {f.function or ''}".rstrip() for f in frames)
+    if site.native_stack:
+        text += "\nnative:\n" + "\n".join(
+            f"{f.function or '?'} {f.file}:{f.line}" for f in site.native_stack)
+    return text
 
 
 def _flatten(node: Mapping[str, object], prefix: str = "") -> Iterable[tuple[str, str]]:
