@@ -124,7 +124,12 @@ SITE = """
                 return self.render(depth - 1)  # recursion: one phase, the outermost
             pages = bytearray(200 * 1024 * 1024)
             time.sleep(0.2)
+            self.write()  # a phase nested in another
+            self.write()  # and called again: one phase per call
             return len(pages)
+
+        def write(self):
+            return bytearray(1024)
 
         @staticmethod
         def parse():
@@ -147,15 +152,18 @@ def test_zero_code_phases_wrap_the_named_callables_on_import(tmp_path: Path,
     out, data = _run(tmp_path, {"site_gen.py": SITE, "main.py": PROGRAM}, "main.py",
                      trace=trace, phases={"parse": "site_gen:Site.parse",
                                           "render": "site_gen:Site.render",
+                                          "write": "site_gen:Site.write",
                                           "never": "not_imported:main"})
     assert out.split() == ["52428800", "parse", "209715200", "Site.render"], "unchanged"
-    assert [(p.name, p.depth) for p in data.phases] == [("parse", 0), ("render", 0)]
+    assert [(p.name, p.depth) for p in data.phases] == [("parse", 0), ("render", 0),
+                                                        ("write", 1), ("write", 1)]
     assert all(p.end is not None for p in data.phases)
     assert data.problems == ["phase not_imported:main: never imported"]
     if not trace:
         assert all(p.python_peak is None for p in data.phases)
         return
-    parse, render = data.phases
+    parse, render, write, _ = data.phases
+    assert write.python_growth is not None and write.python_growth < 64 * 1024
     for phase, mib in ((parse, 50), (render, 200)):
         assert phase.python_growth is not None and phase.python_peak is not None
         assert abs(phase.python_growth - mib * MiB) / (mib * MiB) < 0.02, phase.name
