@@ -27,7 +27,9 @@ class ProbeData:
     cgroup_segments: list[int] = field(default_factory=list)  # peaks recorded before resets
     vm_hwm: int | None = None  # the largest process's own RSS high-water mark
     hooks: dict[str, str] = field(default_factory=dict)  # zero-code phase target -> status
-    tracker_error: str | None = None  # the tracker asked for could not run in the build
+    # the tracker asked for could not run in the build: in none of its processes (where it
+    # ran in some, this is a problem noted on the run, not an error of its figures)
+    tracker_error: str | None = None
     problems: list[str] = field(default_factory=list)
 
 
@@ -107,6 +109,9 @@ def read_probe_dir(directory: Path) -> ProbeData:
     data.problems += memray.problems
     if data.tracker_error:
         data.problems.append(data.tracker_error)
+        if memray.python:  # another process of the build was traced: its figures stand
+            data.problems[-1] += " (in some of the build's processes; their heaps are left out)"
+            data.tracker_error = None
     for target, status in data.hooks.items():
         if status != "wrapped":
             data.problems.append(f"phase {target}: {status}")

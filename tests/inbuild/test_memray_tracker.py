@@ -137,3 +137,19 @@ def test_memray_metrics_are_judged_and_a_missing_memray_is_an_error_verdict(
         assert verdict["passed"] is None
         assert verdict["reason"].startswith("error: memray is not importable")
         assert run.results["status"] != "pass"
+
+
+def test_a_child_without_memray_is_a_note_when_the_build_was_traced(tmp_path: Path) -> None:
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import memray"], capture_output=True,
+                           check=False)
+    if probe.returncode == 0:
+        pytest.skip("memray is importable by every Python here")
+    data = _run(tmp_path, """
+        import subprocess
+        held = bytearray(16 * 1024 * 1024)
+        subprocess.run(["/usr/bin/python3", "-c", "pass"], check=True)
+        """)
+    (heap,) = data.python
+    assert heap.peak >= 16 * MiB
+    assert data.tracker_error is None
+    assert any("in some of the build's processes" in problem for problem in data.problems)
