@@ -105,7 +105,7 @@ class Executor:
             warmups: list[RunKind] = ["warmup"] * plan.settings.warmup
             timed: list[RunKind] = ["timed"] * plan.settings.repeats
             kinds = warmups + timed
-            if plan.settings.tracker == "tracemalloc":
+            if plan.settings.tracker in ("tracemalloc", "memray"):
                 kinds.append("traced")
         if scenario.leak is not None:  # repeated calls in one process (runner.inbuild.leak)
             kinds.append("leak")
@@ -118,7 +118,11 @@ class Executor:
             paths = backend.placeholder_paths(fixture, output, scratch)
             filled = {**values, **paths}
             argv = self._argv(plan, filled, env, kind)
-            run_env = {**env, **{k: fill(v, filled) for k, v in scenario.env.items()}}
+            run_env = {**env, **{k: fill(v, filled) for k, v in scenario.env.items()},
+                       **staging.probe_settings(phases=scenario.phases,
+                                                stack_depth=plan.settings.stack_depth,
+                                                tracker=plan.settings.tracker,
+                                                native=plan.settings.native)}
             workdir = Path(fill(workdir_template, filled) if workdir_template else (
                 paths["fixture"] or self.spec_dir))
             if backend.uses_host_environment and not workdir.is_dir():

@@ -45,7 +45,17 @@ RUN_METRICS: dict[str, MetricDef] = {
                   "anonymous/RSS peak: the larger of the cgroup's sampled anonymous memory and "
                   "the largest single process's max RSS; excludes page cache"),
         MetricDef("python_peak", Kind.BYTES, Source.TRACED,
-                  "Python heap peak traced by tracemalloc inside the build process"),
+                  "heap peak traced inside the build process: tracemalloc's Python heap, or "
+                  "memray's high-water mark of every allocation (native ones included)"),
+        MetricDef("allocated", Kind.BYTES, Source.TRACED,
+                  "bytes requested by every allocation call over the whole run, freed or not: "
+                  "memray's total_memory_allocated, as `memray stats` and pytest-benchmem "
+                  "report it (default tracker settings: pymalloc's small objects are seen as "
+                  "the arenas it requests); tracker: memray only"),
+        MetricDef("allocation_calls", Kind.COUNT, Source.TRACED,
+                  "allocation calls over the whole run, deallocations not counted: memray's "
+                  "total_num_allocations, as `memray stats` and pytest-benchmem report it; "
+                  "tracker: memray only"),
         MetricDef("python_final", Kind.BYTES, Source.TRACED,
                   "Python heap still traced when the build process exits"),
         MetricDef("allocations", Kind.COUNT, Source.TRACED,
@@ -78,6 +88,12 @@ PHASE_METRICS: dict[str, MetricDef] = {
                   "cgroup peak within the phase alone, where the host lets the build reset it"),
         MetricDef("duration", Kind.SECONDS, Source.TIMED,
                   "wall-clock time of the phase in an untraced build"),
+        MetricDef("growth", Kind.BYTES, Source.TIMED,
+                  "what the phase added to the cgroup: its own cgroup peak minus the cgroup's "
+                  "memory at its entry, where the host lets the build reset the peak"),
+        MetricDef("python_growth", Kind.BYTES, Source.TRACED,
+                  "what the phase added to the Python heap: its own heap peak minus the heap "
+                  "at its entry"),
     )
 }
 
@@ -133,14 +149,21 @@ class MetricRef:
         return definition_of(self)
 
     @property
+    def baseline_growth(self) -> bool:
+        """``peak_growth``: a relative change against a baseline (a phase's ``python_growth``
+        is bytes the phase added)."""
+        return (self.phase is None and self.name.endswith(GROWTH_SUFFIX)
+                and self.name not in RUN_METRICS)
+
+    @property
     def kind(self) -> Kind:
-        if self.name.endswith(GROWTH_SUFFIX) and self.name not in RUN_METRICS:
+        if self.baseline_growth:
             return Kind.RATIO
         return self.definition.kind
 
     @property
     def source(self) -> Source:
-        if self.name.endswith(GROWTH_SUFFIX) and self.name not in RUN_METRICS:
+        if self.baseline_growth:
             return Source.BASELINE
         return self.definition.source
 
@@ -207,6 +230,10 @@ def parse_metric(text: str) -> MetricRef:
 KEY_METRICS = ("peak", "rss_peak", "python_peak", "duration")
 METRIC_TITLES = {"peak": "cgroup peak", "rss_peak": "rss peak", "python_peak": "python peak",
                  "duration": "duration"}
+
+# Figures only some trackers give (memray): every report shows them where a case has them.
+TRACKER_METRICS = ("allocated", "allocation_calls")
+METRIC_TITLES.update({"allocated": "allocated", "allocation_calls": "allocation calls"})
 
 Statistic = Literal["max", "min", "median", "mean"]
 STATISTICS: tuple[Statistic, ...] = ("max", "min", "median", "mean")

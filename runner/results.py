@@ -11,6 +11,12 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
       (``--jobs``); the results say the SLA file's content hash, the memory budget and jobs,
       and which shard of a plan they hold or, merged, which shards they joined. Nothing of
       version 2 changed: a version 2 file is read as it is.
+      Later, still 3 (fields added with defaults, older files read as they are): allocation
+      sites carry their function and stack; a process's heap and each phase carry the sites
+      held at their heap's high-water mark (``PeakSites``); a process's heap the heap and sites
+      before the exit's full collection; phases their figures at entry and their growth;
+      heaps say their tracker (memray: bytes and calls allocated, native stacks); a run says
+      why its tracker could not run.
 """
 
 from __future__ import annotations
@@ -43,11 +49,39 @@ class Timeline(_Model):
     anon: list[int | None] = Field(default_factory=list)
 
 
+class StackFrame(_Model):
+    file: str
+    line: int
+    function: str | None = None  # None: the source could not be read
+    code: str | None = None  # the source line, read in the build (tracemalloc's stacks)
+
+
 class AllocationSite(_Model):
+    """Memory held by one line (the innermost frame), with its largest stack (innermost
+    first)."""
+
     file: str
     line: int
     size: int
-    count: int
+    count: int  # blocks
+    function: str | None = None
+    stack: list[StackFrame] = Field(default_factory=list)
+    native_stack: list[StackFrame] = Field(default_factory=list)  # memray with native: true
+
+
+class PeakSites(_Model):
+    """The top allocation sites held at a heap's high-water mark. The probe polls the heap and
+    takes them again whenever it has grown past the last ones by more than the tolerance
+    (``tolerance`` of it, and at least ``tolerance_bytes``): ``heap`` is the heap they add up
+    from, within that tolerance of ``peak`` unless the peak was shorter than the probe's poll
+    (50 ms) or the summaries had spent their time budget (a tenth of the build's time)."""
+
+    t: float | None = None  # seconds since the build started (None: memray's, not timed)
+    heap: int  # the traced heap when the sites were taken
+    peak: int | None = None  # the heap's high-water mark so far at that time
+    tolerance: float = 0.05
+    tolerance_bytes: int = 0
+    sites: list[AllocationSite] = Field(default_factory=list)
 
 
 class PhaseResult(_Model):
@@ -59,7 +93,13 @@ class PhaseResult(_Model):
     end: float | None = None  # None: the build died inside the phase
     python_peak: int | None = None
     cgroup_peak: int | None = None  # None where the host does not let the build reset the peak
-    top_allocations: list[AllocationSite] = Field(default_factory=list)
+    top_allocations: list[AllocationSite] = Field(default_factory=list)  # at the phase's end
+    # at entry, and what the phase added: its own peak minus the figure at its entry
+    python_entry: int | None = None
+    cgroup_entry: int | None = None
+    python_growth: int | None = None
+    cgroup_growth: int | None = None
+    at_peak: PeakSites | None = None  # the sites held at the phase's own heap peak
 
     @property
     def duration(self) -> float | None:
@@ -67,15 +107,26 @@ class PhaseResult(_Model):
 
 
 class PythonHeap(_Model):
-    """tracemalloc figures of the traced run, one entry per Python process of the build."""
+    """The traced run's heap figures, one entry per Python process of the build: tracemalloc's
+    (the Python heap) or memray's (every allocation, native ones included)."""
 
     pid: int
+    tracker: Literal["tracemalloc", "memray"] = "tracemalloc"
+    # memray only: bytes requested and allocation calls over the whole run (``memray stats``)
+    allocated: int | None = None
+    allocation_calls: int | None = None
+    native: bool = False  # memray kept native stacks
     peak: int
     final: int | None = None  # None: the process died before it could report
     blocks: int | None = None
     vm_hwm: int | None = None  # the process's own RSS high-water mark (VmHWM)
     complete: bool = True  # False: only periodic flushes were found (killed process)
-    top_allocations: list[AllocationSite] = Field(default_factory=list)
+    top_allocations: list[AllocationSite] = Field(default_factory=list)  # at exit, collected
+    # at exit before the full collection (``final`` is the heap then): what cyclic garbage
+    # still held shows here
+    top_before_collection: list[AllocationSite] = Field(default_factory=list)
+    final_collected: int | None = None  # the heap after the collection
+    at_peak: PeakSites | None = None  # the sites held at the heap's high-water mark
 
 
 class LeakCall(_Model):
@@ -156,6 +207,8 @@ class Run(_Model):
     leak: LeakRecord | None = None  # kind "leak": what the driver recorded (None: never started)
     stderr_tail: str = ""
     notes: list[str] = Field(default_factory=list)
+    # the tracker asked for could not run in the build (memray not importable there): why
+    tracker_error: str | None = None
     # -- where and when (version 3): seconds since the check began, around the backend's run
     started: float | None = None
     ended: float | None = None
@@ -373,15 +426,18 @@ class PhaseSummary(_Model):
     python_peak: float | None = None
     peak: float | None = None
     duration: float | None = None
+    growth: float | None = None  # cgroup: own peak minus the cgroup's memory at entry
+    python_growth: float | None = None  # heap: own peak minus the heap at entry
 
 
 class CasePhases(_Model):
-    """A case's phases in the order they first ran, and the one that uses the most memory."""
+    """A case's phases in the order they first ran, and the one that uses the most memory:
+    the one that added the most (growth), else the one with the highest own peak."""
 
     case: str
     phases: list[PhaseSummary] = Field(default_factory=list)
     largest: str | None = None
-    largest_by: Literal["peak", "python_peak"] | None = None  # the figure that decided
+    largest_by: Literal["growth", "python_growth", "peak", "python_peak"] | None = None
 
     @property
     def top(self) -> PhaseSummary | None:

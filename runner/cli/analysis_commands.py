@@ -142,6 +142,19 @@ class CompareCommand:
         console.print(table)
         for line in result.missing:
             console.print(f"[yellow]{escape(line)}[/]")
+        grown = compare.grown_sites(base, head)
+        if grown:
+            sites = Table(title="Allocation sites that grew at the heap's peak (traced run)",
+                          title_justify="left")
+            for column in ("case", "site", "function", "base", "head", "grew"):
+                sites.add_column(column, justify="right" if column in ("base", "head", "grew")
+                                 else "left")
+            for site in grown:
+                sites.add_row(escape(site.label), escape(f"{site.file}:{site.line}"),
+                              escape(site.function or ""),
+                              format_bytes(site.base) if site.base else "-",
+                              format_bytes(site.head), "+" + format_bytes(site.grown))
+            console.print(sites)
         exceeded = result.exceeded
         judged = sum(1 for c in result.changes if c.tolerance is not None)
         console.print(f"{len(exceeded)} of {judged} toleranced changes exceeded"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from runner.judging.verdicts import verdict
 from runner.metrics import GROWTH_SUFFIX, MetricRef, Source, case_label, parse_metric
-from runner.results import Case, Results, Verdict
+from runner.results import AllocationSite, Case, Results, Verdict
 from runner.slafile.rules import Rule
 from runner.units import UnitError, format_value, parse, parse_ratio
 
@@ -191,3 +191,58 @@ def judge_growth(rule: Rule, case: Case, baseline: Results | None) -> Verdict:
               f"({format_value(kind, head - base, signed=True)})")
     return verdict(rule, (head - base) / abs(base), stat=stat, reason=reason,
                    approximate=case.approximate)
+
+
+@dataclass
+class SiteChange:
+    """An allocation site held at the heap's peak (traced run) that grew from BASE to HEAD.
+    ``base`` is 0 where the site was not among BASE's top sites at its peak."""
+
+    label: str
+    file: str
+    line: int
+    function: str | None
+    base: int
+    head: int
+
+    @property
+    def grown(self) -> int:
+        return self.head - self.base
+
+
+def peak_sites(case: Case) -> dict[tuple[str, int], AllocationSite]:
+    """The sites held at the heap's peak in the case's traced run, every process's, by file
+    and line (the largest where two processes share one)."""
+    sites: dict[tuple[str, int], AllocationSite] = {}
+    for run in case.runs:
+        if run.kind != "traced":
+            continue
+        for heap in run.python:
+            for site in heap.at_peak.sites if heap.at_peak else []:
+                known = sites.get((site.file, site.line))
+                if known is None or site.size > known.size:
+                    sites[(site.file, site.line)] = site
+        break  # the first traced run
+    return sites
+
+
+def grown_sites(base: Results, head: Results, per_case: int = 5,
+                minimum: int = 64 * 1024) -> list[SiteChange]:
+    """Per case on both sides, the sites at the peak that grew the most (at least
+    ``minimum`` bytes), largest growth first."""
+    base_cases = {case_key(c): c for c in base.cases}
+    found: list[SiteChange] = []
+    for case in head.cases:
+        other = base_cases.get(case_key(case))
+        if other is None:
+            continue
+        before, after = peak_sites(other), peak_sites(case)
+        if not before or not after:
+            continue
+        changes = [SiteChange(case.label, site.file, site.line, site.function,
+                              before[key].size if key in before else 0, site.size)
+                   for key, site in after.items()]
+        changes = [c for c in changes if c.grown >= minimum]
+        changes.sort(key=lambda c: c.grown, reverse=True)
+        found += changes[:per_case]
+    return found

@@ -1,6 +1,7 @@
-"""Phases: per case, each ``runner.phase`` block's heap peak (traced run), cgroup peak (timed
-runs, where the host lets the build reset it) and duration (timed runs), and which phase uses
-the most memory."""
+"""Phases: per case, each phase's heap peak and growth (traced run), cgroup peak and growth
+(timed runs, where the host lets the build reset the peak) and duration (timed runs), and which
+phase uses the most memory: the one that added the most, not the one whose own peak (which
+includes everything held at its entry) is highest."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Literal
 from runner.results import Case, CasePhases, PhaseSummary
 
 # Which figure decides the largest phase, in order of preference.
-DECIDING: tuple[Literal["peak", "python_peak"], ...] = ("peak", "python_peak")
+DECIDING: tuple[Literal["growth", "python_growth", "peak", "python_peak"], ...] = (
+    "growth", "python_growth", "peak", "python_peak")
 
 
 def phase_rows(case: Case) -> list[PhaseSummary]:
@@ -17,12 +19,15 @@ def phase_rows(case: Case) -> list[PhaseSummary]:
     names = list(dict.fromkeys(p.name for r in case.runs for p in r.phases))
     return [PhaseSummary(name=name, python_peak=case.pick(f"phase({name}).python_peak"),
                          peak=case.pick(f"phase({name}).peak"),
-                         duration=case.pick(f"phase({name}).duration")) for name in names]
+                         duration=case.pick(f"phase({name}).duration"),
+                         growth=case.pick(f"phase({name}).growth"),
+                         python_growth=case.pick(f"phase({name}).python_growth"))
+            for name in names]
 
 
 def summarise(case: Case) -> CasePhases | None:
-    """The case's phases and the one with the highest cgroup peak (else heap peak); None
-    without phases."""
+    """The case's phases and the one that added the most to the cgroup (else to the heap, else
+    with the highest own peak); None without phases."""
     rows = phase_rows(case)
     if not rows:
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
-from runner.results import Case, Run, Stats
+from runner.results import Case, PhaseResult, Run, Stats
 
 RunValue = Callable[[Run], float | None]
 
@@ -27,6 +27,11 @@ TRACED_VALUES: dict[str, RunValue] = {
                                   default=None),
     "allocations": lambda r: sum(p.blocks for p in r.python if p.blocks is not None)
     if any(p.blocks is not None for p in r.python) else None,
+    "allocated": lambda r: sum(p.allocated for p in r.python if p.allocated is not None)
+    if any(p.allocated is not None for p in r.python) else None,
+    "allocation_calls": lambda r: sum(p.allocation_calls for p in r.python
+                                      if p.allocation_calls is not None)
+    if any(p.allocation_calls is not None for p in r.python) else None,
 }
 
 
@@ -73,21 +78,26 @@ def _phase_series(timed: list[Run], traced: list[Run]) -> dict[str, Series]:
     series: dict[str, Series] = defaultdict(list)
     for run in timed:
         durations: dict[str, float] = defaultdict(float)
-        peaks: dict[str, int] = {}
         for phase in run.phases:
             if phase.duration is not None:
                 durations[phase.name] += phase.duration
-            if phase.cgroup_peak is not None:
-                peaks[phase.name] = max(peaks.get(phase.name, 0), phase.cgroup_peak)
         for name, value in durations.items():
             series[f"phase({name}).duration"].append((run, value))
-        for name, peak in peaks.items():
-            series[f"phase({name}).peak"].append((run, float(peak)))
+        _largest_per_run(series, run, "peak", lambda p: p.cgroup_peak)
+        _largest_per_run(series, run, "growth", lambda p: p.cgroup_growth)
     for run in traced:
-        heap: dict[str, int] = {}
-        for phase in run.phases:
-            if phase.python_peak is not None:
-                heap[phase.name] = max(heap.get(phase.name, 0), phase.python_peak)
-        for name, peak in heap.items():
-            series[f"phase({name}).python_peak"].append((run, float(peak)))
+        _largest_per_run(series, run, "python_peak", lambda p: p.python_peak)
+        _largest_per_run(series, run, "python_growth", lambda p: p.python_growth)
     return dict(series)
+
+
+def _largest_per_run(series: dict[str, Series], run: Run, metric: str,
+                     figure: Callable[[PhaseResult], int | None]) -> None:
+    """A phase entered several times in one run: the largest of its entries."""
+    largest: dict[str, int] = {}
+    for phase in run.phases:
+        value = figure(phase)
+        if value is not None:
+            largest[phase.name] = max(largest.get(phase.name, 0), value)
+    for name, value in largest.items():
+        series[f"phase({name}).{metric}"].append((run, float(value)))

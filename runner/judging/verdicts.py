@@ -79,7 +79,17 @@ def _judge_points(rule: Rule, points: Series, *, approximate: bool) -> Verdict:
 def _missing_reason(case: Case, rule: Rule) -> str:
     metric = rule.metric
     if metric.source is Source.TRACED and not any(r.kind == "traced" for r in case.runs):
-        return "no traced run: set tracker: tracemalloc for this scenario"
+        return "no traced run: set tracker: tracemalloc (or memray) for this scenario"
+    failed = next((r.tracker_error for r in case.runs if r.tracker_error), None)
+    if metric.source is Source.TRACED and failed:
+        return f"error: {failed}"
+    if metric.name in ("allocated", "allocation_calls") and metric.phase is None:
+        return (f"{metric.name} is counted by memray only (tracemalloc sees the heap, not the "
+                "calls that made it): set tracker: memray")
+    memray = any(h.tracker == "memray" for r in case.runs for h in r.python)
+    if metric.source is Source.TRACED and metric.phase is not None and memray:
+        return (f"{metric.key}: under tracker: memray phases have no heap figures (memray's "
+                "high-water mark cannot be reset at a phase's start); use tracker: tracemalloc")
     if metric.source is Source.TRACED:
         return "the traced run reported no Python heap: is the command a Python program?"
     if metric.phase is not None:

@@ -49,6 +49,7 @@ def assemble(kind: RunKind, index: int, readings: Readings, probe: ProbeData,
         limit_changes=changes, approximate=approximate(readings),
         python=probe.python if kind == "traced" else [], phases=probe.phases,
         timeline=readings.timeline, leak=leak, stderr_tail=readings.stderr_tail,
+        tracker_error=probe.tracker_error if kind == "traced" else None,
         notes=[*([changed] if changed else []), *notes(readings, run_limit), *readings.notes,
                *probe.problems])
 

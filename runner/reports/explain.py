@@ -144,7 +144,8 @@ def _phases(cases: list[Case], analysis: ScenarioAnalysis) -> list[str]:
     for case, summary in found:
         row, metric = summary.top, summary.largest_by or "peak"
         assert row is not None
-        what = "cgroup peak" if metric == "peak" else "heap peak"
+        what = {"peak": "cgroup peak", "python_peak": "heap peak", "growth": "it added",
+                "python_growth": "it added to the heap"}[metric]
         others = ", ".join(f"{r.name} {format_bytes(getattr(r, metric))}"
                            for r in summary.phases
                            if r is not row and getattr(r, metric) is not None)

@@ -78,16 +78,19 @@ def _leak_row(finding: LeakFinding) -> list[str]:
 
 
 def phase_table(results: Results, console: Console) -> None:
-    table = Table(title="Phases (heap peak: traced run; cgroup peak and duration: timed runs; "
-                  "* uses the most memory)", title_justify="left")
-    for column in ("case", "phase", "python peak", "cgroup peak", "duration"):
+    table = Table(title="Phases (heap: traced run; cgroup and duration: timed runs; growth: "
+                  "own peak minus the figure at entry; * added the most memory)",
+                  title_justify="left")
+    for column in ("case", "phase", "python peak", "python growth", "cgroup peak", "growth",
+                   "duration"):
         table.add_column(column, justify="left" if column in ("case", "phase") else "right")
     for scenario in results.scenarios:
         for summary in scenario.analysis.phases:
             for row in summary.phases:
                 mark = " *" if row.name == summary.largest else ""
                 table.add_row(escape(summary.case), escape(row.name) + mark,
-                              format_bytes(row.python_peak), format_bytes(row.peak),
+                              format_bytes(row.python_peak), format_bytes(row.python_growth),
+                              format_bytes(row.peak), format_bytes(row.growth),
                               format_seconds(row.duration))
     if table.row_count:
         console.print(table)

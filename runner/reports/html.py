@@ -13,7 +13,9 @@ from collections.abc import Iterable, Mapping
 from html import escape
 from typing import TextIO
 
+from runner.judging import compare
 from runner.metrics import KEY_METRICS, METRIC_TITLES
+from runner.reports import peak_view
 from runner.reports.common import (
     Baseline,
     ReportError,
@@ -27,7 +29,7 @@ from runner.reports.common import (
     verdict_rows,
     verdict_text,
 )
-from runner.results import AllocationSite, Case, Results, Run, ScenarioResult
+from runner.results import AllocationSite, Case, PeakSites, Results, Run, ScenarioResult
 from runner.units import format_bytes, format_seconds
 
 TOP_SITES = 10
@@ -110,7 +112,8 @@ class Page:
         parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
                  '<meta name="viewport" content="width=device-width, initial-scale=1">',
                  f"<title>{escape(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
-                 self._header(), self._nav(), self._verdicts(), self._measured()]
+                 self._header(), self._nav(), self._verdicts(), self._measured(),
+                 self._grown_sites()]
         for name in dict.fromkeys(case.scenario for case in results.cases):
             parts.append(self._scenario(name))
         parts += [f'<footer class="muted"><p>memsla {escape(results.memsla_version)}, results '
@@ -118,6 +121,25 @@ class Page:
                   "seconds; cgroup peak includes page cache, rss peak does not.</p></footer>",
                   "</body>", "</html>"]
         return "\n".join(parts) + "\n"
+
+    def _grown_sites(self) -> str:
+        """The allocation sites at the heap's peak that grew since the baseline."""
+        if self.baseline is None:
+            return ""
+        grown = compare.grown_sites(self.baseline.results, self.results)
+        if not grown:
+            return ""
+        rows = "".join(
+            f'<tr><td>{escape(c.label)}</td><td class="site" title="{escape(c.file)}">'
+            f"{escape(_short(c.file))}:{c.line}</td><td>{escape(c.function or '')}</td>"
+            f'<td class="num">{escape(format_bytes(c.base) if c.base else "-")}</td>'
+            f'<td class="num">{escape(format_bytes(c.head))}</td>'
+            f'<td class="num">+{escape(format_bytes(c.grown))}</td></tr>' for c in grown)
+        return ("<h2>Allocation sites that grew at the heap's peak</h2><p class=muted>Traced "
+                "run, against the baseline; '-': not among the baseline's top sites.</p>"
+                "<table><thead><tr><th>case</th><th>site</th><th>function</th><th class=num>"
+                "base</th><th class=num>head</th><th class=num>grew</th></tr></thead><tbody>"
+                f"{rows}</tbody></table>")
 
     def _header(self) -> str:
         results, host = self.results, self.results.host
@@ -319,18 +341,23 @@ class Page:
             duration = case.metrics.get(f"phase({name}).duration")
             peak = case.metrics.get(f"phase({name}).peak")
             heap = case.metrics.get(f"phase({name}).python_peak")
+            growth = case.metrics.get(f"phase({name}).growth")
+            heap_growth = case.metrics.get(f"phase({name}).python_growth")
             cells = [format_seconds(phase.start) if phase else "-",
                      ("died here" if phase.end is None else format_seconds(phase.end))
                      if phase else "-",
                      format_seconds(duration.median if duration else None),
                      format_bytes(peak.max if peak else None),
-                     format_bytes(heap.max if heap else None)]
+                     format_bytes(growth.max if growth else None),
+                     format_bytes(heap.max if heap else None),
+                     format_bytes(heap_growth.max if heap_growth else None)]
             indent = f' style="padding-left:{8 + 16 * depth}px"'
             rows.append(f"<tr><td{indent}>{escape(name)}</td>"
                         + "".join(f'<td class="num">{escape(c)}</td>' for c in cells) + "</tr>")
         head = ("<th>phase</th><th class=num>start</th><th class=num>end</th><th class=num>"
                 "duration (median)</th><th class=num>cgroup peak (max)</th><th class=num>"
-                "python peak</th>")
+                "cgroup growth (max)</th><th class=num>python peak</th><th class=num>"
+                "python growth</th>")
         return (f"<h4>Phases</h4><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}"
                 "</tbody></table>")
 
@@ -341,10 +368,34 @@ class Page:
         run = traced[0]
         sites = [s for heap in run.python for s in heap.top_allocations]
         parts = []
+        for heap in run.python:
+            if heap.at_peak is not None and heap.at_peak.sites:
+                parts.append(f"<h4>Top allocation sites at the heap's peak (process {heap.pid}, "
+                             f"{heap.tracker}, {escape(_peak_words(heap.at_peak))})</h4>"
+                             f"<figure>{peak_view.icicle_svg(heap.at_peak)}<figcaption>"
+                             "Callers above callees; each box is as wide as the bytes held "
+                             "below it at the peak. Hover for the figures.</figcaption></figure>"
+                             + _sites_table(heap.at_peak.sites)
+                             + peak_view.line_table(heap.at_peak))
+            if heap.allocated is not None:
+                parts.append(f'<p>Allocated over the run (process {heap.pid}, memray): '
+                             f"{escape(format_bytes(heap.allocated))} in "
+                             f"{heap.allocation_calls or 0:,} allocation calls.</p>")
+        before = [s for heap in run.python for s in heap.top_before_collection]
+        if before:
+            held = sum(h.final or 0 for h in run.python)
+            collected = sum(h.final_collected or 0 for h in run.python)
+            parts.append(f"<h4>Top allocation sites at exit, before the full collection (heap "
+                         f"{escape(format_bytes(held))}; after it "
+                         f"{escape(format_bytes(collected))})</h4>" + _sites_table(before))
         if sites:
-            parts.append("<h4>Top allocation sites (traced run, at exit)</h4>"
-                         + _sites_table(sites))
+            parts.append("<h4>Top allocation sites (traced run, at exit, after a full "
+                         "collection)</h4>" + _sites_table(sites))
         for phase in run.phases:
+            if phase.at_peak is not None and phase.at_peak.sites:
+                parts.append(f"<details><summary>Top allocation sites at the peak of phase "
+                             f"{escape(phase.name)} ({escape(_peak_words(phase.at_peak))})"
+                             f"</summary>{_sites_table(phase.at_peak.sites)}</details>")
             if phase.top_allocations:
                 parts.append(f"<details><summary>Top allocation sites of phase "
                              f"{escape(phase.name)}</summary>"
@@ -361,6 +412,16 @@ def _short(path: str) -> str:
     return match.group(1) if match else path
 
 
+def _peak_words(at: PeakSites) -> str:
+    if not at.tolerance and not at.tolerance_bytes:  # memray: the high-water mark itself
+        return f"at the high-water mark of {format_bytes(at.peak or at.heap)}"
+    return (f"taken at a heap of {format_bytes(at.heap)}"
+            + (f" of a {format_bytes(at.peak)} peak" if at.peak else "")
+            + (f", {at.t:.2f} s in" if at.t is not None else "")
+            + f"; retaken on growth above {at.tolerance:.0%} and "
+            f"{format_bytes(at.tolerance_bytes)}")
+
+
 def _sites_table(all_sites: Iterable[AllocationSite]) -> str:
     """The largest sites; the long tail of interpreter-internal crumbs is only counted."""
     ordered = sorted(all_sites, key=lambda s: s.size, reverse=True)
@@ -368,12 +429,25 @@ def _sites_table(all_sites: Iterable[AllocationSite]) -> str:
     sites = [s for s in ordered[:TOP_SITES] if s.size >= floor] or ordered[:1]
     rest = len(ordered) - len(sites)
     rows = "".join(
-        f'<tr><td class="site" title="{escape(s.file)}">{escape(_short(s.file))}:{s.line}</td>'
+        f'<tr><td class="site" title="{escape(_stack_words(s))}">{escape(_short(s.file))}:'
+        f'{s.line}</td><td>{escape(s.function or "")}</td>'
         f'<td class="num">{escape(format_bytes(s.size))}</td><td class="num">{s.count}</td></tr>'
         for s in sites)
     more = f'<p class="muted">{rest} smaller sites not shown.</p>' if rest else ""
-    return ("<table><thead><tr><th>file:line</th><th class=num>size</th><th class=num>blocks"
-            f"</th></tr></thead><tbody>{rows}</tbody></table>{more}")
+    return ("<table><thead><tr><th>file:line</th><th>function</th><th class=num>size</th>"
+            f"<th class=num>blocks</th></tr></thead><tbody>{rows}</tbody></table>{more}")
+
+
+def _stack_words(site: AllocationSite) -> str:
+    """The site's stack, innermost first, for a tooltip."""
+    frames = site.stack or []
+    if not frames:
+        return site.file
+    text = "\n".join(f"{f.file}:{f.line} {f.function or ''}".rstrip() for f in frames)
+    if site.native_stack:
+        text += "\nnative:\n" + "\n".join(
+            f"{f.function or '?'} {f.file}:{f.line}" for f in site.native_stack)
+    return text
 
 
 def _flatten(node: Mapping[str, object], prefix: str = "") -> Iterable[tuple[str, str]]:

@@ -13,7 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TextIO
 
-from runner.metrics import KEY_METRICS
+from runner.metrics import KEY_METRICS, TRACKER_METRICS
 from runner.reports.common import VerdictRow, failure_message, verdict_rows
 from runner.results import Case, Results
 
@@ -113,6 +113,9 @@ def _properties(suite: ET.Element, case: Case) -> None:
         add(f"param.{key}", str(value))
     for metric in KEY_METRICS:
         add(metric, _number(case.pick(metric)))
+    for metric in TRACKER_METRICS:
+        if metric in case.metrics:
+            add(metric, _number(case.pick(metric)))
     add("backend", case.backend)
     add("approximate", "true" if case.approximate else "false")
     add("limit", _number(case.limit))

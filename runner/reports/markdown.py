@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import TextIO
 
-from runner.metrics import KEY_METRICS, METRIC_TITLES
+from runner.judging import compare
+from runner.metrics import KEY_METRICS, METRIC_TITLES, TRACKER_METRICS
 from runner.reports.common import (
     Baseline,
     VerdictRow,
@@ -25,6 +26,7 @@ from runner.reports.common import (
     verdict_text,
 )
 from runner.results import Results
+from runner.units import format_bytes
 
 MARKER = "<!-- memsla-report -->"
 ICONS = {"pass": "✅", "FAIL": "❌", "not judged": "⚠️", "skipped": "⏭️"}
@@ -93,12 +95,14 @@ def measured_table(results: Results, baseline: Results | None) -> list[str]:
     """The key metrics of each case (medians), with the baseline's and the change."""
     base = Baseline(baseline) if baseline else None
     header = ["case"]
-    for metric in KEY_METRICS:
+    shown = [*KEY_METRICS, *(m for m in TRACKER_METRICS
+                             if any(m in case.metrics for case in results.cases))]
+    for metric in shown:
         header += [METRIC_TITLES[metric]] + (["change"] if base else [])
     lines = ["| " + " | ".join(header) + " |", "|---|" + "--:|" * (len(header) - 1)]
     for case in results.cases:
         cells = [cell(case.label + (" (approx.)" if case.approximate else ""))]
-        for metric in KEY_METRICS:
+        for metric in shown:
             new = case.pick(metric)
             if base:
                 old = base.median(case.label, metric)
@@ -137,9 +141,25 @@ def body(results: Results, baseline: Results | None, *, level: int = 2) -> list[
         lines += ["", "**Not measured:**", ""]
         lines += [f"- {cell(case.label)}: {cell(case.error or '')}" for case in errors]
     lines += ["", "<details><summary>Measured (median of timed runs; heap from the traced run)"
-              "</summary>", "", *measured_table(results, baseline), "", "</details>", "",
-              footer(results, baseline)]
+              "</summary>", "", *measured_table(results, baseline), "", "</details>", ""]
+    grown = compare.grown_sites(baseline, results) if baseline is not None else []
+    if grown:
+        lines += ["<details><summary>Allocation sites that grew at the heap's peak (traced run)"
+                  "</summary>", "", "| case | site | function | base | head | grew |",
+                  "|---|---|---|--:|--:|--:|"]
+        lines += [f"| {cell(c.label)} | `{cell(short_path(c.file))}:{c.line}` | "
+                  f"{cell(c.function or '')} | {format_bytes(c.base) if c.base else '-'} | "
+                  f"{format_bytes(c.head)} | +{format_bytes(c.grown)} |" for c in grown]
+        lines += ["", "</details>", ""]
+    lines.append(footer(results, baseline))
     return lines
+
+
+def short_path(path: str) -> str:
+    for marker in ("/site-packages/", "/dist-packages/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path.rsplit("/", 1)[-1]
 
 
 class PullRequestComment:

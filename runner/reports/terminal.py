@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from runner.metrics import METRIC_TITLES, TRACKER_METRICS
 from runner.reports import findings
 from runner.reports.common import format_bound, format_metric, tally, verdict_text
 from runner.results import Case, Results, Verdict
@@ -29,11 +30,13 @@ def verdict_cells(verdict: Verdict) -> tuple[str, str, str]:
 def render(results: Results, console: Console) -> None:
     measured = Table(title="Measured (median ± stdev of timed runs; heap from the traced run)",
                      title_justify="left")
+    extra = [m for m in TRACKER_METRICS if any(m in case.metrics for case in results.cases)]
     for column in ("case", "backend", "limit", "cgroup peak", "rss peak", "python peak",
-                   "duration", "oom", "runs"):
+                   "duration", "oom", "runs", *(METRIC_TITLES[m] for m in extra)):
         measured.add_column(column, justify="left" if column in ("case", "backend") else "right")
     for case in results.cases:
-        measured.add_row(*_measured_row(case))
+        measured.add_row(*_measured_row(case),
+                         *(format_metric(m, case.pick(m)) for m in extra))
     console.print(measured)
     findings.render(results, console)
     table = Table(title="SLAs", title_justify="left")

@@ -25,7 +25,7 @@ from runner.units import MAX_SECONDS, UnitError, clip, parse_bytes, parse_second
 
 SCHEMA_VERSION = 1
 BackendName = Literal["auto", "cgroup", "process", "docker"]
-TrackerName = Literal["tracemalloc", "none"]
+TrackerName = Literal["tracemalloc", "memray", "none"]
 # Placeholders every command may use besides the matrix parameters.
 PATH_PLACEHOLDERS = ("fixture", "output", "scratch")
 NodePath = tuple[str | int, ...]
@@ -49,6 +49,10 @@ MAX_LEAK_CALLS = 1000
 # A filled command argument or environment string is at most MAX_ARG_STRLEN on Linux.
 MAX_FILLED = 128 * 1024
 MIN_SAMPLE_INTERVAL = 0.001
+MAX_STACK_DEPTH = 64
+MAX_PHASES = 64  # zero-code phases of one scenario
+PHASE_NAME = re.compile(r"[A-Za-z0-9_][\w.-]*")
+PHASE_TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
 class NodeError(ValueError):
@@ -144,6 +148,9 @@ class Settings(_Strict):
     warmup: int | None = Field(None, ge=0, le=10)
     timeout: Seconds | None = Field(None, gt=0, le=MAX_SECONDS)
     tracker: TrackerName | None = None
+    # frames of each allocation's stack the tracker keeps: more cost more time in the traced run
+    stack_depth: int | None = Field(None, ge=1, le=MAX_STACK_DEPTH)
+    native: bool | None = Field(None, description="memray: keep native (C) stacks too")
     image: str | None = Field(None, description="Docker image the docker backend runs")
     sample_interval: Seconds | None = Field(None, ge=MIN_SAMPLE_INTERVAL, le=5)
 
@@ -167,6 +174,8 @@ class CaseSettings(BaseModel):
     warmup: int = 0
     timeout: float = 1800.0
     tracker: TrackerName = "tracemalloc"
+    stack_depth: int = 5
+    native: bool = False
     image: str = "memsla-scenarios:latest"
     sample_interval: float = 0.02
 
@@ -270,6 +279,22 @@ class Scenario(Settings):
     slas: list[RuleField] = Field(default_factory=list, max_length=MAX_RULES)
     docker: DockerOptions = Field(default_factory=lambda: DockerOptions.model_validate({}))
     leak: LeakMode | None = None
+    # zero-code phases: phase name -> the callable the probe runs as that phase, wrapped when
+    # its module is imported ('package.module:Class.method' or 'module:function')
+    phases: dict[str, str] = Field(default_factory=dict, max_length=MAX_PHASES)
+
+    @field_validator("phases")
+    @classmethod
+    def _phases(cls, phases: dict[str, str]) -> dict[str, str]:
+        for name, target in phases.items():
+            if not PHASE_NAME.fullmatch(name):
+                raise NodeError(f"phase name {clip(name)}: use letters, digits, '.', '-', '_'",
+                                name, key=True)
+            if not PHASE_TARGET.fullmatch(target):
+                raise NodeError(f"phase {clip(name)}: {clip(target)} must be "
+                                "'package.module:function' or 'package.module:Class.method'",
+                                name)
+        return phases
 
     @field_validator("env")
     @classmethod

@@ -145,12 +145,31 @@ def test_phase_summaries_take_medians_and_name_the_largest_phase() -> None:
     assert [s.case for s in summaries] == ["site[pages=10]", "site[pages=20]"]
     first, second = summaries
     assert [p.model_dump() for p in first.phases] == [
-        {"name": "load", "python_peak": 1.0 * MiB, "peak": 3.0 * MiB, "duration": 0.5},
-        {"name": "render", "python_peak": 4.0 * MiB, "peak": 7.5 * MiB, "duration": 1.5}]
+        {"name": "load", "python_peak": 1.0 * MiB, "peak": 3.0 * MiB, "duration": 0.5,
+         "growth": None, "python_growth": None},
+        {"name": "render", "python_peak": 4.0 * MiB, "peak": 7.5 * MiB, "duration": 1.5,
+         "growth": None, "python_growth": None}]
     assert (first.largest, first.largest_by) == ("render", "peak")
     assert first.top is first.phases[1]
     assert (second.largest, second.largest_by) == ("render", "python_peak")  # no cgroup peaks
     assert second.phases[1].peak is None
+
+
+def test_the_phase_that_added_the_most_uses_the_most_memory() -> None:
+    """Rendering took the cgroup from 42 to 204 MiB; postprocessing, entered at 204 MiB, peaked
+    at 210 MiB: its own peak is the highest, but rendering added the memory."""
+    def phases() -> list[PhaseResult]:
+        return [PhaseResult(name="render", start=0.0, end=1.0, cgroup_peak=204 * MiB,
+                            cgroup_entry=42 * MiB, cgroup_growth=162 * MiB),
+                PhaseResult(name="postprocess", start=1.0, end=2.0, cgroup_peak=210 * MiB,
+                            cgroup_entry=204 * MiB, cgroup_growth=6 * MiB)]
+
+    built = case("site", [210 * MiB, 210 * MiB], size=10)
+    for run in built.runs:
+        run.phases = phases()
+    (summary,) = judged([built]).scenarios[0].analysis.phases
+    assert (summary.largest, summary.largest_by) == ("render", "growth")
+    assert built.pick("phase(postprocess).growth") == 6 * MiB
 
 
 def test_reports_read_the_stored_analysis_and_compute_none() -> None:

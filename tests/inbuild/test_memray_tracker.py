@@ -1,0 +1,155 @@
+"""``tracker: memray`` against planted truths: the site at the high-water mark (and not those
+freed around it), churn counted as bytes and calls allocated, a native allocation attributed
+with native stacks, and a clear error where the build's Python has no memray."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from runner.measure import staging
+from runner.measure.probe_records import ProbeData, read_probe_dir
+from tests.inbuild.test_peak_sites import PEAK, _line
+
+pytest.importorskip("memray", reason="memray is an optional extra: pip install 'memsla[memray]'")
+
+MiB = 1024 * 1024
+
+
+def _run(tmp_path: Path, code: str, *, native: bool = False,
+         python: str = sys.executable) -> ProbeData:
+    (tmp_path / "plant.py").write_text(textwrap.dedent(code))
+    stage = staging.stage(tmp_path / "cache")
+    out = tmp_path / "probe"
+    out.mkdir(exist_ok=True)
+    env = {**os.environ,
+           **staging.environment(str(stage), str(out), trace=True, t0=time.time()),
+           **staging.probe_settings(phases={}, stack_depth=5, tracker="memray", native=native)}
+    proc = subprocess.run([python, "plant.py"], env=env, capture_output=True, text=True,
+                          check=False, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return read_probe_dir(out)
+
+
+def test_the_site_at_the_high_water_mark_is_named(tmp_path: Path) -> None:
+    data = _run(tmp_path, PEAK)
+    (heap,) = data.python
+    assert heap.tracker == "memray" and heap.at_peak is not None
+    top = heap.at_peak.sites[0]
+    assert (Path(top.file).name, top.line, top.function) == ("plant.py", _line(PEAK, "# PEAK"),
+                                                            "hold")
+    assert abs(top.size - 64 * MiB) / (64 * MiB) < 0.02
+    assert [f.function for f in top.stack[:3]] == ["hold", "build", "<module>"]
+    lines = {s.line for s in heap.at_peak.sites if Path(s.file).name == "plant.py"}
+    assert _line(PEAK, "# BEFORE") not in lines and _line(PEAK, "# AFTER") not in lines
+    assert abs(heap.peak - 64 * MiB) / (64 * MiB) < 0.05
+
+
+CHURN = """
+    for _ in range(1000):
+        block = bytearray(1024 * 1024)
+        del block
+    """
+
+
+def test_churn_is_counted_as_allocated_bytes_and_calls(tmp_path: Path) -> None:
+    (heap,) = _run(tmp_path, CHURN).python
+    assert heap.allocated is not None and heap.allocation_calls is not None
+    assert abs(heap.allocated - 1000 * MiB) / (1000 * MiB) < 0.02
+    assert heap.allocation_calls >= 1000
+    assert heap.peak < 2 * MiB, "one block at a time"
+
+
+NATIVE = """
+    import ctypes
+
+    def native_buffer():
+        # through Python's raw allocator: memray sees malloc called from a loaded library; a
+        # libc malloc called through a pointer ctypes looked up with dlsym it does not see
+        allocate = ctypes.pythonapi.PyMem_RawMalloc
+        allocate.restype, allocate.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+        address = allocate(48 * 1024 * 1024)
+        ctypes.memset(address, 1, 48 * 1024 * 1024)
+        return address
+
+    native_buffer()
+    """
+
+
+def test_a_native_allocation_is_attributed_with_native_stacks(tmp_path: Path) -> None:
+    (heap,) = _run(tmp_path, NATIVE, native=True).python
+    assert heap.native and heap.at_peak is not None
+    top = heap.at_peak.sites[0]
+    assert top.function == "native_buffer" and abs(top.size - 48 * MiB) / (48 * MiB) < 0.02
+    assert any("ffi_call" in (f.function or "") or "callproc" in f.file
+               for f in top.native_stack), top.native_stack
+
+
+def test_memray_missing_in_the_build_is_a_clear_error(tmp_path: Path) -> None:
+    python = "/usr/bin/python3"  # Debian's python3: memray is not installed there
+    probe = subprocess.run([python, "-c", "import memray"], capture_output=True, check=False)
+    if probe.returncode == 0:
+        pytest.skip("memray is importable by every Python here")
+    data = _run(tmp_path, "x = 1\n", python=python)
+    assert data.python == []
+    assert data.tracker_error is not None
+    assert "memray is not importable by the build's Python" in data.tracker_error
+    assert data.tracker_error in data.problems
+
+
+@pytest.mark.cgroup
+@pytest.mark.usefixtures("writable_cgroup")
+def test_memray_metrics_are_judged_and_a_missing_memray_is_an_error_verdict(
+        tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    (tmp_path / "churn.py").write_text(textwrap.dedent(CHURN))
+    (tmp_path / "sla.yaml").write_text(textwrap.dedent(f"""
+        version: 1
+        defaults: {{backend: cgroup, repeats: 1, tracker: memray}}
+        scenarios:
+          churn:
+            command: [{sys.executable}, churn.py]
+            slas: [allocated < 900MiB, allocation_calls >= 1000, python_peak < 8MiB]
+          bare:
+            command: [/usr/bin/python3, churn.py]
+            slas: [python_peak < 8MiB]
+        """))
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    assert run.results is not None, run.stderr
+    cases = {case["scenario"]: case for case in run.results["cases"]}
+    churn = {v["rule"]: v for v in cases["churn"]["verdicts"]}
+    assert churn["allocated < 900MiB"]["passed"] is False
+    assert churn["allocated < 900MiB"]["value"] == pytest.approx(1000 * MiB, rel=0.02)
+    assert churn["allocation_calls >= 1000"]["passed"] is True
+    assert churn["python_peak < 8MiB"]["passed"] is True
+    bare = {v["rule"]: v for v in cases["bare"]["verdicts"]}
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import memray"], capture_output=True,
+                           check=False)
+    if probe.returncode != 0:
+        verdict = bare["python_peak < 8MiB"]
+        assert verdict["passed"] is None
+        assert verdict["reason"].startswith("error: memray is not importable")
+        assert run.results["status"] != "pass"
+
+
+def test_a_child_without_memray_is_a_note_when_the_build_was_traced(tmp_path: Path) -> None:
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import memray"], capture_output=True,
+                           check=False)
+    if probe.returncode == 0:
+        pytest.skip("memray is importable by every Python here")
+    data = _run(tmp_path, """
+        import subprocess
+        held = bytearray(16 * 1024 * 1024)
+        subprocess.run(["/usr/bin/python3", "-c", "pass"], check=True)
+        """)
+    (heap,) = data.python
+    assert heap.peak >= 16 * MiB
+    assert data.tracker_error is None
+    assert any("in some of the build's processes" in problem for problem in data.problems)
