@@ -116,7 +116,9 @@ def test_a_callable_over_its_limit_or_raising(tmp_path: Path) -> None:
 
 
 def test_a_callable_that_lifts_its_own_limit_is_still_held(tmp_path: Path) -> None:
-    """The fence: the limit sits on a cgroup the child is not in, as for the local backend."""
+    """The fence: the limit sits on a cgroup the child is not in, as for the local backend. The
+    limit leaves room for what the child copies of this (large) test process on its first
+    writes, so that the callable surely runs before the kernel steps in."""
     from runner.inbuild import cgroups
 
     def lift_and_grow() -> None:
@@ -125,12 +127,12 @@ def test_a_callable_that_lifts_its_own_limit_is_still_held(tmp_path: Path) -> No
         for name, value in reversed(own.files.limit_writes(None)):
             with open(own.file(name), "w") as handle:
                 handle.write(value)
-        held = bytearray(b"\x01") * (400 * MiB)
+        held = bytearray(b"\x01") * (1536 * MiB)
         del held
 
-    results = api.measure_callable(lift_and_grow, limit="256MiB", rules=["peak < 1GiB"],
+    results = api.measure_callable(lift_and_grow, limit="1GiB", rules=["peak < 4GiB"],
                                    raise_errors=False)
     run = results.cases[0].runs[0]
-    assert run.oom_kills >= 1 and (run.cgroup_peak or 0) <= 256 * MiB, "the fence held"
+    assert run.oom_kills >= 1 and (run.cgroup_peak or 0) <= 1024 * MiB, "the fence held"
     assert run.limit_changed is not None and "of its own cgroup" in run.limit_changed
     assert results.status != "pass"
