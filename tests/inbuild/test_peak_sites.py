@@ -190,3 +190,20 @@ def test_a_phase_entered_at_100_mib_that_adds_10_mib_grew_10_mib(tmp_path: Path)
     assert abs(phase.python_growth - 10 * MiB) / (10 * MiB) < 0.02
     assert phase.at_peak is not None
     assert phase.at_peak.sites[0].size >= 100 * MiB  # what the phase held at its peak
+
+
+LAST_MOMENT = """
+    kept = [bytearray(1024 * 1024) for _ in range(30)]  # GROWN
+"""
+
+
+def test_a_peak_reached_just_before_exit_is_summarised_at_exit(tmp_path: Path) -> None:
+    # the heap grows to its peak faster than the poll and stays there until the program ends:
+    # the exit summarises the sites at the peak when no poll did
+    _, data = _run(tmp_path, {"grown.py": LAST_MOMENT}, "grown.py")
+    (heap,) = data.python
+    assert heap.at_peak is not None
+    assert abs(heap.at_peak.heap - heap.peak) <= 0.02 * heap.peak
+    top = heap.at_peak.sites[0]
+    assert (top.file.endswith("grown.py"), top.line) == (True, _line(LAST_MOMENT, "GROWN"))
+    assert abs(top.size - 30 * MiB) < 0.05 * 30 * MiB

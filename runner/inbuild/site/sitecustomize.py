@@ -438,6 +438,12 @@ class _Probe:
 
     def finish(self) -> None:
         self._stop_flusher()
+        if (self.trace and self.tracemalloc.is_tracing() and self.peak_poll > 0
+                and hasattr(self.tracemalloc, "reset_peak") and self._within_budget()):
+            try:  # a heap that grew to its peak after the last poll is often still there now
+                self._maybe_snapshot(self.tracemalloc.get_traced_memory()[0])
+            except Exception:
+                pass
         if self.memray is not None:
             try:
                 self.memray.__exit__(None, None, None)
