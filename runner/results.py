@@ -149,6 +149,9 @@ class Run(_Model):
     # limit ..."): none of the run's figures was measured under the limit asked for.
     limit_changed: str | None = None
     limit_changes: list[LimitChange] = Field(default_factory=list)
+    # The build changed memsla's cached fixture (its input, read-only to it), in words: the
+    # run does not complete, so its case cannot pass (schema 3, added field)
+    fixture_changed: str | None = None
     approximate: bool = False
     python: list[PythonHeap] = Field(default_factory=list)
     phases: list[PhaseResult] = Field(default_factory=list)
@@ -167,7 +170,7 @@ class Run(_Model):
         """Ran to its end under the limit it is judged by: exit 0, no timeout, no OOM kill,
         the limit unchanged."""
         return (self.exit_code == 0 and not self.timed_out and self.oom_kills == 0
-                and self.limit_changed is None)
+                and self.limit_changed is None and self.fixture_changed is None)
 
     @property
     def failure(self) -> str | None:
@@ -177,6 +180,8 @@ class Run(_Model):
             return None
         if self.limit_changed:
             how = self.limit_changed
+        elif self.fixture_changed:
+            how = self.fixture_changed
         elif self.oom_kills:
             how = f"OOM-killed ({self.oom_kills} kill{'s' if self.oom_kills > 1 else ''})"
         elif self.timed_out:
