@@ -182,13 +182,12 @@ def test_leak_mode_calls_a_console_script_with_its_argv(tmp_path: Path,
     run = run_cli(["check", "sla.yaml", "--backend", "cgroup"], tmp_path)
     assert run.exit_code == 1, run.stderr  # the planted 1 MiB per call breaks the rule
     assert run.results is not None
-    findings = run.results["scenarios"][0]["analysis"]["leaks"]
-    per_call = findings[0]["trend"]["slope"] if "trend" in findings[0] else None
-    assert per_call is None or 0.9 * MIB < per_call < 1.2 * MIB, findings
+    finding = run.results["scenarios"][0]["analysis"]["leaks"][0]
+    assert finding["record"]["planned_calls"] == 8 and len(finding["record"]["calls"]) == 8
+    assert 0.98 * MIB < finding["per_build"] < 1.02 * MIB, finding["per_build"]
     verdict = next(v for v in run.results["scenarios"][0]["verdicts"]
                    if v["rule"].startswith("leak_per_build"))
-    assert verdict["status"] == "fail", verdict
-    assert 0.9 * MIB < verdict["value"] < 1.2 * MIB, verdict
+    assert verdict["passed"] is False, verdict
 
 
 def sla_file(tmp_path: Path, text: str) -> Path:
@@ -235,3 +234,26 @@ def test_auto_says_which_backend_it_picked_and_why(tmp_path: Path,
     assert run.results is not None
     assert run.results["host"]["backend"] == "cgroup"
     assert "requirements and project" in run.results["host"]["backend_reason"]
+
+
+def test_a_generate_step_is_keyed_by_the_script_it_runs_and_its_inputs(tmp_path: Path) -> None:
+    from runner.slafile.model import GenerateStep
+    from runner.workload.cache import prepare_fixture
+
+    script = tmp_path / "extra.py"
+    script.write_text("import sys; open(sys.argv[1] + '/extra.txt', 'w').write('one')")
+    (tmp_path / "theme").mkdir()
+    (tmp_path / "theme" / "base.html").write_text("<html>")
+    step = GenerateStep.model_validate({
+        "sitegen": {"pages": 3}, "command": ["python3", "extra.py", "{fixture}"],
+        "inputs": ["theme"]})
+    cache = tmp_path / "cache"
+    first = prepare_fixture(step, {}, tmp_path, cache)
+    assert (first / "extra.txt").read_text() == "one"  # the tool's files beside the site
+    assert (first / "content").is_dir()
+    assert prepare_fixture(step, {}, tmp_path, cache) == first
+    script.write_text("import sys; open(sys.argv[1] + '/extra.txt', 'w').write('two')")
+    second = prepare_fixture(step, {}, tmp_path, cache)
+    assert second != first and (second / "extra.txt").read_text() == "two"
+    (tmp_path / "theme" / "base.html").write_text("<html lang=en>")
+    assert prepare_fixture(step, {}, tmp_path, cache) not in (first, second)

@@ -957,7 +957,7 @@ scenarios:
     command: [x]
 """, 5, 3, "scenario name 'a/b'"),
     # --- generate
-    case("generate-both", """\
+    case("generate-empty-input", """\
 version: 1
 scenarios:
   site:
@@ -966,7 +966,8 @@ scenarios:
     generate:
       sitegen: {}
       command: [make-site]
-""", 8, 7, "not both"),
+      inputs: [""]
+""", 9, 16, "an input is a path"),
     case("generate-neither", """\
 version: 1
 scenarios:
@@ -974,7 +975,7 @@ scenarios:
     command: [x]
     generate:
       env: {A: b}
-""", 5, 5, "needs 'sitegen' or 'command'"),
+""", 5, 5, "needs 'sitegen', 'command', or both"),
     case("generate-empty-command", """\
 version: 1
 scenarios:
