@@ -140,6 +140,8 @@ class CompareCommand:
                           escape(change.tolerance.text.split(":", 1)[1].strip())
                           if change.tolerance else "", mark)
         console.print(table)
+        for line in compare.context_differences(base, head):
+            console.print(f"[yellow]not alike: {escape(line)}[/]")
         for line in result.missing:
             console.print(f"[yellow]{escape(line)}[/]")
         exceeded = result.exceeded

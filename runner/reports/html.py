@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from html import escape
 from typing import TextIO
 
+from runner.judging.compare import context_differences
 from runner.metrics import KEY_METRICS, METRIC_TITLES
 from runner.reports.common import (
     Baseline,
@@ -132,6 +133,8 @@ class Page:
             facts.append(("docker", host.docker_version))
         if self.baseline:
             facts.append(("baseline", f"results of {self.baseline.results.created}"))
+            facts.extend(("not alike", note) for note in
+                         context_differences(self.baseline.results, results))
         cells = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts)
         status = results.status
         _, _, rest = summary_line(results).partition(": ")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import TextIO
 
+from runner.judging.compare import context_differences
 from runner.metrics import KEY_METRICS, METRIC_TITLES
 from runner.reports.common import (
     Baseline,
@@ -131,6 +132,11 @@ def body(results: Results, baseline: Results | None, *, level: int = 2) -> list[
     lines = [f"{'#' * level} {headline(results)}", ""]
     if baseline is None:
         lines += ["No baseline: values without deltas.", ""]
+    else:
+        lines += [f"> **Not measured alike:** {cell(note)}" for note in
+                  context_differences(baseline, results)]
+        if lines and lines[-1].startswith("> "):
+            lines.append("")
     lines += verdict_table(results, baseline)
     errors = [case for case in results.cases if case.error]
     if errors:
