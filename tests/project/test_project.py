@@ -257,3 +257,19 @@ def test_a_generate_step_is_keyed_by_the_script_it_runs_and_its_inputs(tmp_path:
     assert second != first and (second / "extra.txt").read_text() == "two"
     (tmp_path / "theme" / "base.html").write_text("<html lang=en>")
     assert prepare_fixture(step, {}, tmp_path, cache) not in (first, second)
+
+
+def test_image_build_builds_what_the_sla_file_needs(tmp_path: Path, docker_client: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    plant(tmp_path, 40)
+    (tmp_path / "sla.yaml").write_text(SLA)
+    built = subprocess.run([sys.executable, "-m", "runner", "image", "build", "sla.yaml"],
+                           cwd=tmp_path, capture_output=True, text=True, check=False,
+                           env=os.environ, timeout=600)
+    assert built.returncode == 0, built.stderr
+    name, tag = built.stdout.strip().split("\t")
+    assert name == "tool" and tag.startswith("memsla-project:")
+    docker_client.images.get(tag)
