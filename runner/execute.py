@@ -28,7 +28,7 @@ from runner.measure import staging
 from runner.measure.assemble import assemble_run
 from runner.plan import CasePlan, fill
 from runner.results import Case, RunKind
-from runner.slafile.model import BUILTIN_SETTINGS, Scenario
+from runner.slafile.model import BUILTIN_SETTINGS, Scenario, python_version
 from runner.workload import project as projects
 from runner.workload.cache import COMPLETE, prepare_fixture, prepare_virtualenv, work_root
 
@@ -71,17 +71,24 @@ class Executor:
         wheel = projects.build_wheel(project, self.cache) if project else None
         requirements = [*scenario.requirements, *(projects.dependencies(wheel) if wheel else ())]
         env: dict[str, str] = {}
-        if not requirements and project is None:
-            return env, None
+        version = python_version(scenario.python)
         if not backend.uses_host_environment:
+            if not (requirements or project or version or scenario.dockerfile):
+                return env, None
             explicit = plan.settings.image != BUILTIN_SETTINGS.image
+            dockerfile = None
+            if scenario.dockerfile is not None:
+                dockerfile = (self.spec_dir / scenario.dockerfile).resolve()
             image = backend.scenario_image(ImageRequest(
                 base=plan.settings.image if explicit else None,
                 requirements=tuple(requirements), project_wheel=wheel,
-                project_hash=project.content_hash if project else None,
-                log=self.on_progress))
+                project_hash=project.content_hash if project else None, python=version,
+                dockerfile=dockerfile, log=self.on_progress))
             return env, image
-        venv = prepare_virtualenv(requirements, scenario.python, self.cache)
+        if not requirements and project is None and scenario.python is None:
+            return env, None
+        venv = prepare_virtualenv(requirements, f"python{version}" if version
+                                  else scenario.python, self.cache)
         paths = [venv / "bin"]
         env["VIRTUAL_ENV"] = str(venv)
         if project is not None:
@@ -152,6 +159,8 @@ class Executor:
             filled = {**values, **paths}
             argv = self._argv(plan, filled, env, kind)
             run_env = {**env, **{k: fill(v, filled) for k, v in scenario.env.items()}}
+            if "PYTHONPATH" in env and "PYTHONPATH" in scenario.env:  # the project's stays
+                run_env["PYTHONPATH"] += os.pathsep + env["PYTHONPATH"]
             workdir = Path(fill(workdir_template, filled) if workdir_template else (
                 paths["fixture"] or self.spec_dir))
             if backend.uses_host_environment and not workdir.is_dir():
@@ -245,9 +254,8 @@ def leak_argv(scenario: Scenario, values: Mapping[str, object]) -> list[str]:
     """The leak driver's command line; ``args`` take the same placeholders as ``command``."""
     leak = scenario.leak
     assert leak is not None
-    # With requirements the virtualenv's python3 comes first on PATH.
-    python = "python3" if scenario.requirements or scenario.project else (
-        scenario.python or "python3")
+    # with requirements, a project or python: the virtualenv's python3 comes first on PATH
+    python = "python3"
     args = []
     for text in leak.args:
         try:

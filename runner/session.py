@@ -23,7 +23,7 @@ from runner.measure.host import host_facts
 from runner.plan import CasePlan, build_plan
 from runner.results import Case, Results, Selection, Shard
 from runner.slafile import load_suite
-from runner.slafile.model import BUILTIN_SETTINGS, Scenario, Settings, Suite
+from runner.slafile.model import BUILTIN_SETTINGS, Scenario, Settings, Suite, python_version
 from runner.workload.cache import cache_dir, work_root
 
 
@@ -102,8 +102,12 @@ class Session:
         return self._backends[name]
 
     def explicit_settings(self, scenario: Scenario) -> set[str]:
-        """The settings the SLA file writes for ``scenario`` (its own and the defaults)."""
-        return set(scenario.model_fields_set) | set(self.suite.defaults.model_fields_set)
+        """The settings the SLA file writes for ``scenario`` (its own and the defaults) that
+        not every backend honours: a ``python:`` naming a version is honoured by all."""
+        explicit = set(scenario.model_fields_set) | set(self.suite.defaults.model_fields_set)
+        if python_version(scenario.python) is not None:
+            explicit.discard("python")
+        return explicit
 
     def resolve_backends(self, plans: list[CasePlan]) -> list[CasePlan]:
         """Give every case a backend that honours every setting of its scenario: ``auto``

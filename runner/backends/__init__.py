@@ -91,15 +91,17 @@ DOCKER_ONLY = {
     "image": "runs builds on this host, not in a Docker image",
     "docker": "runs builds on this host: the container options (network, read-only root, "
               "pids limit, tmpfs) do not apply",
+    "dockerfile": "runs builds on this host, not in an image built from a Dockerfile",
 }
 HOST_ONLY = {
-    "python": "runs the image's python3: a host interpreter cannot run in a container (set "
-              "image: to one with that Python instead)",
+    "python": "runs the image's python3: a host interpreter cannot run in a container (name "
+              "a version, e.g. python: '3.12', and memsla checks the image has it)",
 }
 
 
 def unhonoured(backend: str, explicit: set[str]) -> list[tuple[str, str]]:
-    """The settings written for a scenario (``explicit``) that ``backend`` cannot honour, each
+    """The settings written for a scenario (``explicit``; a ``python:`` that names a version
+    is left out by the caller: every backend honours one) that ``backend`` cannot honour, each
     with the reason; empty: it honours them all."""
     table = HOST_ONLY if backend == BackendName.DOCKER.value else DOCKER_ONLY
     return [(key, f"the {backend} backend {why}") for key, why in table.items()

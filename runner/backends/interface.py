@@ -43,6 +43,8 @@ class ImageRequest:
     requirements: tuple[str, ...]
     project_wheel: Path | None  # built on the host (runner.workload.project)
     project_hash: str | None
+    python: str | None = None  # X.Y the image must have (python: naming a version)
+    dockerfile: Path | None = None  # the user's Dockerfile, built first as the base
     log: Callable[[str], None] = field(default=lambda message: None, compare=False)
 
 

@@ -292,6 +292,9 @@ class Scenario(Settings):
     # The project under test: a source tree (relative to the SLA file) installed on top of the
     # requirements on every backend, again whenever its content changes (runner.workload.project)
     project: str | None = None
+    # Docker: build this Dockerfile (relative to the SLA file; its folder is the context) and
+    # run in it, with the requirements and the project as layers on top
+    dockerfile: str | None = None
     size: str | None = Field(None, description="the matrix parameter that is the size")
     matrix: dict[str, list[int | str]] = Field(default_factory=dict, max_length=MAX_MATRIX_AXES)
     slas: list[RuleField] = Field(default_factory=list, max_length=MAX_RULES)
@@ -303,7 +306,7 @@ class Scenario(Settings):
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
         return _check_env(env)
 
-    @field_validator("python", "project")
+    @field_validator("python", "project", "dockerfile")
     @classmethod
     def _python(cls, python: str | None) -> str | None:
         if python is not None:
@@ -604,6 +607,16 @@ def _no_nul(text: str, *path: str | int, key: bool = False) -> None:
     """Paths, programs and arguments reach the kernel as C strings: a NUL cannot be in one."""
     if "\0" in text:
         raise NodeError(f"{clip(text)} contains a NUL character", *path, key=key)
+
+
+PYTHON_VERSION = re.compile(r"^(?:python)?(3\.[0-9]{1,2})$")
+
+
+def python_version(python: str | None) -> str | None:
+    """``X.Y`` when ``python:`` names a version (``3.12``, ``python3.12``), which every backend
+    can honour (an interpreter on the host, an image with it); None for a path or a command."""
+    match = PYTHON_VERSION.match(python or "")
+    return match.group(1) if match else None
 
 
 def placeholders(template: str) -> list[str]:

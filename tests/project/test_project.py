@@ -273,3 +273,43 @@ def test_image_build_builds_what_the_sla_file_needs(tmp_path: Path, docker_clien
     name, tag = built.stdout.strip().split("\t")
     assert name == "tool" and tag.startswith("memsla-project:")
     docker_client.images.get(tag)
+
+
+def test_a_users_dockerfile_is_built_and_chosen_by_auto(tmp_path: Path,
+                                                        docker_client: Any) -> None:
+    (tmp_path / "image").mkdir()
+    (tmp_path / "image" / "Dockerfile").write_text(
+        "FROM memsla-base:bookworm\nRUN echo planted > /etc/memsla-marker\n")
+    sla_file(tmp_path, """\
+        version: 1
+        scenarios:
+          mine:
+            dockerfile: image/Dockerfile
+            python: "3.11"
+            command: [python3, -c, "assert open('/etc/memsla-marker').read() == 'planted\\\\n'"]
+            repeats: 1
+            tracker: none
+            slas: [peak < 200MiB]
+        """)
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    assert run.exit_code == 0, (run.stderr, run.results and run.results["problems"])
+    assert run.results is not None and run.results["host"]["backend"] == "docker"
+    assert "dockerfile" in run.results["host"]["backend_reason"]
+
+
+def test_an_image_without_the_python_named_is_refused(tmp_path: Path,
+                                                      docker_client: Any) -> None:
+    sla_file(tmp_path, """\
+        version: 1
+        scenarios:
+          wrong:
+            image: memsla-base:bookworm
+            python: "3.12"
+            command: [python3, -c, "pass"]
+            repeats: 1
+            tracker: none
+        """)
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    assert run.exit_code == 3, run.stderr
+    assert run.results is not None
+    assert "names Python 3.12 but the image memsla-base:bookworm has 3.11" in run.case()["error"]

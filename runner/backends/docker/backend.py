@@ -191,9 +191,12 @@ class DockerBackend(Backend):
         from runner.backends.docker import images
 
         try:
+            base = request.base
+            if request.dockerfile is not None:
+                base = images.user_image(request.dockerfile, request.log, self.client)
             return images.scenario_environment_image(
-                request.base, request.requirements, request.project_wheel, request.project_hash,
-                log=request.log, client=self.client)
+                base, request.requirements, request.project_wheel, request.project_hash,
+                log=request.log, client=self.client, python=request.python)
         except images.ImageError as exc:
             raise BackendError(str(exc)) from None
 

@@ -569,6 +569,7 @@ if __name__ == "__main__":
 
 ENV_REPOSITORY = "memsla-env"
 PROJECT_REPOSITORY = "memsla-project"
+USER_REPOSITORY = "memsla-user"
 ENV_DIR = "/opt/memsla-env"  # the scenario's virtualenv inside its image
 
 # What every image a scenario runs in must provide (checked when the backend starts with it).
@@ -642,7 +643,8 @@ def _build_from(client: docker.DockerClient, tag: str, dockerfile: str,
 def scenario_environment_image(base: str | None, requirements: Sequence[str],
                                project_wheel: Path | None, project_hash: str | None,
                                log: Log = _stderr_log,
-                               client: docker.DockerClient | None = None) -> str:
+                               client: docker.DockerClient | None = None,
+                               python: str | None = None) -> str:
     """The image a scenario's builds run in: ``base`` (None: memsla's offline Debian base),
     then a virtualenv with the requirements (``memsla-env:<hash>``, keyed by the base's image
     id and the requirements), then the project's wheel on top (``memsla-project:<hash>``, keyed
@@ -657,7 +659,15 @@ def scenario_environment_image(base: str | None, requirements: Sequence[str],
         except docker.errors.ImageNotFound:
             raise ImageBuildError(f"the base image {base} does not exist: build or pull it "
                                   "first") from None
-        python = image_python(client, base)
+        found = image_python(client, base)
+        if python is not None and found != python:
+            raise ImageBuildError(
+                f"the scenario names Python {python} but the image {base} has {found}: set "
+                f"image: to one with Python {python} (e.g. python:{python}-slim where a "
+                "registry is reachable), or a dockerfile: that makes one")
+        python = found
+        if not requirements and project_wheel is None:
+            return base
         env_tag = f"{ENV_REPOSITORY}:" + _sha12({"base": base_id, "python": python,
                                                 "requirements": sorted(requirements),
                                                 "recipe": RECIPE_VERSION})
@@ -696,6 +706,44 @@ def scenario_environment_image(base: str | None, requirements: Sequence[str],
             _build_from(client, tag, dockerfile, {project_wheel.name: project_wheel}, log,
                         {"org.memsla.project": str(project_hash)})
         return tag
+
+
+def user_image(dockerfile: Path, log: Log = _stderr_log,
+               client: docker.DockerClient | None = None) -> str:
+    """Build the user's Dockerfile (its folder is the context), tagged ``memsla-user:<hash>``
+    over the Dockerfile and the context's files; reused while they are unchanged."""
+    from runner.workload.project import scan  # the same file list and content hash
+
+    client = client or docker_client()
+    if not dockerfile.is_file():
+        raise ImageBuildError(f"dockerfile {dockerfile} is not a file")
+    context = dockerfile.parent
+    tag = f"{USER_REPOSITORY}:" + _sha12({"dockerfile": dockerfile.read_text(),
+                                         "context": scan(context).content_hash,
+                                         "recipe": RECIPE_VERSION})
+    if _image_exists(client, tag):
+        return tag
+    log(f"building {tag} from {dockerfile}")
+    image_id: str | None = None
+    try:
+        for chunk in client.api.build(path=str(context), dockerfile=dockerfile.name, tag=tag,
+                                      network_mode="host", rm=True, forcerm=True, decode=True,
+                                      labels={"org.memsla.dockerfile": str(dockerfile)}):
+            if "error" in chunk:
+                detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                raise ImageBuildError(f"docker build of {dockerfile} failed: "
+                                      f"{str(detail).strip()}")
+            text = chunk.get("stream")
+            if isinstance(text, str) and text.strip():
+                log(f"build: {text.rstrip()}")
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
+                image_id = aux["ID"]
+    except docker.errors.APIError as exc:
+        raise ImageBuildError(f"docker build of {dockerfile} failed: {exc}") from exc
+    if image_id is None and not _image_exists(client, tag):
+        raise ImageBuildError(f"docker build of {dockerfile} reported no image")
+    return tag
 
 
 def _quote(text: str) -> str:
