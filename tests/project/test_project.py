@@ -94,17 +94,19 @@ def edit_and_measure(tmp_path: Path, backend: str) -> None:
     assert 120 * 0.95 < grown < 120 * 1.05, (first / MIB, second / MIB)
 
 
+@pytest.mark.cgroup
 def test_the_peak_follows_an_edit_of_the_project_on_a_cgroup(tmp_path: Path,
                                                              writable_cgroup: None) -> None:
     edit_and_measure(tmp_path, "cgroup")
 
 
+@pytest.mark.docker
 def test_the_peak_follows_an_edit_of_the_project_in_docker(tmp_path: Path,
                                                            docker_client: Any) -> None:
     edit_and_measure(tmp_path, "docker")
 
 
-def test_an_unchanged_project_is_not_built_again(tmp_path: Path, writable_cgroup: None) -> None:
+def test_only_a_change_of_the_project_changes_its_content_hash(tmp_path: Path) -> None:
     from runner.workload import project
 
     tree = plant(tmp_path, 1)
@@ -132,6 +134,8 @@ scenarios:
 """
 
 
+@pytest.mark.cgroup
+@pytest.mark.docker
 @pytest.mark.parametrize("backend", ["cgroup", "docker"])
 def test_a_build_that_writes_into_its_fixture_is_caught(tmp_path: Path, backend: str,
                                                         request: pytest.FixtureRequest) -> None:
@@ -149,6 +153,8 @@ def test_a_build_that_writes_into_its_fixture_is_caught(tmp_path: Path, backend:
     assert again.exit_code != 0  # the spoilt fixture was made again, and is caught again
 
 
+@pytest.mark.cgroup
+@pytest.mark.docker
 @pytest.mark.parametrize("backend", ["cgroup", "docker"])
 def test_a_build_that_needs_a_writable_copy_gets_one(tmp_path: Path, backend: str,
                                                      request: pytest.FixtureRequest) -> None:
@@ -175,6 +181,7 @@ scenarios:
 """
 
 
+@pytest.mark.cgroup
 def test_leak_mode_calls_a_console_script_with_its_argv(tmp_path: Path,
                                                         writable_cgroup: None) -> None:
     plant(tmp_path, 4)
@@ -225,6 +232,7 @@ def test_a_named_backend_that_cannot_honour_a_setting_is_an_error(tmp_path: Path
     assert "sla.yaml:7:" in run.stderr and "docker:" in run.stderr, run.stderr
 
 
+@pytest.mark.cgroup
 def test_auto_says_which_backend_it_picked_and_why(tmp_path: Path,
                                                    writable_cgroup: None) -> None:
     plant(tmp_path, 1)
@@ -259,6 +267,7 @@ def test_a_generate_step_is_keyed_by_the_script_it_runs_and_its_inputs(tmp_path:
     assert prepare_fixture(step, {}, tmp_path, cache) not in (first, second)
 
 
+@pytest.mark.docker
 def test_image_build_builds_what_the_sla_file_needs(tmp_path: Path, docker_client: Any) -> None:
     import os
     import subprocess
@@ -275,6 +284,7 @@ def test_image_build_builds_what_the_sla_file_needs(tmp_path: Path, docker_clien
     docker_client.images.get(tag)
 
 
+@pytest.mark.docker
 def test_a_users_dockerfile_is_built_and_chosen_by_auto(tmp_path: Path,
                                                         docker_client: Any) -> None:
     (tmp_path / "image").mkdir()
@@ -297,6 +307,7 @@ def test_a_users_dockerfile_is_built_and_chosen_by_auto(tmp_path: Path,
     assert "dockerfile" in run.results["host"]["backend_reason"]
 
 
+@pytest.mark.docker
 def test_an_image_without_the_python_named_is_refused(tmp_path: Path,
                                                       docker_client: Any) -> None:
     sla_file(tmp_path, """\
