@@ -163,9 +163,11 @@ def context_differences(base: Results, head: Results) -> list[str]:
     if bh.harness_baseline != hh.harness_baseline:
         before = bh.harness_baseline or 0
         after = hh.harness_baseline or 0
+        shown = [format_value(Kind.BYTES, b) if b is not None else "none (no harness)"
+                 for b in (bh.harness_baseline, hh.harness_baseline)]
         notes.append(
-            f"the harness baseline differs: {format_value(Kind.BYTES, before)} in BASE, "
-            f"{format_value(Kind.BYTES, after)} in HEAD (the idle harness's peak, part of every "
+            f"the harness baseline differs: {shown[0]} in BASE, "
+            f"{shown[1]} in HEAD (the idle harness's peak, part of every "
             f"peak): it accounts for {format_value(Kind.BYTES, after - before, signed=True)} of "
             "each case's peak change")
     limits = {case_key(c): c.limit for c in base.cases}
