@@ -161,8 +161,9 @@ class Executor:
             run_env = {**env, **{k: fill(v, filled) for k, v in scenario.env.items()}}
             if "PYTHONPATH" in env and "PYTHONPATH" in scenario.env:  # the project's stays
                 run_env["PYTHONPATH"] += os.pathsep + env["PYTHONPATH"]
+            # by default the build starts in its input: the writable copy where it has one
             workdir = Path(fill(workdir_template, filled) if workdir_template else (
-                paths["fixture"] or self.spec_dir))
+                paths["fixture_copy"] or paths["fixture"] or self.spec_dir))
             if backend.uses_host_environment and not workdir.is_dir():
                 raise UsageError(f"the build's workdir {workdir} is not a folder")
             request = RunRequest(

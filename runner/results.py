@@ -11,6 +11,8 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
       (``--jobs``); the results say the SLA file's content hash, the memory budget and jobs,
       and which shard of a plan they hold or, merged, which shards they joined. Nothing of
       version 2 changed: a version 2 file is read as it is.
+  4 - a run says whether the build changed its fixture (``fixture_changed``), which makes it
+      incomplete. Nothing of version 3 changed: a version 2 or 3 file is read as it is.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runner.metrics import STATISTICS, case_label, params_label, pick
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
 
@@ -150,7 +152,7 @@ class Run(_Model):
     limit_changed: str | None = None
     limit_changes: list[LimitChange] = Field(default_factory=list)
     # The build changed memsla's cached fixture (its input, read-only to it), in words: the
-    # run does not complete, so its case cannot pass (schema 3, added field)
+    # run does not complete, so its case cannot pass (version 4)
     fixture_changed: str | None = None
     approximate: bool = False
     python: list[PythonHeap] = Field(default_factory=list)
@@ -503,8 +505,8 @@ class Results(_Model):
             except (AttributeError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}: cannot upgrade version 1 results: {exc!r}") from None
             version = 2
-        if version == 2:
-            data = {**data, "schema_version": SCHEMA_VERSION}  # 2 -> 3 only added fields
+        if version in (2, 3):
+            data = {**data, "schema_version": SCHEMA_VERSION}  # 2 -> 3 -> 4 only added fields
         elif version != SCHEMA_VERSION:
             raise ValueError(f"{path}: results schema version {version!r}; this memsla reads "
                              f"versions 1 to {SCHEMA_VERSION}")

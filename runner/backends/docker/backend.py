@@ -228,6 +228,8 @@ class DockerBackend(Backend):
         tmpfs = {PurePosixPath(path) for path in request.docker.tmpfs}
         if wanted in tmpfs or any(wanted.is_relative_to(mount) for mount in inside):
             return str(wanted)
+        if request.fixture_copy is not None:
+            return str(FIXTURE_COPY_DIR)
         return str(FIXTURE_DIR) if request.fixture is not None else "/tmp"
 
     def _environment(self, request: RunRequest, image: str) -> dict[str, str]:
