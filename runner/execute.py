@@ -45,6 +45,8 @@ class Executor:
     on_progress: ProgressHook = field(default=lambda message: None)
     keep_outputs: bool = False
     clock_origin: float = field(default_factory=time.monotonic)  # Run.started/ended count from
+    _environments: dict[tuple[str, str, str], tuple[dict[str, str], str | None]] = field(
+        default_factory=dict, init=False, repr=False)
 
     def prepare(self, plan: CasePlan) -> None:
         """Make the case's fixture and environment now (cached), so that the case's later run
@@ -63,7 +65,15 @@ class Executor:
     def environment(self, plan: CasePlan, backend: Backend) -> tuple[dict[str, str], str | None]:
         """The scenario's requirements and project, made ready for ``backend`` (cached): the
         environment variables that put them first for a build on the host, or the image that
-        holds them (None: the case's own image)."""
+        holds them (None: the case's own image). Made once per scenario and backend in a check:
+        the project is taken as it is when its first case starts."""
+        key = (plan.scenario_name, backend.name, plan.settings.image)
+        if key not in self._environments:
+            self._environments[key] = self._environment(plan, backend)
+        env, image = self._environments[key]
+        return dict(env), image
+
+    def _environment(self, plan: CasePlan, backend: Backend) -> tuple[dict[str, str], str | None]:
         scenario = plan.scenario
         project = None
         if scenario.project is not None:
