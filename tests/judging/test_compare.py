@@ -197,6 +197,13 @@ def test_compare_says_when_the_sides_were_not_measured_alike(
     from runner.reports import markdown
 
     assert "**Not measured alike:** the backends differ" in "\n".join(markdown.body(head, base))
+    import io
+
+    from runner.reports.html import HtmlReport
+
+    page = io.StringIO()
+    HtmlReport().render(head, page, baseline=base)
+    assert "not alike" in page.getvalue() and "the harness baseline differs" in page.getvalue()
     base.write(tmp_path / "base.json")
     head.write(tmp_path / "head.json")
     main(["compare", str(tmp_path / "base.json"), str(tmp_path / "head.json")])
