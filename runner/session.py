@@ -80,25 +80,17 @@ class Session:
         self._backends: dict[str, Backend] = {}
         self._reasons: dict[str, str] = {}
         self._auto_names: dict[str, str] = {}  # what auto picked, by what the scenario needs
-        self.reasons_by_scenario: dict[str, str] = {}  # the backend's reason, per scenario
         self.baseline: Results | None = None  # judges the <metric>_growth rules
 
     def backend_for(self, name: str, image: str | None = None) -> Backend:
         if name not in self._backends:
-            # what a dead runner left: its work folders here, its builds by each backend
-            root = work_root(cache_dir())
-            removed = [] if self._backends else remove_leftover_work_folders(root)
-            reaper.ensure_watchdog(str(root))  # and what this runner leaves if it dies
+            removed = self._before_backend()
             if name == "auto":
                 backend, reason = backends.select_auto(image)
             else:
                 backend = backends.create(name, image)
                 reason = f"asked for by name; builds run in {backend.where}"
-            removed += backend.remove_leftovers()
-            if removed:
-                self.progress.note(f"removed {len(removed)} leftover(s) of an earlier run")
-            self._backends[name] = backend
-            self._reasons[name] = reason
+            self._adopt(name, backend, reason, removed)
         return self._backends[name]
 
     def explicit_settings(self, scenario: Scenario) -> set[str]:
@@ -131,8 +123,6 @@ class Session:
                 for key, why in backends.unhonoured(name, explicit):
                     raise self._setting_error(scenario, plan.scenario_name, key, f"{why}: "
                                               f"remove '{key}:' or choose another backend")
-            self.reasons_by_scenario.setdefault(plan.scenario_name,
-                                                self._reasons.get(name, "asked for by name"))
             resolved.append(replace(plan, settings=plan.settings.model_copy(
                 update={"backend": name})))
         return resolved
@@ -141,6 +131,7 @@ class Session:
         """Create the backend ``auto`` picks for a scenario; returns its name."""
         key = f"auto:{need}"
         if key not in self._auto_names:
+            removed = self._before_backend()
             if need == "docker":
                 backend, reason = backends.create("docker", image), why
             elif need == "host":
@@ -152,16 +143,23 @@ class Session:
             if name in self._backends:
                 backend.close()
             else:
-                self._adopt(name, backend, reason)
+                self._adopt(name, backend, reason, removed)
             self._auto_names[key] = name
             self.progress.note(f"backend auto: {name}: {reason}")
         return self._auto_names[key]
 
-    def _adopt(self, name: str, backend: Backend, reason: str) -> None:
+    def _before_backend(self) -> list[str]:
+        """Before the first backend: remove the work folders a dead runner left here, and start
+        this runner's watchdog (which removes what this runner leaves if it dies)."""
         root = work_root(cache_dir())
         removed = [] if self._backends else remove_leftover_work_folders(root)
         reaper.ensure_watchdog(str(root))
-        removed += backend.remove_leftovers()
+        return removed
+
+    def _adopt(self, name: str, backend: Backend, reason: str, removed: list[str]) -> None:
+        """Keep a new backend under ``name``, after removing the builds a dead runner left
+        with it."""
+        removed = removed + backend.remove_leftovers()
         if removed:
             self.progress.note(f"removed {len(removed)} leftover(s) of an earlier run")
         self._backends[name] = backend
