@@ -7,6 +7,8 @@ scenario's environment on every backend, again exactly when its content changes.
   not; elsewhere every file but VCS folders, caches, virtualenvs and build output.
 - Its **wheel** is built once per content hash (``pip wheel --no-deps``) from a copy of those
   files, so a build backend never writes into the user's tree: ``<cache>/projects/<hash>/``.
+  The runner's pip builds it: a pure-Python project's wheel installs anywhere; one with
+  compiled extensions is built for the runner's Python, which an image must then have too.
 - Its **dependencies** (``Requires-Dist`` of the wheel's metadata) join the scenario's
   requirements in the cached virtualenv (local backends) or image layer (Docker), keyed by
   their text: editing the code does not reinstall them.
@@ -145,9 +147,11 @@ def build_wheel(project: Project, root: Path) -> Path:
         log = log_path(root, "project", project.content_hash)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.unlink(missing_ok=True)
+        # the runner's pip only packs the project: its Python need not be the one it runs on
         code, start = _run_logged([sys.executable, "-m", "pip", "wheel", "--quiet",
-                                   "--disable-pip-version-check", "--no-deps", "--wheel-dir",
-                                   str(out), str(source)], log)
+                                   "--disable-pip-version-check", "--no-deps",
+                                   "--ignore-requires-python", "--wheel-dir", str(out),
+                                   str(source)], log)
         if code != 0:
             raise _fail(wheel_dir, f"building a wheel of the project {project.root} failed "
                                    f"(pip exited {code})", log, start)
