@@ -320,6 +320,15 @@ class Scenario(Settings):
     def _requirements(cls, requirements: list[str]) -> list[str]:
         for index, text in enumerate(requirements):
             _no_nul(text, index)
+            tree = text.strip()
+            if tree.startswith("-e") or (
+                    (tree in (".", "..") or tree.startswith(("./", "../", "/", "~")))
+                    and not tree.endswith((".whl", ".tar.gz", ".zip"))):  # a folder, not a file
+                raise NodeError(f"requirement {clip(text)} is a source tree: requirements are "
+                                "cached by their text, so its changes would never be installed "
+                                "(and a path would start at the runner's folder); write "
+                                "'project: PATH' (relative to the SLA file) instead, installed "
+                                "again whenever its content changes", index)
         return requirements
 
     @field_validator("matrix")

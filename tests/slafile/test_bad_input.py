@@ -968,6 +968,13 @@ scenarios:
       command: [make-site]
       inputs: [""]
 """, 9, 16, "an input is a path"),
+    case("requirements-source-tree", """\
+version: 1
+scenarios:
+  site:
+    command: [x]
+    requirements: [pelican, "."]
+""", 5, 29, "write 'project: PATH'"),
     case("generate-neither", """\
 version: 1
 scenarios:

@@ -686,8 +686,11 @@ def scenario_environment_image(base: str | None, requirements: Sequence[str],
                 "/sbin:/bin VIRTUAL_ENV=" + ENV_DIR + " PYTHONDONTWRITEBYTECODE=1",
                 ""])
             log(f"building {env_tag}: the requirements on {base}")
-            _build_from(client, env_tag, dockerfile, {"wheels": wheels} if wheels else {}, log,
-                        {"org.memsla.base": base})
+            try:
+                _build_from(client, env_tag, dockerfile, {"wheels": wheels} if wheels else {},
+                            log, {"org.memsla.base": base})
+            except ImageBuildError as exc:
+                raise ImageBuildError(f"{exc}\n({IMAGE_CONTRACT})") from None
         if project_wheel is None:
             return env_tag
         tag = f"{PROJECT_REPOSITORY}:" + _sha12({"env": env_tag, "project": project_hash,
