@@ -201,7 +201,9 @@ class DoctorCommand:
         except HostError as exc:
             console.print(f"[red]no backend can run builds here:[/] {exc}")
             return EXIT_HOST
-        console.print(f"backend 'auto' picks [bold]{backend.name}[/]: {reason}")
+        console.print(f"backend 'auto' picks [bold]{backend.name}[/] for a scenario with no "
+                      f"requirements, project, python or container settings: {reason} (for "
+                      "those it picks a backend that honours them, and says which)")
         backend.close()
         return EXIT_OK
 
