@@ -21,15 +21,16 @@ from pathlib import Path
 
 import psutil
 
-from runner.backends.interface import Backend, RunRequest
+from runner.backends.interface import Backend, ImageRequest, RunRequest
 from runner.errors import MemslaError, UsageError
 from runner.inbuild import reaper
 from runner.measure import staging
 from runner.measure.assemble import assemble_run
 from runner.plan import CasePlan, fill
 from runner.results import Case, RunKind
-from runner.slafile.model import Scenario
-from runner.workload.cache import prepare_fixture, prepare_virtualenv, work_root
+from runner.slafile.model import BUILTIN_SETTINGS, Scenario, python_version
+from runner.workload import project as projects
+from runner.workload.cache import COMPLETE, prepare_fixture, prepare_virtualenv, work_root
 
 ProgressHook = Callable[[str], None]
 
@@ -44,6 +45,8 @@ class Executor:
     on_progress: ProgressHook = field(default=lambda message: None)
     keep_outputs: bool = False
     clock_origin: float = field(default_factory=time.monotonic)  # Run.started/ended count from
+    _environments: dict[tuple[str, str, str], tuple[dict[str, str], str | None]] = field(
+        default_factory=dict, init=False, repr=False)
 
     def prepare(self, plan: CasePlan) -> None:
         """Make the case's fixture and environment now (cached), so that the case's later run
@@ -54,11 +57,56 @@ class Executor:
         try:
             if scenario.generate is not None:
                 prepare_fixture(scenario.generate, dict(plan.params), self.spec_dir, self.cache)
-            if scenario.requirements and backend.uses_host_environment:
-                prepare_virtualenv(scenario.requirements, scenario.python, self.cache)
+            self.environment(plan, backend)
             staging.stage(self.cache)
         except (MemslaError, OSError):
             pass
+
+    def environment(self, plan: CasePlan, backend: Backend) -> tuple[dict[str, str], str | None]:
+        """The scenario's requirements and project, made ready for ``backend`` (cached): the
+        environment variables that put them first for a build on the host, or the image that
+        holds them (None: the case's own image). Made once per scenario and backend in a check:
+        the project is taken as it is when its first case starts."""
+        key = (plan.scenario_name, backend.name, plan.settings.image)
+        if key not in self._environments:
+            self._environments[key] = self._environment(plan, backend)
+        env, image = self._environments[key]
+        return dict(env), image
+
+    def _environment(self, plan: CasePlan, backend: Backend) -> tuple[dict[str, str], str | None]:
+        scenario = plan.scenario
+        project = None
+        if scenario.project is not None:
+            project = projects.scan(projects.resolve_path(scenario.project, self.spec_dir))
+        wheel = projects.build_wheel(project, self.cache) if project else None
+        requirements = [*scenario.requirements, *(projects.dependencies(wheel) if wheel else ())]
+        env: dict[str, str] = {}
+        version = python_version(scenario.python)
+        if not backend.uses_host_environment:
+            if not (requirements or project or version or scenario.dockerfile):
+                return env, None
+            explicit = plan.settings.image != BUILTIN_SETTINGS.image
+            dockerfile = None
+            if scenario.dockerfile is not None:
+                dockerfile = (self.spec_dir / scenario.dockerfile).resolve()
+            image = backend.scenario_image(ImageRequest(
+                base=plan.settings.image if explicit else None,
+                requirements=tuple(requirements), project_wheel=wheel,
+                project_hash=project.content_hash if project else None, python=version,
+                dockerfile=dockerfile, log=self.on_progress))
+            return env, image
+        if not requirements and project is None and scenario.python is None:
+            return env, None
+        venv = prepare_virtualenv(requirements, f"python{version}" if version
+                                  else scenario.python, self.cache)
+        paths = [venv / "bin"]
+        env["VIRTUAL_ENV"] = str(venv)
+        if project is not None:
+            site = projects.install_overlay(project, venv, self.cache)
+            paths.insert(0, site / "bin")
+            env["PYTHONPATH"] = str(site)
+        env["PATH"] = os.pathsep.join([*map(str, paths), os.environ.get("PATH", "")])
+        return env, None
 
     def run_case(self, plan: CasePlan, cpus: tuple[int, ...] | None = None) -> Case:
         """The case's runs; an error that stops the case is kept in ``Case.error``. ``cpus``:
@@ -93,12 +141,9 @@ class Executor:
         if scenario.generate is not None:
             self.on_progress(f"{plan.label}: generating the fixture")
             fixture = prepare_fixture(scenario.generate, values, self.spec_dir, self.cache)
-        env: dict[str, str] = {}
-        if scenario.requirements and backend.uses_host_environment:
-            self.on_progress(f"{plan.label}: provisioning requirements")
-            venv = prepare_virtualenv(scenario.requirements, scenario.python, self.cache)
-            env["PATH"] = f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
-            env["VIRTUAL_ENV"] = str(venv)
+        if scenario.requirements or scenario.project:
+            self.on_progress(f"{plan.label}: provisioning requirements and project")
+        env, image = self.environment(plan, backend)
         stage = staging.stage(self.cache)
         kinds: list[RunKind] = []
         if scenario.command is not None:
@@ -115,7 +160,12 @@ class Executor:
             output, scratch, probe_out = run_dir / "output", run_dir / "scratch", run_dir / "probe"
             for folder in (output, scratch, probe_out):
                 folder.mkdir(parents=True)
-            paths = backend.placeholder_paths(fixture, output, scratch)
+            copy = None
+            if fixture is not None and scenario.uses_fixture_copy:  # outside the measurement
+                copy = run_dir / "fixture_copy"
+                shutil.copytree(fixture, copy, symlinks=True,
+                                ignore=shutil.ignore_patterns(COMPLETE))
+            paths = backend.placeholder_paths(fixture, output, scratch, copy)
             filled = {**values, **paths}
             argv = self._argv(plan, filled, env, kind)
             run_env = {**env, **{k: fill(v, filled) for k, v in scenario.env.items()},
@@ -123,20 +173,31 @@ class Executor:
                                                 stack_depth=plan.settings.stack_depth,
                                                 tracker=plan.settings.tracker,
                                                 native=plan.settings.native)}
+            if "PYTHONPATH" in env and "PYTHONPATH" in scenario.env:  # the project's stays
+                run_env["PYTHONPATH"] += os.pathsep + env["PYTHONPATH"]
+            # by default the build starts in its input: the writable copy where it has one
             workdir = Path(fill(workdir_template, filled) if workdir_template else (
-                paths["fixture"] or self.spec_dir))
+                paths["fixture_copy"] or paths["fixture"] or self.spec_dir))
             if backend.uses_host_environment and not workdir.is_dir():
                 raise UsageError(f"the build's workdir {workdir} is not a folder")
             request = RunRequest(
                 argv=argv, env=run_env, workdir=workdir, limit=plan.settings.limit,
                 timeout=plan.settings.timeout, sample_interval=plan.settings.sample_interval,
                 trace=kind == "traced", probe_stage=stage, probe_out=probe_out, output=output,
-                scratch=scratch, fixture=fixture, image=plan.settings.image,
-                docker=scenario.docker, cpus=cpus)
+                scratch=scratch, fixture=fixture, fixture_copy=copy,
+                image=image or plan.settings.image, docker=scenario.docker, cpus=cpus)
+            before = fixture_state(fixture) if fixture is not None else {}
             started = time.monotonic()
             readings = backend.run(request)
             ended = time.monotonic()
             run = assemble_run(kind, index, readings, probe_out)
+            if fixture is not None:
+                run.fixture_changed = fixture_change(before, fixture_state(fixture))
+                if run.fixture_changed:  # the cached entry is spoilt: made again for the next
+                    shutil.rmtree(fixture, ignore_errors=True)
+                    assert scenario.generate is not None
+                    fixture = prepare_fixture(scenario.generate, values, self.spec_dir,
+                                              self.cache)
             run.started = round(started - self.clock_origin, 4)
             run.ended = round(ended - self.clock_origin, 4)
             run.cpus = list(cpus) if cpus else None
@@ -161,6 +222,36 @@ class Executor:
         return argv
 
 
+def fixture_state(fixture: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder of the fixture with its size and mtime: what a build that writes
+    into its input changes (the fixture is read-only to the build on every backend)."""
+    state: dict[str, tuple[int, int]] = {}
+    for parent, dirs, names in os.walk(fixture):
+        for name in dirs + names:
+            path = os.path.join(parent, name)
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            state[os.path.relpath(path, fixture)] = (info.st_size, info.st_mtime_ns)
+    return state
+
+
+def fixture_change(before: dict[str, tuple[int, int]],
+                   after: dict[str, tuple[int, int]]) -> str | None:
+    """What the build changed in its fixture, in words; None: nothing."""
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    changed = sorted(name for name in set(before) & set(after) if before[name] != after[name])
+    if not (added or removed or changed):
+        return None
+    parts = [f"{len(names)} {what} (e.g. {names[0]})" for what, names in
+             (("added", added), ("removed", removed), ("changed", changed)) if names]
+    return ("the build wrote into its input, memsla's cached fixture: " + ", ".join(parts)
+            + "; the fixture is read-only to a build: write to {output}, or give a tool that "
+              "writes next to its input {fixture_copy}, a writable copy made for each run")
+
+
 def remove_leftover_work_folders(root: Path) -> list[str]:
     """Remove the work folders of runners that are gone; says which. A live runner's are kept."""
     removed = []
@@ -178,8 +269,8 @@ def leak_argv(scenario: Scenario, values: Mapping[str, object]) -> list[str]:
     """The leak driver's command line; ``args`` take the same placeholders as ``command``."""
     leak = scenario.leak
     assert leak is not None
-    # With requirements the virtualenv's python3 comes first on PATH.
-    python = "python3" if scenario.requirements else (scenario.python or "python3")
+    # with requirements, a project or python: the virtualenv's python3 comes first on PATH
+    python = "python3"
     args = []
     for text in leak.args:
         try:
@@ -187,4 +278,5 @@ def leak_argv(scenario: Scenario, values: Mapping[str, object]) -> list[str]:
         except (KeyError, ValueError, IndexError, AttributeError) as exc:
             raise UsageError(f"leak args: cannot fill {text!r}: {exc!r}") from None
     return [python, "-m", "runner.inbuild.leak", "--entry", leak.entry,
-            "--calls", str(leak.calls), "--warmup", str(leak.warmup), "--", *args]
+            "--calls", str(leak.calls), "--warmup", str(leak.warmup),
+            *(["--console-script"] if leak.console_script else []), "--", *args]

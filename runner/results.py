@@ -11,12 +11,13 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
       (``--jobs``); the results say the SLA file's content hash, the memory budget and jobs,
       and which shard of a plan they hold or, merged, which shards they joined. Nothing of
       version 2 changed: a version 2 file is read as it is.
-      Later, still 3 (fields added with defaults, older files read as they are): allocation
-      sites carry their function and stack; a process's heap and each phase carry the sites
-      held at their heap's high-water mark (``PeakSites``); a process's heap the heap and sites
-      before the exit's full collection; phases their figures at entry and their growth;
-      heaps say their tracker (memray: bytes and calls allocated, native stacks); a run says
-      why its tracker could not run.
+  4 - allocation sites carry their function and stack; a process's heap and each phase carry
+      the sites held at their heap's high-water mark (``PeakSites``); a process's heap the heap
+      and sites before the exit's full collection; phases their figures at entry and their
+      growth; heaps say their tracker (memray: bytes and calls allocated, native stacks); a run
+      says why its tracker could not run, and whether the build changed its fixture
+      (``fixture_changed``), which makes it incomplete. Fields added with defaults only: a
+      version 2 or 3 file is read as it is.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runner.metrics import STATISTICS, case_label, params_label, pick
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
 
@@ -200,6 +201,9 @@ class Run(_Model):
     # limit ..."): none of the run's figures was measured under the limit asked for.
     limit_changed: str | None = None
     limit_changes: list[LimitChange] = Field(default_factory=list)
+    # The build changed memsla's cached fixture (its input, read-only to it), in words: the
+    # run does not complete, so its case cannot pass (version 4)
+    fixture_changed: str | None = None
     approximate: bool = False
     python: list[PythonHeap] = Field(default_factory=list)
     phases: list[PhaseResult] = Field(default_factory=list)
@@ -220,7 +224,7 @@ class Run(_Model):
         """Ran to its end under the limit it is judged by: exit 0, no timeout, no OOM kill,
         the limit unchanged."""
         return (self.exit_code == 0 and not self.timed_out and self.oom_kills == 0
-                and self.limit_changed is None)
+                and self.limit_changed is None and self.fixture_changed is None)
 
     @property
     def failure(self) -> str | None:
@@ -230,6 +234,8 @@ class Run(_Model):
             return None
         if self.limit_changed:
             how = self.limit_changed
+        elif self.fixture_changed:
+            how = self.fixture_changed
         elif self.oom_kills:
             how = f"OOM-killed ({self.oom_kills} kill{'s' if self.oom_kills > 1 else ''})"
         elif self.timed_out:
@@ -554,8 +560,8 @@ class Results(_Model):
             except (AttributeError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}: cannot upgrade version 1 results: {exc!r}") from None
             version = 2
-        if version == 2:
-            data = {**data, "schema_version": SCHEMA_VERSION}  # 2 -> 3 only added fields
+        if version in (2, 3):
+            data = {**data, "schema_version": SCHEMA_VERSION}  # 2 -> 3 -> 4 only added fields
         elif version != SCHEMA_VERSION:
             raise ValueError(f"{path}: results schema version {version!r}; this memsla reads "
                              f"versions 1 to {SCHEMA_VERSION}")

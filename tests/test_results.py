@@ -37,7 +37,7 @@ def test_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     report.write(path)
     written = json.loads(path.read_text())
-    assert written["schema_version"] == SCHEMA_VERSION == 3
+    assert written["schema_version"] == SCHEMA_VERSION == 4
     assert Results.read(path) == report
     assert Results.model_validate(written).model_dump() == report.model_dump()
 
@@ -112,7 +112,7 @@ def test_version_1_leak_findings_are_upgraded(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"schema_version": 4}, "schema version 4; this memsla reads versions 1 to 3"),
+    ({"schema_version": 5}, "schema version 5; this memsla reads versions 1 to 4"),
     ({"schema_version": None}, "schema version None"),
 ])
 def test_unknown_versions_are_refused(tmp_path: Path, change: dict[str, Any],

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,9 +29,23 @@ class RunRequest:
     output: Path  # the build's writable output folder
     scratch: Path  # the runner's own scratch folder for this run (logs)
     fixture: Path | None = None
+    fixture_copy: Path | None = None  # a per-run writable copy of the fixture, if asked for
     image: str | None = None
     docker: DockerOptions = field(default_factory=lambda: DockerOptions.model_validate({}))
     cpus: tuple[int, ...] | None = None  # confine the build to these CPUs (confines_cpus only)
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """What a scenario needs in its image: built on ``base`` (None: memsla's offline base)."""
+
+    base: str | None
+    requirements: tuple[str, ...]
+    project_wheel: Path | None  # built on the host (runner.workload.project)
+    project_hash: str | None
+    python: str | None = None  # X.Y the image must have (python: naming a version)
+    dockerfile: Path | None = None  # the user's Dockerfile, built first as the base
+    log: Callable[[str], None] = field(default=lambda message: None, compare=False)
 
 
 class BackendError(HostError):
@@ -54,10 +69,17 @@ class Backend(abc.ABC):
     # several threads at once (runner check --jobs); False: one build at a time.
     confines_cpus: bool = False
 
-    def placeholder_paths(self, fixture: Path | None, output: Path,
-                          scratch: Path) -> dict[str, str]:
+    def placeholder_paths(self, fixture: Path | None, output: Path, scratch: Path,
+                          fixture_copy: Path | None = None) -> dict[str, str]:
         """The path placeholders as the build sees them (containers mount them elsewhere)."""
-        return {"fixture": str(fixture or ""), "output": str(output), "scratch": str(scratch)}
+        return {"fixture": str(fixture or ""), "output": str(output), "scratch": str(scratch),
+                "fixture_copy": str(fixture_copy or "")}
+
+    def scenario_image(self, request: ImageRequest) -> str | None:
+        """A backend that runs builds in images makes (or reuses) the image holding the
+        scenario's requirements and project and returns its tag; others return None (they
+        install them on the host)."""
+        return None
 
     @abc.abstractmethod
     def run(self, request: RunRequest) -> Readings:

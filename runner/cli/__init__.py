@@ -4,6 +4,7 @@ MemslaError to one stderr line and its exit code."""
 from __future__ import annotations
 
 import argparse
+import inspect
 import signal
 import sys
 import traceback
@@ -17,17 +18,36 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+EPILOG = """\
+files:
+  the cache (fixtures, virtualenvs, project wheels, wheels for images, run folders) is
+  $MEMSLA_CACHE_DIR, default ~/.cache/memsla; several runners may share it. A failed
+  step keeps its output in <cache>/logs/. Deleting the folder is always safe.
+"""
+
+
+def first_sentence(doc: str) -> str:
+    """A docstring's first sentence, whole (however many lines it spans)."""
+    paragraph = " ".join(doc.split("\n\n", 1)[0].split())
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[:end + 1]
+
+
 def build_parser() -> argparse.ArgumentParser:
     from runner import __version__
 
     parser = argparse.ArgumentParser(
-        prog="runner", description="memsla: memory SLAs for builds, measured by the kernel.")
+        prog="runner", description="memsla: memory SLAs for builds, measured by the kernel.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"memsla {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command_class in COMMANDS:
         command = command_class()
         doc = (command_class.__doc__ or "").strip()
-        sub_parser = sub.add_parser(command.name, help=doc.splitlines()[0], description=doc)
+        sub_parser = sub.add_parser(command.name, help=first_sentence(doc),
+                                    description=inspect.cleandoc(doc),
+                                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                                    epilog=EPILOG)
         command.prepare_parser(sub_parser)
         sub_parser.set_defaults(handler=command)
     return parser

@@ -140,6 +140,8 @@ class CompareCommand:
                           escape(change.tolerance.text.split(":", 1)[1].strip())
                           if change.tolerance else "", mark)
         console.print(table)
+        for line in compare.context_differences(base, head):
+            console.print(f"[yellow]not alike: {escape(line)}[/]")
         for line in result.missing:
             console.print(f"[yellow]{escape(line)}[/]")
         grown = compare.grown_sites(base, head)
@@ -201,7 +203,8 @@ class CapacityCommand:
         if any("=" not in w for w in args.where):
             raise UsageError("--where takes KEY=VALUE, e.g. --where theme=dark")
         wanted = dict(w.split("=", 1) for w in args.where)
-        plans = [p for p in session.plan(only=[args.scenario], backend=args.backend)
+        plans = [p for p in session.resolve_backends(
+                     session.plan(only=[args.scenario], backend=args.backend))
                  if all(str(p.params.get(k)) == v for k, v in wanted.items())]
         if not plans:
             raise UsageError(f"no case of {args.scenario!r} has {', '.join(args.where)}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from rich.console import Console
 
@@ -201,30 +201,76 @@ class DoctorCommand:
         except HostError as exc:
             console.print(f"[red]no backend can run builds here:[/] {exc}")
             return EXIT_HOST
-        console.print(f"backend 'auto' picks [bold]{backend.name}[/]: {reason}")
+        console.print(f"backend 'auto' picks [bold]{backend.name}[/] for a scenario with no "
+                      f"requirements, project, python or container settings: {reason} (for "
+                      "those it picks a backend that honours them, and says which)")
         backend.close()
         return EXIT_OK
 
 
 class ImageCommand:
-    """Build the scenario image (offline: debootstrap base + wheels from the host), reusing
-    an image already built from the same inputs."""
+    """Build the Docker images builds run in, reusing any already built from the same inputs.
+
+    Without SLA_FILE: memsla's own scenarios image (offline: a debootstrap base and wheels
+    downloaded on the host). With SLA_FILE: what each of its scenarios needs on the docker
+    backend: a scenario with requirements or a project gets an image of its own, its `image:`
+    (default: memsla's offline Debian base) plus a virtualenv of the requirements plus the
+    project's wheel, each a cached layer tagged by a hash of its content; a scenario without
+    them runs in its `image:` (memsla-scenarios by default, built here too).
+    """
 
     name = "image"
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("action", choices=["build"], help="what to do")
+        parser.add_argument("sla_file", type=Path, nargs="?", metavar="SLA_FILE",
+                            help="build what this SLA file's scenarios need")
 
     def run(self, args: argparse.Namespace) -> int:
         try:
             from runner.backends.docker.images import ensure_images
         except ImportError as exc:
             raise HostError(f"image building is unavailable: {exc}") from None
+        def log(line: str) -> None:
+            print(line, file=sys.stderr)
+
         try:
-            tag = ensure_images(lambda line: print(line, file=sys.stderr))
+            if args.sla_file is None:
+                print(ensure_images(log))
+                return EXIT_OK
+            return self._for_file(args.sla_file, ensure_images, log)
         except RuntimeError as exc:
             raise HostError(str(exc)) from None
-        print(tag)
+
+    def _for_file(self, sla_file: Path, ensure_images: Any, log: Any) -> int:
+        from runner import backends
+        from runner.session import Session
+        from runner.slafile.model import BUILTIN_SETTINGS
+
+        session = Session(sla_file)
+        try:
+            plans = session.plan(backend="docker")
+            backend = backends.create("docker")
+            executor = session.executor()
+            executor.on_progress = log
+            done: set[str] = set()
+            for plan in plans:
+                if plan.scenario_name in done:
+                    continue
+                done.add(plan.scenario_name)
+                for key, why in backends.unhonoured("docker",
+                                                    session.explicit_settings(plan.scenario)):
+                    log(f"{plan.scenario_name}: not for docker: {key}: {why}")
+                    break
+                else:
+                    _, image = executor.environment(plan, backend)
+                    if image is None:
+                        image = (ensure_images(log) if plan.settings.image ==
+                                 BUILTIN_SETTINGS.image else plan.settings.image)
+                    print(f"{plan.scenario_name}\t{image}")
+            backend.close()
+        finally:
+            session.close()
         return EXIT_OK
 
 

@@ -6,7 +6,10 @@ Started inside the measurement as ``python3 -m runner.inbuild.leak --entry modul
 ``gc.collect()`` it appends the traced Python heap, the process's RSS and the count of
 GC-tracked objects to OUT/leak.jsonl; it snapshots tracemalloc after the warm-up calls and after
 the last call and records the allocation sites that grew in between. ``args`` are passed to the
-function as positional arguments and also set as ``sys.argv[1:]``.
+function as positional arguments and also set as ``sys.argv[1:]``; with ``--console-script``
+the function is a console script's entry point (``[project.scripts]``): it is called with no
+arguments and ``sys.argv = [entry, *args]``, as its script would call it. A ``SystemExit`` with
+code 0 or None is a completed call; any other ends the run as a failure.
 
 Stdlib-only and CPython 3.8+: it runs in the build's interpreter.
 """
@@ -36,6 +39,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=1, help="tracemalloc frames per trace")
     parser.add_argument("--top", type=int, default=10, help="growing sites to record")
     parser.add_argument("--out", default=os.environ.get("MEMSLA_PROBE_DIR") or ".")
+    parser.add_argument("--console-script", action="store_true",
+                        help="call the entry with no arguments, args in sys.argv only")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.args and args.args[0] == "--":
@@ -81,9 +86,12 @@ class _Recorder:
         self.out.write(json.dumps(record, separators=(",", ":")) + "\n")
 
 
-def _call(function: Callable[..., Any], args: list[str]) -> None:
+def _call(function: Callable[..., Any], args: list[str], console_script: bool = False) -> None:
     try:
-        function(*args)
+        if console_script:
+            function()
+        else:
+            function(*args)
     except SystemExit as exc:  # CLI entry points end with sys.exit(0)
         if exc.code not in (None, 0):
             raise
@@ -113,7 +121,7 @@ def _drive(args: argparse.Namespace, recorder: _Recorder) -> int:
                 tracemalloc.reset_peak()
             sys.argv = [args.entry, *args.args]
             start = time.monotonic()
-            _call(function, args.args)
+            _call(function, args.args, args.console_script)
             duration = time.monotonic() - start
             os.chdir(cwd)
             sys.argv = list(argv)

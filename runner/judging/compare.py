@@ -16,7 +16,7 @@ from runner.judging.verdicts import verdict
 from runner.metrics import GROWTH_SUFFIX, MetricRef, Source, case_label, parse_metric
 from runner.results import AllocationSite, Case, Results, Verdict
 from runner.slafile.rules import Rule
-from runner.units import UnitError, format_value, parse, parse_ratio
+from runner.units import Kind, UnitError, format_value, parse, parse_ratio
 
 SKIPPED = ("pages", "exit_code")  # inputs and pass/fail facts, not quantities that drift
 _TOLERANCE = re.compile(r"^\s*(?P<metric>[^:]+?)\s*:\s*(?P<terms>.+?)\s*$")
@@ -145,6 +145,55 @@ def compare(base: Results, head: Results, tolerances: list[Tolerance] | None = N
         for scenario in sorted(anywhere - fitted):
             result.missing.append(f"{scenario}: {metric} not fitted on both sides")
     return result
+
+
+def context_differences(base: Results, head: Results) -> list[str]:
+    """What differs between the two sides besides the code measured, in sentences, with how
+    much of a peak change that accounts for where it is known: the backend, the limits, the
+    harness baseline (a harness's idle peak is in every peak of its runs), memsla's version
+    and the host. Empty: the two were measured alike."""
+    notes: list[str] = []
+    bh, hh = base.host, head.host
+    backends = ({c.backend for c in base.cases} or {bh.backend},
+                {c.backend for c in head.cases} or {hh.backend})
+    if backends[0] != backends[1]:
+        notes.append(f"the backends differ: BASE ran on {', '.join(sorted(backends[0]))}, HEAD "
+                     f"on {', '.join(sorted(backends[1]))}; peaks include what each backend "
+                     "adds (a container's harness, page cache of its files)")
+    if bh.harness_baseline != hh.harness_baseline:
+        before = bh.harness_baseline or 0
+        after = hh.harness_baseline or 0
+        shown = [format_value(Kind.BYTES, b) if b is not None else "none (no harness)"
+                 for b in (bh.harness_baseline, hh.harness_baseline)]
+        notes.append(
+            f"the harness baseline differs: {shown[0]} in BASE, "
+            f"{shown[1]} in HEAD (the idle harness's peak, part of every "
+            f"peak): it accounts for {format_value(Kind.BYTES, after - before, signed=True)} of "
+            "each case's peak change")
+    limits = {case_key(c): c.limit for c in base.cases}
+    changed = sorted({f"{c.label} ({_limit(limits[case_key(c)])} -> {_limit(c.limit)})"
+                      for c in head.cases
+                      if case_key(c) in limits and limits[case_key(c)] != c.limit})
+    if changed:
+        notes.append("the limits differ: " + ", ".join(changed[:5])
+                     + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+                     + " (page cache is reclaimed sooner under a lower limit)")
+    if base.memsla_version != head.memsla_version:
+        notes.append(f"memsla's version differs: {base.memsla_version} in BASE, "
+                     f"{head.memsla_version} in HEAD")
+    host = [f"{what} {a} -> {b}" for what, a, b in (
+        ("host", bh.hostname, hh.hostname), ("kernel", bh.kernel, hh.kernel),
+        ("cgroup v", bh.cgroup_version, hh.cgroup_version),
+        ("memory", format_value(Kind.BYTES, bh.memory_total),
+         format_value(Kind.BYTES, hh.memory_total)),
+        ("CPUs", bh.cpus, hh.cpus)) if a != b]
+    if host:
+        notes.append("the hosts differ: " + ", ".join(host).replace("cgroup v ", "cgroup v"))
+    return notes
+
+
+def _limit(limit: int | None) -> str:
+    return "no limit" if limit is None else format_value(Kind.BYTES, limit)
 
 
 def fit_figures(results: Results) -> dict[tuple[str, str], float]:

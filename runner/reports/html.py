@@ -14,6 +14,7 @@ from html import escape
 from typing import TextIO
 
 from runner.judging import compare
+from runner.judging.compare import context_differences
 from runner.metrics import KEY_METRICS, METRIC_TITLES
 from runner.reports import peak_view
 from runner.reports.common import (
@@ -154,6 +155,8 @@ class Page:
             facts.append(("docker", host.docker_version))
         if self.baseline:
             facts.append(("baseline", f"results of {self.baseline.results.created}"))
+            facts.extend(("not alike", note) for note in
+                         context_differences(self.baseline.results, results))
         cells = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts)
         status = results.status
         _, _, rest = summary_line(results).partition(": ")

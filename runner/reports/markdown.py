@@ -11,6 +11,7 @@ import re
 from typing import TextIO
 
 from runner.judging import compare
+from runner.judging.compare import context_differences
 from runner.metrics import KEY_METRICS, METRIC_TITLES, TRACKER_METRICS
 from runner.reports.common import (
     Baseline,
@@ -135,6 +136,11 @@ def body(results: Results, baseline: Results | None, *, level: int = 2) -> list[
     lines = [f"{'#' * level} {headline(results)}", ""]
     if baseline is None:
         lines += ["No baseline: values without deltas.", ""]
+    else:
+        lines += [f"> **Not measured alike:** {cell(note)}" for note in
+                  context_differences(baseline, results)]
+        if lines and lines[-1].startswith("> "):
+            lines.append("")
     lines += verdict_table(results, baseline)
     errors = [case for case in results.cases if case.error]
     if errors:

@@ -522,4 +522,14 @@ def _with_rule_sources(suite: Suite, positions: _Positions, file: str) -> Suite:
     suite.slas = located(suite.slas, ("slas",))
     for name, scenario in suite.scenarios.items():
         scenario.slas = located(scenario.slas, ("scenarios", name, "slas"))
+        lines = {}
+        for key in scenario.model_fields_set:
+            found = positions.locate(("scenarios", name, key), key=True)
+            if found is not None:
+                lines[key] = found[0]
+        for key in suite.defaults.model_fields_set:  # a default a scenario inherits
+            found = positions.locate(("defaults", key), key=True)
+            if found is not None:
+                lines.setdefault(key, found[0])
+        scenario.locate(file, lines)
     return suite

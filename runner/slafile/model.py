@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -26,8 +27,11 @@ from runner.units import MAX_SECONDS, UnitError, clip, parse_bytes, parse_second
 SCHEMA_VERSION = 1
 BackendName = Literal["auto", "cgroup", "process", "docker"]
 TrackerName = Literal["tracemalloc", "memray", "none"]
-# Placeholders every command may use besides the matrix parameters.
-PATH_PLACEHOLDERS = ("fixture", "output", "scratch")
+# Placeholders every command may use besides the matrix parameters. ``fixture_copy`` is a
+# per-run writable copy of the fixture (made outside the measurement), for tools that write next
+# to their input: the fixture itself is read-only to the build.
+PATH_PLACEHOLDERS = ("fixture", "output", "scratch", "fixture_copy")
+MAX_INPUTS = 256
 NodePath = tuple[str | int, ...]
 
 # Every number in the file has a bound, so whatever it holds, loading it and planning its runs
@@ -194,11 +198,18 @@ class SitegenStep(_Strict):
 
 
 class GenerateStep(_Strict):
-    """The fixture: made before and outside the measurement, cached by its inputs."""
+    """The fixture: made before and outside the measurement, cached by its inputs.
+
+    ``sitegen`` makes a synthetic site; ``command`` makes the fixture (or, after ``sitegen``,
+    adds the tool's own files to the site) in ``{fixture}``. The cache key covers the step's
+    text, the content of every argument that names a file (the script it runs) and of the files
+    and folders listed in ``inputs`` (relative to the SLA file).
+    """
 
     sitegen: SitegenStep | None = None
     command: list[str] | None = Field(None, min_length=1)
     env: dict[str, str] = Field(default_factory=dict)
+    inputs: list[str] = Field(default_factory=list, max_length=MAX_INPUTS)
 
     @field_validator("env")
     @classmethod
@@ -212,13 +223,20 @@ class GenerateStep(_Strict):
             _no_nul(text, index)
         return command
 
+    @field_validator("inputs")
+    @classmethod
+    def _inputs(cls, inputs: list[str]) -> list[str]:
+        for index, text in enumerate(inputs):
+            _no_nul(text, index)
+            if not text.strip():
+                raise NodeError("an input is a path relative to the SLA file, not empty", index)
+        return inputs
+
     @model_validator(mode="after")
-    def _one_kind(self) -> GenerateStep:
-        if self.sitegen is not None and self.command is not None:
-            raise NodeError("generate takes one of 'sitegen' or 'command', not both", "command",
-                            key=True)
+    def _some_kind(self) -> GenerateStep:
         if self.sitegen is None and self.command is None:
-            raise NodeError("generate needs 'sitegen' or 'command'")
+            raise NodeError("generate needs 'sitegen', 'command', or both (the command runs "
+                            "after sitegen, in the same folder)")
         return self
 
 
@@ -248,6 +266,10 @@ class LeakMode(_Strict):
     calls: int = Field(12, ge=4, le=MAX_LEAK_CALLS)
     warmup: int = Field(2, ge=0, le=MAX_LEAK_CALLS)
     args: list[str] = Field(default_factory=list)
+    # True: the entry is a console script's function (``[project.scripts]``): it is called with
+    # no arguments and ``sys.argv = [entry, *args]``, as its script would; a SystemExit(0) (or
+    # None) is a completed call. False: called as ``function(*args)`` (sys.argv set too).
+    console_script: bool = False
 
     @field_validator("entry")
     @classmethod
@@ -266,6 +288,8 @@ class LeakMode(_Strict):
 
 
 class Scenario(Settings):
+    _lines: dict[str, int] = PrivateAttr(default_factory=dict)  # key -> line (the loader's)
+    _file: str | None = PrivateAttr(default=None)
     description: str = ""
     generate: GenerateStep | None = None
     command: list[str] | str | None = None
@@ -274,6 +298,12 @@ class Scenario(Settings):
     workdir: str | None = None
     requirements: list[str] = Field(default_factory=list)
     python: str | None = Field(None, description="interpreter for the requirements virtualenv")
+    # The project under test: a source tree (relative to the SLA file) installed on top of the
+    # requirements on every backend, again whenever its content changes (runner.workload.project)
+    project: str | None = None
+    # Docker: build this Dockerfile (relative to the SLA file; its folder is the context) and
+    # run in it, with the requirements and the project as layers on top
+    dockerfile: str | None = None
     size: str | None = Field(None, description="the matrix parameter that is the size")
     matrix: dict[str, list[int | str]] = Field(default_factory=dict, max_length=MAX_MATRIX_AXES)
     slas: list[RuleField] = Field(default_factory=list, max_length=MAX_RULES)
@@ -301,11 +331,13 @@ class Scenario(Settings):
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
         return _check_env(env)
 
-    @field_validator("python")
+    @field_validator("python", "project", "dockerfile")
     @classmethod
     def _python(cls, python: str | None) -> str | None:
         if python is not None:
             _no_nul(python)
+            if not python.strip():
+                raise ValueError("must not be empty")
         return python
 
     @field_validator("requirements")
@@ -313,6 +345,15 @@ class Scenario(Settings):
     def _requirements(cls, requirements: list[str]) -> list[str]:
         for index, text in enumerate(requirements):
             _no_nul(text, index)
+            tree = text.strip()
+            if tree.startswith("-e") or (
+                    (tree in (".", "..") or tree.startswith(("./", "../", "/", "~")))
+                    and not tree.endswith((".whl", ".tar.gz", ".zip"))):  # a folder, not a file
+                raise NodeError(f"requirement {clip(text)} is a source tree: requirements are "
+                                "cached by their text, so its changes would never be installed "
+                                "(and a path would start at the runner's folder); write "
+                                "'project: PATH' (relative to the SLA file) instead, installed "
+                                "again whenever its content changes", index)
         return requirements
 
     @field_validator("matrix")
@@ -509,6 +550,26 @@ class Scenario(Settings):
         return [text for _, text in self._template_fields()]
 
     @property
+    def uses_fixture_copy(self) -> bool:
+        """Whether a command, env or workdir asks for ``{fixture_copy}``."""
+        return any("fixture_copy" in placeholders(text)
+                   for path, text in self._template_fields() if path[0] != "generate")
+
+    def line_of(self, key: str) -> int | None:
+        """The line of this scenario's ``key`` in the SLA file (set by the loader), if known."""
+        return self._lines.get(key)
+
+    @property
+    def file(self) -> str | None:
+        """The SLA file this scenario was read from (set by the loader)."""
+        return self._file
+
+    def locate(self, file: str | None, lines: dict[str, int]) -> None:
+        """Remember where this scenario's settings are written (the loader calls this)."""
+        self._file = file
+        self._lines = dict(lines)
+
+    @property
     def size_parameter(self) -> str | None:
         """The explicit size, else ``pages`` when the matrix has it, else its only int axis."""
         if self.size is not None:
@@ -580,6 +641,16 @@ def _no_nul(text: str, *path: str | int, key: bool = False) -> None:
     """Paths, programs and arguments reach the kernel as C strings: a NUL cannot be in one."""
     if "\0" in text:
         raise NodeError(f"{clip(text)} contains a NUL character", *path, key=key)
+
+
+PYTHON_VERSION = re.compile(r"^(?:python)?(3\.[0-9]{1,2})$")
+
+
+def python_version(python: str | None) -> str | None:
+    """``X.Y`` when ``python:`` names a version (``3.12``, ``python3.12``), which every backend
+    can honour (an interpreter on the host, an image with it); None for a path or a command."""
+    match = PYTHON_VERSION.match(python or "")
+    return match.group(1) if match else None
 
 
 def placeholders(template: str) -> list[str]:

@@ -192,6 +192,7 @@ def prepare_fixture(step: GenerateStep, values: dict[str, object], workdir: Path
     """Make (or reuse) the fixture for these matrix values; returns its folder."""
     from runner import __version__
 
+    inputs: dict[str, object] = {"version": __version__}
     if step.sitegen is not None:
         spec = step.sitegen
         pages_text = fill(spec.pages, values) if isinstance(spec.pages, str) else spec.pages
@@ -199,14 +200,21 @@ def prepare_fixture(step: GenerateStep, values: dict[str, object], workdir: Path
             pages = int(pages_text)
         except ValueError:
             raise FixtureError(f"sitegen pages {pages_text!r} is not a whole number") from None
-        inputs: dict[str, object] = {"sitegen": spec.model_dump(), "pages": pages,
-                                     "version": __version__}
-    else:
-        assert step.command is not None
+        inputs.update({"sitegen": spec.model_dump(), "pages": pages})
+    argv: list[str] = []
+    if step.command is not None:
         # the fixture's own path is not an input: keep its placeholder literal in the key
         literal = {**values, **{name: "{" + name + "}" for name in PATH_PLACEHOLDERS}}
         argv = [fill(a, literal) for a in step.command]
-        inputs = {"command": argv, "env": step.env, "workdir": str(workdir)}
+        inputs.update({"command": argv, "env": step.env, "workdir": str(workdir),
+                       # what the step reads: the files its arguments name (the script it
+                       # runs), and the declared inputs
+                       "read": {a: content_digest(workdir / a) for a in argv[1:]
+                                if "{" not in a and (workdir / a).is_file()},
+                       "program": content_digest(workdir / argv[0])
+                       if (workdir / argv[0]).is_file() else None})
+    if step.inputs:
+        inputs["inputs"] = {text: content_digest(workdir / text) for text in step.inputs}
     key = _key(inputs)
     target = root / "fixtures" / key
     if _has_marker(target):
@@ -221,6 +229,7 @@ def prepare_fixture(step: GenerateStep, values: dict[str, object], workdir: Path
                           page_bytes=step.sitegen.page_size, sections=step.sitegen.sections)
         else:
             tmp.mkdir()
+        if step.command is not None:
             paths = {name: tmp for name in PATH_PLACEHOLDERS}
             run_argv = [fill(a, {**values, **paths}) for a in step.command or []]
             env = {**os.environ,
@@ -234,6 +243,24 @@ def prepare_fixture(step: GenerateStep, values: dict[str, object], workdir: Path
         (tmp / COMPLETE).write_text(json.dumps(inputs, default=str))
 
     return build_aside(root, "fixture", target, build, complete=_has_marker)
+
+
+def content_digest(path: Path) -> str:
+    """A hash of a file's bytes, or of every file below a folder (paths and bytes); a path
+    that does not exist is an error (a declared input must be there)."""
+    digest = hashlib.sha256()
+    if path.is_file():
+        digest.update(path.read_bytes())
+    elif path.is_dir():
+        for parent, dirs, names in os.walk(path):
+            dirs.sort()
+            for name in sorted(names):
+                file = Path(parent) / name
+                digest.update(str(file.relative_to(path)).encode() + b"\0")
+                digest.update(hashlib.sha256(file.read_bytes()).digest())
+    else:
+        raise FixtureError(f"the generate input {path} does not exist")
+    return digest.hexdigest()[:16]
 
 
 def prepare_virtualenv(requirements: list[str], python: str | None, root: Path) -> Path:
@@ -265,7 +292,7 @@ def prepare_virtualenv(requirements: list[str], python: str | None, root: Path) 
         steps = [("creating the virtualenv for", "venv", [interpreter, "-m", "venv", str(target)]),
                  ("installing", "pip", [str(target / "bin" / "python"), "-m", "pip", "install",
                                         "--quiet", "--disable-pip-version-check",
-                                        *requirements])]
+                                        *requirements])][:2 if requirements else 1]
         for what, tool, argv in steps:
             code, start = _run_logged(argv, log)
             if code != 0:

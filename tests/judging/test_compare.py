@@ -177,3 +177,34 @@ def test_check_with_baseline_catches_a_real_regression(tmp_path: Path) -> None:
     assert worse.exit_code == 1, worse.stdout + worse.stderr
     growth = next(v for v in worse.case()["verdicts"] if v["metric"] == "peak_growth")
     assert 0.3 < growth["value"] < 0.6  # 40 MiB -> 60 MiB of pages over the interpreter
+
+
+def test_compare_says_when_the_sides_were_not_measured_alike(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = results([case("site", [BASE], size=100)])
+    head = results([case("site", [BASE + 10 * MiB], size=100)])
+    for one in head.cases:
+        one.backend = "docker"
+    head.host.backend = "docker"
+    head.host.harness_baseline = 10 * MiB
+    head.memsla_version = "9.9"
+    notes = compare.context_differences(base, head)
+    text = "\n".join(notes)
+    assert "the backends differ" in text and "cgroup" in text and "docker" in text
+    assert "harness baseline" in text and "+10 MiB of each case's peak change" in text
+    assert "version differs" in text
+    assert compare.context_differences(base, base) == []
+    from runner.reports import markdown
+
+    assert "**Not measured alike:** the backends differ" in "\n".join(markdown.body(head, base))
+    import io
+
+    from runner.reports.html import HtmlReport
+
+    page = io.StringIO()
+    HtmlReport().render(head, page, baseline=base)
+    assert "not alike" in page.getvalue() and "the harness baseline differs" in page.getvalue()
+    base.write(tmp_path / "base.json")
+    head.write(tmp_path / "head.json")
+    main(["compare", str(tmp_path / "base.json"), str(tmp_path / "head.json")])
+    assert "not alike: the backends differ" in capsys.readouterr().out.replace("\n", " ")

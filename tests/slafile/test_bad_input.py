@@ -957,7 +957,7 @@ scenarios:
     command: [x]
 """, 5, 3, "scenario name 'a/b'"),
     # --- generate
-    case("generate-both", """\
+    case("generate-empty-input", """\
 version: 1
 scenarios:
   site:
@@ -966,7 +966,15 @@ scenarios:
     generate:
       sitegen: {}
       command: [make-site]
-""", 8, 7, "not both"),
+      inputs: [""]
+""", 9, 16, "an input is a path"),
+    case("requirements-source-tree", """\
+version: 1
+scenarios:
+  site:
+    command: [x]
+    requirements: [pelican, "."]
+""", 5, 29, "write 'project: PATH'"),
     case("generate-neither", """\
 version: 1
 scenarios:
@@ -974,7 +982,7 @@ scenarios:
     command: [x]
     generate:
       env: {A: b}
-""", 5, 5, "needs 'sitegen' or 'command'"),
+""", 5, 5, "needs 'sitegen', 'command', or both"),
     case("generate-empty-command", """\
 version: 1
 scenarios:

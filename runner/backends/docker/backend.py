@@ -43,7 +43,7 @@ import psutil
 import requests.exceptions
 
 from runner.backends import harnessed
-from runner.backends.interface import Backend, BackendError, RunRequest, tail
+from runner.backends.interface import Backend, BackendError, ImageRequest, RunRequest, tail
 from runner.inbuild import cgroups
 from runner.measure import staging
 from runner.measure.readings import Readings
@@ -52,6 +52,7 @@ ROOT = PurePosixPath("/memsla")
 PROBE_DIR = ROOT / "probe"
 OUT_DIR = ROOT / "out"
 FIXTURE_DIR = ROOT / "fixture"
+FIXTURE_COPY_DIR = ROOT / "fixture_copy"  # a writable copy, for a build that asks for one
 OUTPUT_DIR = ROOT / "output"
 SCRATCH_DIR = ROOT / "scratch"
 # The image's unprivileged user; a root runner hands the writable folders to it for a run.
@@ -165,9 +166,10 @@ class DockerBackend(Backend):
         peak, failure = harnessed.run_idle(lambda request: self._run(request, image),
                                           Path("/tmp"), image)
         if peak is None:
+            from runner.backends.docker.images import IMAGE_CONTRACT
+
             raise BackendError(f"the memsla harness does not run in the Docker image {image} "
-                               f"({failure}): it needs python3 on PATH; rebuild it with "
-                               "`runner image build`")
+                               f"({failure}); {IMAGE_CONTRACT}")
         return peak
 
     def _api(self, call: Callable[[], T]) -> T:
@@ -177,16 +179,34 @@ class DockerBackend(Backend):
             raise BackendError(f"the Docker engine failed: {_cause(exc)}") from None
 
     # -- the container as the build sees it ----------------------------------------------------
-    def placeholder_paths(self, fixture: Path | None, output: Path,
-                          scratch: Path) -> dict[str, str]:
+    def placeholder_paths(self, fixture: Path | None, output: Path, scratch: Path,
+                          fixture_copy: Path | None = None) -> dict[str, str]:
         return {"fixture": str(FIXTURE_DIR) if fixture else "", "output": str(OUTPUT_DIR),
-                "scratch": str(SCRATCH_DIR)}
+                "scratch": str(SCRATCH_DIR),
+                "fixture_copy": str(FIXTURE_COPY_DIR) if fixture_copy else ""}
+
+    def scenario_image(self, request: ImageRequest) -> str:
+        """Build (or reuse) the scenario's image: its requirements and project on ``base``
+        (``runner.backends.docker.images.scenario_environment_image``)."""
+        from runner.backends.docker import images
+
+        try:
+            base = request.base
+            if request.dockerfile is not None:
+                base = images.user_image(request.dockerfile, request.log, self.client)
+            return images.scenario_environment_image(
+                base, request.requirements, request.project_wheel, request.project_hash,
+                log=request.log, client=self.client, python=request.python)
+        except images.ImageError as exc:
+            raise BackendError(str(exc)) from None
 
     def _mapping(self, request: RunRequest) -> list[tuple[Path, PurePosixPath]]:
         """Host folder -> container folder, for the paths a build may name either way."""
         pairs = [(request.output, OUTPUT_DIR), (request.scratch, SCRATCH_DIR)]
         if request.fixture is not None:
             pairs.append((request.fixture, FIXTURE_DIR))
+        if request.fixture_copy is not None:
+            pairs.append((request.fixture_copy, FIXTURE_COPY_DIR))
         return pairs
 
     def _workdir(self, request: RunRequest) -> str:
@@ -203,9 +223,13 @@ class DockerBackend(Backend):
         inside = [PROBE_DIR, OUT_DIR, OUTPUT_DIR, SCRATCH_DIR]
         if request.fixture is not None:
             inside.append(FIXTURE_DIR)
+        if request.fixture_copy is not None:
+            inside.append(FIXTURE_COPY_DIR)
         tmpfs = {PurePosixPath(path) for path in request.docker.tmpfs}
         if wanted in tmpfs or any(wanted.is_relative_to(mount) for mount in inside):
             return str(wanted)
+        if request.fixture_copy is not None:
+            return str(FIXTURE_COPY_DIR)
         return str(FIXTURE_DIR) if request.fixture is not None else "/tmp"
 
     def _environment(self, request: RunRequest, image: str) -> dict[str, str]:
@@ -235,6 +259,9 @@ class DockerBackend(Backend):
         if request.fixture is not None:
             mounts.append(docker.types.Mount(str(FIXTURE_DIR), str(request.fixture),
                                              type="bind", read_only=True))
+        if request.fixture_copy is not None:
+            mounts.append(docker.types.Mount(str(FIXTURE_COPY_DIR), str(request.fixture_copy),
+                                             type="bind"))
         tmpfs = dict(options.tmpfs)
         if options.output == "bind":
             mounts.append(docker.types.Mount(str(OUTPUT_DIR), str(request.output), type="bind"))
@@ -284,6 +311,9 @@ class DockerBackend(Backend):
         if request.docker.output == "bind":
             writable.append(request.output)
         handed = _hand_over(writable)
+        if handed and request.fixture_copy is not None:  # the copy is writable, all of it
+            _hand_over_tree(request.fixture_copy)
+            writable.append(request.fixture_copy)
         container = None
         try:
             kwargs = self._create_kwargs(request, image, run_id)
@@ -488,6 +518,11 @@ def _hand_over(folders: list[Path]) -> bool:
     for folder in folders:
         os.chown(folder, BUILD_UID, BUILD_GID)
     return True
+
+
+def _hand_over_tree(folder: Path) -> None:
+    for path in _walk(folder):
+        os.lchown(path, BUILD_UID, BUILD_GID)
 
 
 def _hand_back(folders: list[Path]) -> None:
