@@ -80,7 +80,11 @@ def test_largest_size_under_a_limit_is_within_one_step(
     truth = (limit - line.intercept) / line.slope  # ~ (120 - 8 - interpreter) pages
     search = capacity.largest_size(executor, plan, limit, guess=40, hard=True, precision=0.02)
     assert search.good is not None and search.step is not None
-    assert abs(search.good - truth) <= search.step, (search.good, truth, search.probes)
+    # the edge itself is exact (good built, good + step did not); the truth predicted from two
+    # unlimited runs carries their noise (page cache and kernel memory: about 1 MiB, a page
+    # here, either way): within one step plus the 2% the search was asked for
+    assert abs(search.good - truth) <= search.step + 0.02 * truth, (search.good, truth,
+                                                                      search.probes)
 
 
 @pytest.mark.cgroup
