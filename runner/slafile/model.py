@@ -178,7 +178,9 @@ class CaseSettings(BaseModel):
     warmup: int = 0
     timeout: float = 1800.0
     tracker: TrackerName = "tracemalloc"
-    stack_depth: int = 5
+    # tracemalloc frames per allocation: 5 made the traced Pelican pass 12.7x the bare build
+    # against 5x with 1 (benchmarks/traced.py); memray keeps whole stacks whatever this says
+    stack_depth: int = 1
     native: bool = False
     image: str = "memsla-scenarios:latest"
     sample_interval: float = 0.02

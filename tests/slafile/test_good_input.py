@@ -134,7 +134,7 @@ def test_settings_for_merges_builtin_defaults_scenario(suite: Suite) -> None:
         "warmup": 0,  # built in
         "timeout": 600.0,  # defaults
         "tracker": "tracemalloc",  # built in
-        "stack_depth": 5,  # built in
+        "stack_depth": 1,  # built in
         "native": False,  # built in
         "image": BUILTIN_SETTINGS.image,  # built in
         "sample_interval": pytest.approx(0.05),  # scenario beats built in
