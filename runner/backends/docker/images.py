@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -452,6 +452,23 @@ def _wheels_dir(requirements_text: str, log: Log, requirements: Path) -> Path:
     return folder
 
 
+def _follow_build(stream: Iterable[dict[str, Any]], what: str, log: Log) -> str | None:
+    """Follow a build's output: its lines to ``log``, an error as ImageBuildError; the id of
+    the image it made, if it said."""
+    image_id: str | None = None
+    for chunk in stream:
+        if "error" in chunk:
+            detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+            raise ImageBuildError(f"docker build of {what} failed: {str(detail).strip()}")
+        text = chunk.get("stream")
+        if isinstance(text, str) and text.strip():
+            log(f"build: {text.rstrip()}")
+        aux = chunk.get("aux")
+        if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
+            image_id = aux["ID"]
+    return image_id
+
+
 def _docker_build(
     client: docker.DockerClient,
     context: Path,
@@ -461,7 +478,6 @@ def _docker_build(
     log: Log,
 ) -> str:
     """Build context/Dockerfile, streaming the log; return the image id."""
-    image_id: str | None = None
     try:
         stream = client.api.build(
             path=str(context),
@@ -474,16 +490,7 @@ def _docker_build(
             pull=False,
             decode=True,
         )
-        for chunk in stream:
-            if "error" in chunk:
-                detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
-                raise ImageBuildError(f"docker build of {tag} failed: {str(detail).strip()}")
-            text = chunk.get("stream")
-            if isinstance(text, str) and text.strip():
-                log(f"build: {text.rstrip()}")
-            aux = chunk.get("aux")
-            if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
-                image_id = aux["ID"]
+        image_id = _follow_build(stream, tag, log)
     except docker.errors.APIError as exc:
         raise ImageBuildError(f"docker build of {tag} failed: {exc}") from exc
     if image_id is None:
@@ -727,21 +734,12 @@ def user_image(dockerfile: Path, log: Log = _stderr_log,
     if _image_exists(client, tag):
         return tag
     log(f"building {tag} from {dockerfile}")
-    image_id: str | None = None
     try:
-        for chunk in client.api.build(path=str(context), dockerfile=dockerfile.name, tag=tag,
-                                      network_mode="host", rm=True, forcerm=True, decode=True,
-                                      labels={"org.memsla.dockerfile": str(dockerfile)}):
-            if "error" in chunk:
-                detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
-                raise ImageBuildError(f"docker build of {dockerfile} failed: "
-                                      f"{str(detail).strip()}")
-            text = chunk.get("stream")
-            if isinstance(text, str) and text.strip():
-                log(f"build: {text.rstrip()}")
-            aux = chunk.get("aux")
-            if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
-                image_id = aux["ID"]
+        image_id = _follow_build(
+            client.api.build(path=str(context), dockerfile=dockerfile.name, tag=tag,
+                             network_mode="host", rm=True, forcerm=True, decode=True,
+                             labels={"org.memsla.dockerfile": str(dockerfile)}),
+            str(dockerfile), log)
     except docker.errors.APIError as exc:
         raise ImageBuildError(f"docker build of {dockerfile} failed: {exc}") from exc
     if image_id is None and not _image_exists(client, tag):
