@@ -5,7 +5,7 @@
   run through the same session, executor, backends and judging;
 - :func:`measure_callable` measures a Python callable in a forked child that joins a fresh
   memory cgroup first (``runner.backends.forked``), so only what the call adds is charged;
-- :func:`save` / :func:`load` write and read the results JSON (schema 2);
+- :func:`save` / :func:`load` write and read the results JSON (the versioned schema);
 - :func:`compare` puts results at several sizes side by side: the per-size table, the growth
   between sizes and the scaling fits of ``runner.judging.scaling``.
 
@@ -236,7 +236,7 @@ def judge_cases(results: Results, rules: Sequence[Rule]) -> None:
 
 # -- results files -------------------------------------------------------------------------------
 def save(results: Results, path: str | Path) -> Path:
-    """Write the results JSON (schema 2, the same file as ``runner check --json``)."""
+    """Write the results JSON (the same schema as ``runner check --json``)."""
     target = Path(path)
     results.write(target)
     return target

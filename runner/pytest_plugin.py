@@ -12,7 +12,7 @@ under a hard limit, judged by the rules of ``sla.yaml``.
   that asks for this fixture the marker's limit and rules are the defaults of its runs, and the
   body itself is not forked.
 - a summary table at the end, ``--memsla-json PATH`` (the results JSON of ``runner check``,
-  schema 2, one case per measurement), and each figure as a JUnit XML property.
+  same schema, one case per measurement), and each figure as a JUnit XML property.
 
 Under pytest-xdist each worker makes its own cgroups and the controller gathers the figures
 from the test reports. Without a writable cgroup the child is sampled from outside without a
@@ -49,7 +49,7 @@ _OUTCOMES = {f"{module}.{name}" for module in ("builtins", "_pytest.outcomes")
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("memsla", "memory measured by the kernel (memsla)")
     group.addoption("--memsla-json", metavar="PATH", default=None,
-                    help="write every measurement as memsla results JSON (schema 2)")
+                    help="write every measurement as memsla results JSON (runner check's schema)")
     group.addoption("--memsla-backend", default="local",
                     choices=["local", "cgroup", "process"],
                     help="local: a memory cgroup, else the process sampled (approximate); "
