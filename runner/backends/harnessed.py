@@ -98,7 +98,7 @@ def _well_typed(report: dict[str, Any]) -> dict[str, Any]:
             fits = True
         elif key == "swap_allowed":
             fits = isinstance(value, bool)
-        elif key in ("error",):
+        elif key in ("error", "peak_file"):
             fits = isinstance(value, str)
         elif key == "limit_changes":
             fits = isinstance(value, list) and all(_is_limit_change(item) for item in value)

@@ -60,6 +60,7 @@ def test_harness_reports_raw_v2_readings(tmp_path: Path, python: str) -> None:
         "sampled_max_anon": 100 * MiB, "anon_at_end": 100 * MiB, "cache_at_max": 50 * MiB,
         "oom_kill_counter": 2, "limit_read": 256 * MiB, "swap_allowed": True}
     assert "cgroup_peak" not in report, "the harness derives no figure"
+    assert "error" not in report, "read_report keeps every value the harness writes"
 
     readings = harnessed.from_report(
         report, sample_interval=0.01, host_duration=9.0, timed_out=False, stderr_tail="",
