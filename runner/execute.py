@@ -154,6 +154,8 @@ class Executor:
                 kinds.append("traced")
         if scenario.leak is not None:  # repeated calls in one process (runner.inbuild.leak)
             kinds.append("leak")
+        # the fixture as the next run finds it: each state is read once, after a run
+        after = fixture_state(fixture) if fixture is not None else {}
         for index, kind in enumerate(kinds):
             self.on_progress(f"{plan.label}: {kind} run {index + 1}/{len(kinds)}")
             run_dir = work / f"run{index}"
@@ -186,18 +188,20 @@ class Executor:
                 trace=kind == "traced", probe_stage=stage, probe_out=probe_out, output=output,
                 scratch=scratch, fixture=fixture, fixture_copy=copy,
                 image=image or plan.settings.image, docker=scenario.docker, cpus=cpus)
-            before = fixture_state(fixture) if fixture is not None else {}
+            before = after
             started = time.monotonic()
             readings = backend.run(request)
             ended = time.monotonic()
             run = assemble_run(kind, index, readings, probe_out)
             if fixture is not None:
-                run.fixture_changed = fixture_change(before, fixture_state(fixture))
+                after = fixture_state(fixture)
+                run.fixture_changed = fixture_change(before, after)
                 if run.fixture_changed:  # the cached entry is spoilt: made again for the next
                     shutil.rmtree(fixture, ignore_errors=True)
                     assert scenario.generate is not None
                     fixture = prepare_fixture(scenario.generate, values, self.spec_dir,
                                               self.cache)
+                    after = fixture_state(fixture)
             run.started = round(started - self.clock_origin, 4)
             run.ended = round(ended - self.clock_origin, 4)
             run.cpus = list(cpus) if cpus else None
@@ -269,14 +273,13 @@ def leak_argv(scenario: Scenario, values: Mapping[str, object]) -> list[str]:
     """The leak driver's command line; ``args`` take the same placeholders as ``command``."""
     leak = scenario.leak
     assert leak is not None
-    # with requirements, a project or python: the virtualenv's python3 comes first on PATH
-    python = "python3"
     args = []
     for text in leak.args:
         try:
             args.append(fill(text, values))
         except (KeyError, ValueError, IndexError, AttributeError) as exc:
             raise UsageError(f"leak args: cannot fill {text!r}: {exc!r}") from None
-    return [python, "-m", "runner.inbuild.leak", "--entry", leak.entry,
+    # with requirements, a project or python: the virtualenv's python3 comes first on PATH
+    return ["python3", "-m", "runner.inbuild.leak", "--entry", leak.entry,
             "--calls", str(leak.calls), "--warmup", str(leak.warmup),
             *(["--console-script"] if leak.console_script else []), "--", *args]

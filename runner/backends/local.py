@@ -35,7 +35,7 @@ from runner.measure import staging
 from runner.measure.readings import Readings
 from runner.results import LimitChange, Timeline
 
-CGROUP_PREFIX = "memsla-"
+CGROUP_PREFIX = reaper.CGROUP_PREFIX  # memsla-<runner pid>-<n>: the watchdog finds them
 BUILD_CGROUP = "build"  # the build's own cgroup, below the fence
 # $0 is the cgroup.procs file; the shell moves itself in, then becomes the build.
 ENTER_AND_EXEC = 'echo 0 > "$0" && exec "$@"'
@@ -78,8 +78,8 @@ class CgroupBackend(Backend):
     def remove_leftovers(self) -> list[str]:
         removed = []
         for entry in Path(self.parent.path).glob(f"{CGROUP_PREFIX}*"):
-            owner = entry.name[len(CGROUP_PREFIX):].split("-", 1)[0]
-            if owner.isdigit() and psutil.pid_exists(int(owner)):
+            owner = reaper.owner_of(entry.name)
+            if owner is not None and psutil.pid_exists(owner):
                 continue
             try:  # with any cgroups below it: the build may sit one level down
                 reaper.remove_cgroup_tree(cgroups.Cgroup(str(entry), self.parent.version))
@@ -173,8 +173,8 @@ def _remove_cpusets(files: ModuleType) -> list[str]:
     """Cpuset cgroups of runners that are gone (v1: a hierarchy of its own)."""
     removed = []
     for path in cpusets.leftovers(files, CGROUP_PREFIX):
-        owner = os.path.basename(path)[len(CGROUP_PREFIX):].split("-", 1)[0]
-        if owner.isdigit() and psutil.pid_exists(int(owner)):
+        owner = reaper.owner_of(os.path.basename(path))
+        if owner is not None and psutil.pid_exists(owner):
             continue
         try:
             os.rmdir(path)
