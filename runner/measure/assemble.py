@@ -117,10 +117,12 @@ def limit_changed(readings: Readings, changes: list[LimitChange]) -> str | None:
     set back between two reads leaves that trace only)."""
     if changes:
         first = changes[0]
-        # memory and memory+swap usually change together: one sentence names both files
+        # memory and memory+swap usually change together: one sentence names both files, in
+        # one order (the memory file sorts first on both versions), whether the sampler saw
+        # them change in one read or in two
         alike = [c for c in changes if (c.cgroup, c.before, c.after) == (
             first.cgroup, first.before, first.after)]
-        files = " and ".join(c.file for c in alike if c.file)
+        files = " and ".join(sorted(c.file for c in alike if c.file))
         where = "its own cgroup" if first.cgroup == "own" else (
             "the parent cgroup holding its limit")
         when = ("read after the build" if first.at is None

@@ -150,6 +150,19 @@ def test_limit_changes_the_backend_saw_during_the_build() -> None:
     assert "stopped" not in held.limit_changed
 
 
+def test_changes_seen_in_two_reads_are_said_the_same_way() -> None:
+    # a build writes memory+swap first, then memory; a sampler read between the two writes
+    # sees them in that order: the sentence is the one a single read would have given
+    memsw, memory = (LimitChange(cgroup="own", file=name, before=LIMIT, after=None, at=at)
+                     for name, at in (("memory.memsw.limit_in_bytes", 0.1),
+                                      ("memory.limit_in_bytes", 0.12)))
+    one_read = assemble("timed", 0, _cgroup(limit_changes=[memory, memsw]), ProbeData())
+    two_reads = assemble("timed", 0, _cgroup(limit_changes=[memsw, memory]), ProbeData())
+    both = "(memory.limit_in_bytes and memory.memsw.limit_in_bytes of its own cgroup, "
+    for run in (one_read, two_reads):
+        assert run.limit_changed is not None and both in run.limit_changed
+
+
 def test_a_peak_above_the_limit_means_the_limit_did_not_hold() -> None:
     # raised and set back between two reads: only the peak says so
     run = assemble("timed", 0, _cgroup(kernel_peak=609 * MiB), ProbeData())
