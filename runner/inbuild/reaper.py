@@ -33,6 +33,10 @@ from runner.inbuild import cgroups
 PROC = "/proc"  # the live /proc: the killers act on real processes, never on a recorded tree
 PR_SET_CHILD_SUBREAPER = 36
 KILL_TIMEOUT_S = 5.0
+# A build being killed in a container may still write into its run's folders (the harness's
+# report) while the watchdog removes them; a write into a removed folder fails, so removing
+# again until none is left ends it. Longer than a harness takes to kill its build and exit.
+FOLDER_TIMEOUT_S = 30.0
 # The runner's work folders in TMPDIR are memsla-<runner pid>-<random>; the owner's death lets
 # the next runner remove them. Kept folders (--keep-outputs) carry no pid: never removed.
 WORK_PREFIX = "memsla-"
@@ -179,8 +183,23 @@ def clean_up_after(owner: int, tmpdir: str) -> None:
             except OSError as exc:
                 sys.stderr.write("memsla-reaper: %s\n" % exc)
     pattern = os.path.join(glob.escape(tmpdir), glob.escape(work_prefix(owner)) + "*")
-    for folder in glob.glob(pattern):
-        shutil.rmtree(folder, ignore_errors=True)
+    for folder in remove_folders(pattern):
+        sys.stderr.write("memsla-reaper: cannot remove %s\n" % folder)
+
+
+def remove_folders(pattern: str, timeout: float = FOLDER_TIMEOUT_S) -> List[str]:
+    """Remove the folders matching ``pattern``, again and again while a writer adds to them,
+    until none is left or ``timeout`` passes; returns those left."""
+    deadline = time.monotonic() + timeout
+    left = glob.glob(pattern)
+    while left:
+        for folder in left:
+            shutil.rmtree(folder, ignore_errors=True)
+        left = glob.glob(pattern)
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    return left
 
 
 # -- the watchdog ----------------------------------------------------------------------------

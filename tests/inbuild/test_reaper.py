@@ -123,3 +123,37 @@ def test_harness_kills_what_the_build_left_and_everything_when_its_lifeline_ends
     finally:
         kill_running(daemon)
         kill_running(build)
+
+
+# A harness still being killed in its container writes its report into the run's output folder
+# while the watchdog removes it: the watchdog removes again until nothing is left.
+LATE_WRITER = textwrap.dedent("""\
+    import os, sys, time
+    out, ready, n = sys.argv[1], sys.argv[2], 0
+    open(ready, "w").close()
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        try:
+            with open(os.path.join(out, "report-%d.json" % n), "w") as handle:
+                handle.write("{}")
+        except OSError:
+            break  # the folder is gone: a write into a removed folder fails
+        n += 1
+    """)
+
+
+def test_watchdog_removes_a_folder_that_is_written_while_it_removes_it(tmp_path: Path) -> None:
+    owner = subprocess.Popen(["true"])
+    owner.wait()
+    runs = tmp_path / "runs"
+    out = runs / f"memsla-{owner.pid}-a" / "out"
+    out.mkdir(parents=True)
+    ready = tmp_path / "ready"
+    writer = subprocess.Popen([sys.executable, "-c", LATE_WRITER, str(out), str(ready)])
+    try:
+        assert wait_until(ready.exists)
+        reaper.clean_up_after(owner.pid, str(runs))
+        assert list(runs.iterdir()) == []
+    finally:
+        writer.kill()
+        writer.wait()
