@@ -159,9 +159,13 @@ class _Probe:
                                  % (sys.executable, type(error).__name__)})
             return
         try:
+            capture = os.path.join(directory, "memray-%d.bin" % os.getpid())
+            try:  # uncompressed: compressing at exit is the build's time; the host reads either
+                where = {"destination": memray.FileDestination(capture, compress_on_exit=False)}
+            except (AttributeError, TypeError):  # a memray older than 1.5
+                where = {"file_name": capture}
             self.memray = memray.Tracker(
-                os.path.join(directory, "memray-%d.bin" % os.getpid()),
-                native_traces=_ENV.get("MEMSLA_NATIVE") == "1", follow_fork=True)
+                native_traces=_ENV.get("MEMSLA_NATIVE") == "1", follow_fork=True, **where)
             self.memray.__enter__()
         except Exception as error:
             self.memray = None
