@@ -315,8 +315,9 @@ def status_of(results: Results) -> tuple[Status, list[str]]:
                             "measured and no rule of theirs is broken; runner merge judges the "
                             "whole file"]
     if not any(v.passed and not v.implicit for v in judged):
-        return "error", ["no SLA written in the SLA file was judged: only the implicit rules "
-                         "(exit_code == 0, oom_kills == 0) ran, and they alone make no gate"]
+        return "error", ["no SLA written by the user (in the SLA file, a marker or an API call) "
+                         "was judged: only the implicit rules (exit_code == 0, oom_kills == 0) "
+                         "ran, and they alone make no gate"]
     return "pass", []
 
 

@@ -49,7 +49,7 @@ def test_status_needs_a_judged_rule_of_the_users(verdicts: list[Verdict], error:
     status, problems = status_of(_results(_case(*verdicts, error=error)))
     assert status == expected
     if verdicts and all(v.implicit for v in verdicts):
-        assert "no SLA written in the SLA file was judged" in problems[0]
+        assert "no SLA written by the user" in problems[0]
 
 
 def _write(folder: Path, text: str) -> Path:
@@ -84,7 +84,7 @@ def test_implicit_rules_alone_are_no_pass(tmp_path: Path) -> None:
     run = run_cli(["check", "sla.yaml"], tmp_path)
     assert run.exit_code == 3, run.stdout + run.stderr
     assert run.results is not None and run.results["status"] == "error"
-    assert "no SLA written in the SLA file was judged" in run.results["problems"][0]
+    assert "no SLA written by the user" in run.results["problems"][0]
     assert "no SLA written" in run.stdout
 
 
