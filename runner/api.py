@@ -57,7 +57,7 @@ from runner.units import (
 
 Size = int | str  # bytes, or a text such as "256MiB"
 Duration = float | str  # seconds, or a text such as "10min"
-Tracker = Literal["none", "tracemalloc"]
+Tracker = Literal["none", "tracemalloc", "memray"]
 CallableBackend = Literal["local", "auto", "cgroup", "process"]
 RuleText = str | Rule
 
@@ -102,9 +102,10 @@ def check(sla_file: str | Path, *, scenarios: str | Sequence[str] | None = None,
 def measure_command(command: Sequence[str] | str, *, name: str = "command",
                     limit: Size | None = None, rules: Iterable[RuleText] = (),
                     size: int | None = None, size_parameter: str = "pages", repeats: int = 1,
-                    warmup: int = 0, tracker: Tracker = "none", backend: str = "local",
-                    env: Mapping[str, str] | None = None, workdir: str | Path | None = None,
-                    timeout: Duration = "30min", json_path: str | Path | None = None) -> Results:
+                    warmup: int = 0, tracker: Tracker = "none", native: bool = False,
+                    backend: str = "local", env: Mapping[str, str] | None = None,
+                    workdir: str | Path | None = None, timeout: Duration = "30min",
+                    json_path: str | Path | None = None) -> Results:
     """Measure one command as a one-scenario suite: what ``runner check`` gives for
 
         scenarios: {NAME: {command: COMMAND, limit: LIMIT, slas: RULES, matrix: {pages: [SIZE]}}}
@@ -121,7 +122,7 @@ def measure_command(command: Sequence[str] | str, *, name: str = "command",
         "command": command if isinstance(command, str) else list(command),
         "shell": isinstance(command, str), "env": dict(env or {}), "workdir": str(folder),
         "slas": [_rule_text(rule) for rule in rules], "repeats": repeats, "warmup": warmup,
-        "tracker": tracker, "backend": backend, "timeout": timeout,
+        "tracker": tracker, "native": native, "backend": backend, "timeout": timeout,
     }
     if limit is not None:
         scenario["limit"] = limit
@@ -159,15 +160,18 @@ class CallableFailed(MemslaError):
 def measure_callable(func: Callable[[], object], *, name: str = "callable",
                      limit: Size | None = None, rules: Iterable[RuleText] = (),
                      size: int | None = None, size_parameter: str = "pages", repeats: int = 1,
-                     tracker: Tracker = "none", backend: CallableBackend = "local",
+                     tracker: Tracker = "none", native: bool = False,
+                     backend: CallableBackend = "local",
                      timeout: Duration = "30min", params: Mapping[str, int | str] | None = None,
                      raise_errors: bool = True, json_path: str | Path | None = None) -> Results:
     """Measure ``func()`` in a forked child that joins a fresh memory cgroup under ``limit``
     before the call: what this process made before (imports, fixtures, data) is not charged,
     only what the call adds (see ``runner.backends.forked``). The call's return value and side
-    effects stay in the child. ``tracker="tracemalloc"`` adds one traced call for the heap
-    figures. The figures include the fork's own cost, measured once per process as an empty
-    callable the same way: ``results.host.harness_baseline`` (and :attr:`Figures.baseline`).
+    effects stay in the child. ``tracker="tracemalloc"`` or ``"memray"`` adds one traced call for
+    the heap figures (memray: also ``allocated`` and ``allocation_calls``; ``native`` keeps
+    native stacks of the sites at the peak). The figures include the fork's own cost, measured
+    once per process as an empty callable the same way: ``results.host.harness_baseline``
+    (and :attr:`Figures.baseline`).
 
     With ``backend="local"`` (or ``"auto"``) and no writable cgroup the child is sampled from
     outside (its unique set size) without a hard limit, and every figure is marked approximate.
@@ -189,14 +193,15 @@ def measure_callable(func: Callable[[], object], *, name: str = "callable",
     case = Case(scenario=name, params=case_params, size_parameter=size_parameter
                 if size is not None else None, size=size, backend=caller.name,
                 limit=limit_bytes, approximate=caller.approximate)
-    traced: list[RunKind] = ["traced"] if tracker == "tracemalloc" else []
+    traced: list[RunKind] = [] if tracker == "none" else ["traced"]
     timed: list[RunKind] = ["timed"] * repeats
     kinds = timed + traced
     note = (f"fork baseline: an empty callable measured the same way peaks at "
             f"{format_bytes(baseline)}; these figures include it") if baseline else ""
     raised: CallError | None = None
     for index, kind in enumerate(kinds):
-        outcome = caller.call(func, limit=limit_bytes, timeout=seconds, trace=kind == "traced")
+        outcome = caller.call(func, limit=limit_bytes, timeout=seconds, native=native,
+                              tracker=None if kind != "traced" or tracker == "none" else tracker)
         run = assemble(kind, index, outcome.readings, outcome.probe)
         if outcome.error is not None:
             raised = raised or outcome.error
@@ -278,6 +283,16 @@ class Figures:
         return self._bytes("python_peak")
 
     @property
+    def allocated(self) -> int | None:
+        """``tracker="memray"``: bytes requested over the call, freed or not."""
+        return self._bytes("allocated")
+
+    @property
+    def allocation_calls(self) -> int | None:
+        """``tracker="memray"``: allocation calls over the call."""
+        return self._bytes("allocation_calls")
+
+    @property
     def added(self) -> int | None:
         """The peak above the baseline (the peak itself where there is none)."""
         peak = self.peak
@@ -323,6 +338,9 @@ class Figures:
             f"rss peak {format_bytes(self.rss_peak)}"]
         if self.python_peak is not None:
             parts.append(f"python peak {format_bytes(self.python_peak)}")
+        if self.allocated is not None:
+            parts.append(f"allocated {format_bytes(self.allocated)} in "
+                         f"{self.allocation_calls} calls")
         parts.append(f"duration {format_seconds(self.duration)}")
         if self.oom_kills:
             parts.append(f"{self.oom_kills} OOM kill(s)")

@@ -62,7 +62,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "memsla(*rules, limit=None, tracker='none', repeats=1, timeout='30min'): "
         "run the test body in its own memory cgroup under a hard limit and judge the rules "
-        "(e.g. 'rss_peak < 300MiB') on what it adds")
+        "(e.g. 'rss_peak < 300MiB') on what it adds; tracker 'tracemalloc' or 'memray' adds "
+        "a traced call for the heap figures")
     config.pluginmanager.register(_Gathered(config), "memsla-gathered")
 
 
@@ -96,9 +97,9 @@ class Spec:
         settings = {k: v for k, v in marker.kwargs.items() if k != "rules"}
         if settings.get("limit") is None:
             settings.pop("limit", None)
-        if settings.get("tracker", "none") not in ("none", "tracemalloc"):
-            raise pytest.UsageError(f"{item.nodeid}: memsla marker: tracker is 'none' or "
-                                    f"'tracemalloc', not {settings['tracker']!r}")
+        if settings.get("tracker", "none") not in ("none", "tracemalloc", "memray"):
+            raise pytest.UsageError(f"{item.nodeid}: memsla marker: tracker is 'none', "
+                                    f"'tracemalloc' or 'memray', not {settings['tracker']!r}")
         return cls(**{**base.__dict__, **settings,
                       "rules": tuple(str(r) for r in (*marker.args, *rules))})
 

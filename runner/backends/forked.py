@@ -15,6 +15,10 @@ unique set size (pages no other process maps) of the child and its descendants: 
 
 The child never returns into the caller's code: it runs the callable and ``os._exit``s, so its
 side effects on the caller's objects are lost (as with any fork).
+
+A traced call starts its tracker in the child just before the call: tracemalloc (figures sent
+back with the report) or memray (a capture file in a work folder of the runner's, read here as
+``runner check`` reads a build's, then removed).
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from runner.backends.interface import BackendError
 from runner.backends.local import (  # its leftover sweep knows ours
@@ -38,8 +45,9 @@ from runner.backends.local import (  # its leftover sweep knows ours
     find_parent,
 )
 from runner.backends.tree import TreeSampler, uss
-from runner.inbuild import cgroups
+from runner.inbuild import cgroups, reaper
 from runner.inbuild.waiting import Waiter
+from runner.measure.memray_records import read_memray_dir
 from runner.measure.probe_records import ProbeData
 from runner.measure.readings import Readings
 from runner.results import LimitChange, PythonHeap, Timeline
@@ -50,6 +58,8 @@ ERROR_LIMIT = 16_000  # characters of the callable's traceback sent back (a pipe
 EXIT_RAISED = 1  # the child's exit status when the callable raised
 EXIT_NO_CGROUP = 70  # the child could not join its cgroup: nothing was called
 EXIT_CHILD_BROKE = 71  # memsla's own code in the child failed
+
+CallTracker = Literal["tracemalloc", "memray"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,7 @@ class CallError:
 @dataclass
 class CallOutcome:
     """One measured call: the raw readings (``runner.measure.assemble`` makes the run of them),
-    the tracemalloc figures of a traced call, and the callable's exception if it raised."""
+    the tracker's figures of a traced call, and the callable's exception if it raised."""
 
     readings: Readings
     probe: ProbeData = field(default_factory=ProbeData)
@@ -102,8 +112,18 @@ class ForkedCaller:
         return None if self.parent is None else self.parent.version
 
     def call(self, func: Callable[[], object], *, limit: int | None, timeout: float,
-             trace: bool = False, sample_interval: float = 0.02) -> CallOutcome:
-        """Fork, run ``func`` in the child, and say what was read about it."""
+             tracker: CallTracker | None = None, native: bool = False,
+             sample_interval: float = 0.02) -> CallOutcome:
+        """Fork, run ``func`` in the child (under ``tracker``, if any; ``native``: memray keeps
+        native stacks), and say what was read about it."""
+        trace = Trace(tracker, native)
+        try:
+            return self._call(func, limit, timeout, trace, sample_interval)
+        finally:
+            trace.close()
+
+    def _call(self, func: Callable[[], object], limit: int | None, timeout: float,
+              trace: Trace, sample_interval: float) -> CallOutcome:
         if self.parent is None:
             return _call(func, None, limit, timeout, trace, sample_interval)
         self._counter += 1
@@ -120,8 +140,43 @@ class ForkedCaller:
             fence.remove()
 
 
+class Trace:
+    """The tracker of one call; memray's capture folder is one of the runner's work folders, so
+    the runner's watchdog removes it if the runner dies."""
+
+    def __init__(self, tracker: CallTracker | None, native: bool) -> None:
+        self.tracker = tracker
+        self.native = native
+        self.folder: Path | None = None
+        if tracker == "memray":
+            from runner.workload.cache import cache_dir, work_root
+
+            root = work_root(cache_dir())
+            root.mkdir(parents=True, exist_ok=True)
+            reaper.ensure_watchdog(str(root))
+            self.folder = Path(tempfile.mkdtemp(dir=root,
+                                                prefix=reaper.work_prefix(os.getpid())))
+
+    def read(self, probe: ProbeData, report: dict[str, Any], pid: int,
+             notes: list[str]) -> None:
+        """The tracker's figures into ``probe``; what kept them from being read into ``notes``."""
+        if isinstance(report.get("tracker_error"), str):
+            notes.append(report["tracker_error"])
+        if self.tracker == "tracemalloc" and report.get("python_peak") is not None:
+            probe.python.append(PythonHeap(pid=pid, peak=int(report["python_peak"]),
+                                           final=report.get("python_final")))
+        elif self.folder is not None:
+            memray = read_memray_dir(self.folder)
+            probe.python += memray.python
+            notes += memray.problems
+
+    def close(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def _call(func: Callable[[], object], cgroup: cgroups.Cgroup | None, limit: int | None,
-          timeout: float, trace: bool, interval: float,
+          timeout: float, trace: Trace, interval: float,
           build: cgroups.Cgroup | None = None) -> CallOutcome:
     """Fork and call; the child joins ``build`` (below the fence ``cgroup``, measured)."""
     read_end, write_end = os.pipe()
@@ -201,9 +256,7 @@ def _call(func: Callable[[], object], cgroup: cgroups.Cgroup | None, limit: int 
         readings.tree_rss_max = sampler.max_usage or 0
         readings.notes.append(USS_NOTE)
     probe = ProbeData(vm_hwm=report.get("rss_added"))  # the call's own RSS high-water mark
-    if trace and report.get("python_peak") is not None:
-        probe.python.append(PythonHeap(pid=pid, peak=int(report["python_peak"]),
-                                       final=report.get("python_final")))
+    trace.read(probe, report, pid, readings.notes)
     return CallOutcome(readings, probe, error)
 
 
@@ -220,7 +273,7 @@ def _kill(cgroup: cgroups.Cgroup | None, pid: int, sampler: object) -> None:
 
 
 def _child(func: Callable[[], object], cgroup: cgroups.Cgroup | None, out: int,
-           trace: bool) -> int:  # pragma: no cover - runs in the forked child
+           trace: Trace) -> int:  # pragma: no cover - runs in the forked child
     """Join the cgroup, call, report over ``out``; the exit status for ``os._exit``."""
     report: dict[str, Any] = {}
     code = 0
@@ -235,10 +288,7 @@ def _child(func: Callable[[], object], cgroup: cgroups.Cgroup | None, out: int,
             report["enter"] = str(exc)
             return EXIT_NO_CGROUP
         rss_at_start = _reset_own_hwm()
-        if trace:
-            import tracemalloc
-
-            tracemalloc.start()
+        tracker = _start_tracker(trace, report)
         started = time.perf_counter()
         try:
             func()
@@ -248,10 +298,8 @@ def _child(func: Callable[[], object], cgroup: cgroups.Cgroup | None, out: int,
                                "message": str(exc)[:ERROR_LIMIT],
                                "traceback": traceback.format_exc()[-ERROR_LIMIT:]}
         report["duration"] = time.perf_counter() - started
-        if trace:
-            current, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-            report["python_peak"], report["python_final"] = peak, current
+        if tracker is not None:
+            _stop_tracker(trace, tracker, report)
         if cgroup is not None:
             report["anon"] = cgroup.anon()
         hwm = _own_status("VmHWM")
@@ -268,6 +316,38 @@ def _child(func: Callable[[], object], cgroup: cgroups.Cgroup | None, out: int,
             os.write(out, json.dumps(report).encode())
         finally:
             os.close(out)
+
+
+def _start_tracker(trace: Trace, report: dict[str, Any]) -> Any:  # pragma: no cover - child
+    """Start the call's tracker; what kept it from starting goes into ``report``."""
+    try:
+        if trace.tracker == "tracemalloc":
+            import tracemalloc
+
+            tracemalloc.start()
+            return tracemalloc
+        if trace.tracker == "memray" and trace.folder is not None:
+            import memray
+
+            capture = str(trace.folder / f"memray-{os.getpid()}.bin")
+            started = memray.Tracker(
+                destination=memray.FileDestination(capture, compress_on_exit=False),
+                native_traces=trace.native)
+            started.__enter__()
+            return started
+    except Exception as exc:  # memray not installed here, or a tracker already running
+        report["tracker_error"] = (f"{trace.tracker} did not start in the forked child "
+                                   f"({type(exc).__name__}: {exc}): no heap figures")[:1000]
+    return None
+
+
+def _stop_tracker(trace: Trace, tracker: Any, report: dict[str, Any]) -> None:  # pragma: no cover
+    if trace.tracker == "tracemalloc":
+        current, peak = tracker.get_traced_memory()
+        tracker.stop()
+        report["python_peak"], report["python_final"] = peak, current
+    else:
+        tracker.__exit__(None, None, None)  # closes the capture file the parent reads
 
 
 def _own_status(key: str) -> int | None:

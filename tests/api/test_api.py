@@ -4,6 +4,7 @@ saved and read back."""
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -12,7 +13,9 @@ import pytest
 
 from runner import api
 from runner.errors import UsageError
+from runner.inbuild.reaper import work_prefix
 from runner.results import Results
+from runner.workload.cache import cache_dir, work_root
 from tests.conftest import PLANT, run_cli
 
 MiB = 1 << 20
@@ -136,3 +139,37 @@ def test_a_callable_that_lifts_its_own_limit_is_still_held(tmp_path: Path) -> No
     assert run.oom_kills >= 1 and (run.cgroup_peak or 0) <= 1024 * MiB, "the fence held"
     assert run.limit_changed is not None and "of its own cgroup" in run.limit_changed
     assert results.status != "pass"
+
+
+def test_a_callable_traced_by_memray_gives_its_churn(tmp_path: Path) -> None:
+    """1,000 x 1 MiB allocated and freed by the call: memray counts every one of them, the heap
+    peak stays near 1 MiB, and what the process held before the call is not in the figures."""
+    before = [bytearray(MiB) for _ in range(64)]  # made before the fork: not the callable's
+
+    def churn() -> None:
+        for _ in range(1000):
+            block = bytearray(MiB)
+            del block
+        assert len(before) == 64
+
+    results = api.measure_callable(churn, limit="256MiB", tracker="memray",
+                                   rules=["allocation_calls >= 1000"],
+                                   json_path=tmp_path / "r.json")
+    figures = api.figures(results)
+    assert figures.allocated is not None and figures.allocation_calls is not None
+    assert abs(figures.allocated - 1000 * MiB) < 0.02 * 1000 * MiB, figures.describe()
+    assert figures.allocation_calls >= 1000
+    assert figures.python_peak is not None and MiB <= figures.python_peak < 4 * MiB
+    assert results.status == "pass", results.problems
+    left = list(work_root(cache_dir()).glob(f"{work_prefix(os.getpid())}*"))
+    assert left == [], "the capture folder is removed"
+
+
+def test_a_callable_whose_tracker_cannot_start_is_no_pass(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "memray", None)  # the import fails in the forked child
+    results = api.measure_callable(lambda: bytearray(MiB), limit="256MiB", tracker="memray",
+                                   rules=["allocated < 1GiB"])
+    traced = [run for run in results.cases[0].runs if run.kind == "traced"]
+    assert any("memray did not start in the forked child" in note for note in traced[0].notes)
+    assert results.status == "error" and api.figures(results).allocated is None

@@ -207,3 +207,18 @@ def test_command(memsla):
     sampled = run.peak("test_sampled")
     assert 70 * MiB < sampled < 100 * MiB, sampled / MiB  # unique pages of the child
     run.outcome.stdout.fnmatch_lines(["*approx.*", "approximate: no cgroup here*"])
+
+
+def test_a_marker_traces_with_memray_and_judges_its_churn(run_plugin) -> None:
+    run = run_plugin(HEADER + """
+@pytest.mark.memsla("allocation_calls >= 500", "allocated < 100MiB", limit="256MiB",
+                    tracker="memray")
+def test_churn():
+    for _ in range(500):
+        block = touch(1)
+""")
+    run.outcome.assert_outcomes(failed=1)
+    assert "allocated < 100MiB: measured 50" in run.text  # 500 x 1 MiB, the bound broken
+    traced = [r for r in run.case("test_churn")["runs"] if r["kind"] == "traced"]
+    assert len(traced) == 1 and traced[0]["python"][0]["tracker"] == "memray"
+    assert traced[0]["python"][0]["allocation_calls"] >= 500
