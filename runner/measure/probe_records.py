@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runner.measure.memray_records import read_memray_dir
+from runner.measure.memray_records import add_phase_heaps, read_memray_dir
 from runner.results import AllocationSite, PeakSites, PhaseResult, PythonHeap, StackFrame
 
 # The probe writes a few KB per process (more with many phases); a larger file is not its own.
@@ -94,6 +94,7 @@ def read_probe_dir(directory: Path) -> ProbeData:
             data.problems.append(f"{path.name}: records the probe does not write were found "
                                  f"and the file was skipped ({type(exc).__name__}: {exc})"[:400])
             continue
+        _add_memray_phase_heaps(directory, records, found)
         data.python += found.python
         data.phases += found.phases
         data.cgroup_segments += found.cgroup_segments
@@ -116,6 +117,28 @@ def read_probe_dir(directory: Path) -> ProbeData:
         if status != "wrapped":
             data.problems.append(f"phase {target}: {status}")
     return data
+
+
+def _add_memray_phase_heaps(directory: Path, records: list[dict[str, Any]],
+                            found: ProbeData) -> None:
+    """Under memray the probe times the phases and memray's capture of the same process holds
+    their heap: read them together (``memray_records.add_phase_heaps``)."""
+    start = next((r for r in records if r.get("type") == "start"), None)
+    if not found.phases or start is None or start.get("tracker") != "memray":
+        return
+    pid, t0 = start.get("pid"), start.get("t0")
+    capture = directory / f"memray-{pid}.bin"
+    if not isinstance(pid, int) or not isinstance(t0, float) or not capture.is_file():
+        return  # no capture (memray did not start: said so), or records not the probe's
+    quiet_from = {_phase_key(r): float(r["quiet_from"]) for r in records
+                  if r.get("type") == "phase" and isinstance(r.get("quiet_from"), float)}
+    try:
+        add_phase_heaps(capture, found.phases, t0, quiet_from)
+    except ImportError:
+        return  # read_memray_dir says memray is missing here
+    except Exception as exc:  # a file from inside the build is untrusted
+        found.problems.append(f"{capture.name}: its phases' heap figures could not be read "
+                              f"({type(exc).__name__}: {exc})"[:400])
 
 
 def _hook_rank(status: str) -> int:

@@ -4,6 +4,7 @@ with native stacks, and a clear error where the build's Python has no memray."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from runner.measure import staging
+from runner.measure.memray_records import add_phase_heaps
 from runner.measure.probe_records import ProbeData, read_probe_dir
-from tests.inbuild.test_peak_sites import PEAK, _line
+from tests.inbuild.test_peak_sites import GROWTH, PEAK, PROGRAM, SITE, _line
+from tests.inbuild.test_peak_sites import _run as _run_files
 
 pytest.importorskip("memray", reason="memray is an optional extra: pip install 'memsla[memray]'")
 
@@ -153,3 +156,76 @@ def test_a_child_without_memray_is_a_note_when_the_build_was_traced(tmp_path: Pa
     assert heap.peak >= 16 * MiB
     assert data.tracker_error is None
     assert any("in some of the build's processes" in problem for problem in data.problems)
+
+
+def test_zero_code_phases_get_their_heap_from_memray(tmp_path: Path) -> None:
+    """The phases of test_peak_sites under memray: each one's growth is what it added, a phase
+    nested in a large one added nothing, and its sites at its own peak name what it held."""
+    _, data = _run_files(tmp_path, {"site_gen.py": SITE, "main.py": PROGRAM}, "main.py",
+                         tracker="memray", phases={"parse": "site_gen:Site.parse",
+                                                   "render": "site_gen:Site.render",
+                                                   "write": "site_gen:Site.write"})
+    assert [(p.name, p.depth) for p in data.phases] == [("parse", 0), ("render", 0),
+                                                        ("write", 1), ("write", 1)]
+    parse, render, write, again = data.phases
+    for phase, mib in ((parse, 50), (render, 200)):
+        assert phase.python_growth is not None and phase.python_peak is not None
+        assert abs(phase.python_growth - mib * MiB) / (mib * MiB) < 0.02, phase
+        assert phase.at_peak is not None and phase.at_peak.sites[0].size >= mib * MiB * 0.98
+    for phase in (write, again):  # entered with render's 200 MiB held: it added 1 KiB
+        assert phase.python_entry is not None and phase.python_entry >= 200 * MiB
+        assert phase.python_growth is not None and phase.python_growth < 64 * 1024, phase
+
+
+def test_a_phase_entered_at_100_mib_that_adds_10_mib_grew_10_mib_under_memray(
+        tmp_path: Path) -> None:
+    _, data = _run_files(tmp_path, {"grow.py": GROWTH}, "grow.py", tracker="memray")
+    (phase,) = data.phases
+    assert phase.python_entry is not None and phase.python_entry >= 100 * MiB
+    assert phase.python_growth is not None
+    assert abs(phase.python_growth - 10 * MiB) / (10 * MiB) < 0.02, phase
+
+
+def test_without_the_stillness_no_phase_growth_is_under_reported(tmp_path: Path) -> None:
+    """Read again as if the probe had spent its stillness budget: the entries are lower bounds,
+    so every growth is at least the exact one."""
+    _, exact = _run_files(tmp_path, {"site_gen.py": SITE, "main.py": PROGRAM}, "main.py",
+                          tracker="memray", phases={"parse": "site_gen:Site.parse",
+                                                    "render": "site_gen:Site.render",
+                                                    "write": "site_gen:Site.write"})
+    (capture,) = (tmp_path / "probe").glob("memray-*.bin")
+    (probe,) = (tmp_path / "probe").glob("probe-*.jsonl")
+    t0 = next(json.loads(line)["t0"] for line in probe.read_text().splitlines()
+              if json.loads(line).get("type") == "start")
+    phases = [phase.model_copy(update={"python_peak": None, "python_entry": None,
+                                       "python_growth": None, "at_peak": None})
+              for phase in exact.phases]
+    add_phase_heaps(capture, phases, t0, quiet_from={})
+    for bound, phase in zip(phases, exact.phases, strict=True):
+        assert bound.python_growth is not None and phase.python_growth is not None
+        assert bound.python_peak == phase.python_peak, phase.name
+        assert bound.python_growth >= phase.python_growth, (bound, phase)
+
+
+def test_phase_growth_under_memray_is_judged_by_runner_check(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    (tmp_path / "site_gen.py").write_text(textwrap.dedent(SITE))
+    (tmp_path / "main.py").write_text(textwrap.dedent(PROGRAM))
+    (tmp_path / "sla.yaml").write_text(textwrap.dedent(f"""
+        version: 1
+        defaults: {{backend: cgroup, repeats: 1, tracker: memray}}
+        scenarios:
+          site:
+            command: [{sys.executable}, main.py]
+            phases: {{parse: "site_gen:Site.parse", render: "site_gen:Site.render"}}
+            slas: [phase(parse).python_growth < 100MiB, phase(render).python_growth < 100MiB]
+        """))
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    assert run.exit_code == 1, run.stderr + run.stdout
+    assert run.results is not None
+    verdicts = {v["rule"]: v for v in run.results["cases"][0]["verdicts"]}
+    parse = verdicts["phase(parse).python_growth < 100MiB"]
+    render = verdicts["phase(render).python_growth < 100MiB"]
+    assert parse["passed"] is True and parse["value"] == pytest.approx(50 * MiB, rel=0.02)
+    assert render["passed"] is False and render["value"] == pytest.approx(200 * MiB, rel=0.02)

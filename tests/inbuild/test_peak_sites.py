@@ -20,7 +20,8 @@ MiB = 1024 * 1024
 
 
 def _run(tmp_path: Path, files: dict[str, str], main: str, *, trace: bool = True,
-         phases: dict[str, str] | None = None, frames: int = 5) -> tuple[str, ProbeData]:
+         phases: dict[str, str] | None = None, frames: int = 5,
+         tracker: str = "tracemalloc") -> tuple[str, ProbeData]:
     for name, text in files.items():
         (tmp_path / name).write_text(textwrap.dedent(text))
     stage = staging.stage(tmp_path / "cache")
@@ -28,7 +29,7 @@ def _run(tmp_path: Path, files: dict[str, str], main: str, *, trace: bool = True
     out.mkdir(exist_ok=True)
     env = {**os.environ,
            **staging.environment(str(stage), str(out), trace=trace, t0=time.time()),
-           **staging.probe_settings(phases=phases or {}, stack_depth=frames)}
+           **staging.probe_settings(phases=phases or {}, stack_depth=frames, tracker=tracker)}
     proc = subprocess.run([sys.executable, main], env=env, capture_output=True, text=True,
                           check=False, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

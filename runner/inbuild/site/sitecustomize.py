@@ -47,6 +47,14 @@ _ENV = os.environ
 # is held to this fraction of the build's time, plus a fixed allowance in seconds.
 SNAP_BUDGET = 0.1
 SNAP_ALLOWANCE = 0.5
+# Under memray a phase's heap is read on the host from memray's memory snapshots (one every
+# 10 ms). The probe keeps the build still for a little longer than that at a phase's start
+# and end, so that a snapshot falls between what came before and the phase: its entry and
+# peak are then exact. Held to QUIET_BUDGET of the build's time plus QUIET_ALLOWANCE seconds;
+# past it, the host's figures are the conservative ones (memray_records says how).
+QUIET_S = 0.015
+QUIET_BUDGET = 0.05
+QUIET_ALLOWANCE = 1.0
 
 
 def _dumps(record: Dict[str, Any]) -> str:
@@ -115,6 +123,7 @@ class _Probe:
         self.snap_heap = 0  # the heap when the last sites at the peak were taken
         # The summaries' cost is held to SNAP_BUDGET of the time since start plus SNAP_ALLOWANCE
         self.snap_spent = 0.0
+        self.quiet_spent = 0.0
         self.started = time.monotonic()
         self.hook_depth: Dict[str, int] = {}  # zero-code phases being run, by name
         self.hooks: Dict[str, str] = {}  # target -> what became of it
@@ -128,7 +137,7 @@ class _Probe:
         self.out: IO[str] = open(self.path, "a", buffering=1)
         self.write({"type": "start", "pid": os.getpid(), "ppid": os.getppid(),
                     "python": sys.version.split()[0], "trace": self.trace,
-                    "tracker": self.tracker, "t": self.now()})
+                    "tracker": self.tracker, "t": self.now(), "t0": self.t0})
         if self.trace:
             self.tracemalloc.start(self.frames)
         elif self.tracker == "memray":
@@ -359,8 +368,20 @@ class _Probe:
             return None
 
     # -- phases (called by runner.phase) -------------------------------------------------------
+    def _quiet(self) -> Optional[float]:
+        """Under memray, keep still for longer than memray's snapshot interval (within the
+        budget); the time the stillness began, or None."""
+        if self.memray is None or self.quiet_spent > QUIET_ALLOWANCE + QUIET_BUDGET * (
+                time.monotonic() - self.started):
+            return None
+        began = self.now()
+        time.sleep(QUIET_S)
+        self.quiet_spent += QUIET_S
+        return began
+
     def enter_phase(self, name: str) -> Dict[str, Any]:
         with self.lock:
+            quiet_from = self._quiet()
             self._fold()
             cgroup_entry = self._cgroup_usage_now()
             resettable = self._reset()
@@ -374,6 +395,8 @@ class _Probe:
                 frame["cgroup_entry"] = cgroup_entry
             if self.trace and not hasattr(self.tracemalloc, "reset_peak"):
                 frame["python_peak_unavailable"] = True  # Python 3.8: no reset_peak
+            if quiet_from is not None:
+                frame["quiet_from"] = quiet_from
             self.stack.append(frame)
             # A build killed inside the phase still leaves where the phase began.
             self.write({"type": "phase_start", "name": name, "depth": frame["depth"],
@@ -396,6 +419,9 @@ class _Probe:
                       "python_entry": None if frame.get("python_peak_unavailable")
                       else frame["python_entry"],
                       "cgroup_entry": frame["cgroup_entry"]}
+            if "quiet_from" in frame:
+                record["quiet_from"] = frame["quiet_from"]
+            self._quiet()  # memray: what follows the phase is not in its last interval
             if self.trace:
                 # a phase entered a thousand times (one per page) would otherwise cost a
                 # summary each time: the phase ends share the summaries' time budget
