@@ -219,6 +219,9 @@ def test_churn():
 """)
     run.outcome.assert_outcomes(failed=1)
     assert "allocated < 100MiB: measured 50" in run.text  # 500 x 1 MiB, the bound broken
+    verdicts = {v["rule"]: v for v in run.case("test_churn")["verdicts"]}
+    assert abs(verdicts["allocated < 100MiB"]["value"] - 500 * MiB) < 0.02 * 500 * MiB
+    assert verdicts["allocation_calls >= 500"]["passed"] is True
     traced = [r for r in run.case("test_churn")["runs"] if r["kind"] == "traced"]
     assert len(traced) == 1 and traced[0]["python"][0]["tracker"] == "memray"
     assert traced[0]["python"][0]["allocation_calls"] >= 500
