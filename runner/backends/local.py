@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -137,10 +138,10 @@ class CgroupBackend(Backend):
         try:
             if not waiter.done.wait(request.timeout):
                 timed_out = True
-                cgroup.kill_all()
+                stop_build(cgroup, process.pid, waiter)
                 waiter.done.wait(10)
         except BaseException:
-            cgroup.kill_all()
+            stop_build(cgroup, process.pid, waiter)
             waiter.done.wait(10)
             raise
         finally:
@@ -160,6 +161,17 @@ class CgroupBackend(Backend):
             timeline=Timeline(interval=request.sample_interval, t=sampler.t,
                               cgroup=sampler.usage, anon=sampler.anon_series),
             stderr_tail=tail(stderr_path))
+
+
+def stop_build(fence: cgroups.Cgroup, pid: int, waiter: Waiter) -> None:
+    """SIGKILL the build started as ``pid``: its process group first (the shell that enters
+    the build's cgroup is only there until it has), then everything in ``fence``."""
+    if not waiter.done.is_set():  # not reaped yet: the pid is still the build's
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    fence.kill_all()
 
 
 def _enter(cgroup: cgroups.Cgroup, cpuset: cpusets.CpuSet | None) -> list[str]:

@@ -156,6 +156,27 @@ def test_timeout_kills_the_whole_cgroup(sla, tmp_path: Path) -> None:
     assert not running(["sleep", "300"])
 
 
+def test_a_stopped_build_dies_even_before_it_joined_its_cgroup(tmp_path: Path) -> None:
+    """A timeout can come before the entering shell has moved itself into the build's cgroup:
+    the build's process group is killed too."""
+    from runner.backends.local import stop_build
+    from runner.inbuild.waiting import Waiter
+
+    own = cgroups.own_cgroup()
+    assert own is not None
+    fence = own.create_child(f"memsla-{os.getpid()}-stop-test")
+    build = subprocess.Popen(["/bin/sh", "-c", "sleep 309 & exec sleep 309"],
+                             start_new_session=True)  # in the runner's cgroup, not the fence
+    try:
+        assert wait_until(lambda: running(["sleep", "309"]))
+        stop_build(fence, build.pid, Waiter(build.pid))
+        build.wait(10)
+        assert wait_until(lambda: not running(["sleep", "309"]), 10)
+    finally:
+        kill_running(["sleep", "309"])
+        fence.remove()
+
+
 def _memsla_cgroups() -> list[Path]:
     own = cgroups.own_cgroup()
     assert own is not None

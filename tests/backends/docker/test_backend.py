@@ -283,12 +283,13 @@ def test_phases_work_without_memsla_in_the_image(image: str, docker_client: Any,
 @pytest.mark.docker
 def test_timeout_stops_the_container_and_keeps_the_harness_report(
         image: str, docker_client: Any, tmp_path: Path) -> None:
-    sleeper = "import subprocess, time\nsubprocess.Popen(['sleep', '300'])\ntime.sleep(300)\n"
+    sleeper = "import subprocess, time\nsubprocess.Popen(['sleep', '306'])\ntime.sleep(306)\n"
     _write_sla(tmp_path, {"slow": {"command": ["python3", "-c", sleeper]}},
                image=image, repeats=1, tracker="none", timeout="2s")
     started = time.monotonic()
     run = _check(tmp_path)
     assert time.monotonic() - started < 60
+    assert not running(["sleep", "306"]), "the container's processes outlived the check"
     assert run.exit_code == 1, run.stderr + run.stdout
     timed = run.case()["runs"][0]
     assert timed["timed_out"] is True
