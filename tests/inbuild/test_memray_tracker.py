@@ -207,6 +207,8 @@ def test_without_the_stillness_no_phase_growth_is_under_reported(tmp_path: Path)
         assert bound.python_growth >= phase.python_growth, (bound, phase)
 
 
+@pytest.mark.cgroup
+@pytest.mark.usefixtures("writable_cgroup")
 def test_phase_growth_under_memray_is_judged_by_runner_check(tmp_path: Path) -> None:
     from tests.conftest import run_cli
 
