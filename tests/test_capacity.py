@@ -45,17 +45,22 @@ def test_bisection_on_limits_and_an_unreachable_edge() -> None:
     assert never.good is None and never.bad == 1
 
 
-@pytest.fixture
-def planted(tmp_path: Path) -> Iterator[tuple[Session, Executor, CasePlan]]:
+def write_planted(tmp_path: Path, sizes: tuple[int, ...]) -> Path:
+    """The SLA file of one scenario that holds FIXED plus PER_PAGE per page, at ``sizes``."""
     write(tmp_path, "linear.py", LINEAR)
-    write(tmp_path, "sla.yaml", f"""
+    return write(tmp_path, "sla.yaml", f"""
         version: 1
         defaults: {{backend: cgroup}}
         scenarios:
           planted:
             command: [{PYTHON}, linear.py, "{{pages}}", "{PER_PAGE}", "{FIXED}"]
-            matrix: {{pages: [10, 40]}}
+            matrix: {{pages: [{', '.join(map(str, sizes))}]}}
         """)
+
+
+@pytest.fixture
+def planted(tmp_path: Path) -> Iterator[tuple[Session, Executor, CasePlan]]:
+    write_planted(tmp_path, sizes=(10, 40))
     session = Session(tmp_path / "sla.yaml")
     executor = session.executor()
     plans = session.plan(only=["planted"])
@@ -102,15 +107,7 @@ def test_smallest_limit_is_within_one_step(planted: tuple[Session, Executor, Cas
 @pytest.mark.cgroup
 @pytest.mark.usefixtures("writable_cgroup")
 def test_capacity_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write(tmp_path, "linear.py", LINEAR)
-    sla = write(tmp_path, "sla.yaml", f"""
-        version: 1
-        defaults: {{backend: cgroup}}
-        scenarios:
-          planted:
-            command: [{PYTHON}, linear.py, "{{pages}}", "{PER_PAGE}", "{FIXED}"]
-            matrix: {{pages: [10, 20]}}
-        """)
+    sla = write_planted(tmp_path, sizes=(10, 20))
     assert main(["capacity", str(sla), "planted", "--limit", "64MiB"]) == 0
     assert "largest pages under 64 MiB:" in capsys.readouterr().out
     assert main(["capacity", str(sla), "planted", "--min-limit", "--size", "5"]) == 0
@@ -121,15 +118,7 @@ def test_capacity_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 @pytest.mark.usefixtures("writable_cgroup")
 def test_capacity_starts_from_the_stored_fit_of_earlier_results(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write(tmp_path, "linear.py", LINEAR)
-    sla = write(tmp_path, "sla.yaml", f"""
-        version: 1
-        defaults: {{backend: cgroup}}
-        scenarios:
-          planted:
-            command: [{PYTHON}, linear.py, "{{pages}}", "{PER_PAGE}", "{FIXED}"]
-            matrix: {{pages: [10, 20]}}
-        """)
+    sla = write_planted(tmp_path, sizes=(10, 20))
     earlier = tmp_path / "earlier.json"  # a fit of 24 MiB + 1 MiB per page: 40 pages in 64 MiB
     judged([case("planted", [24.0 * MiB + n * MiB], size=n) for n in (10, 20, 30)]).write(earlier)
     assert main(["capacity", str(sla), "planted", "--limit", "64MiB",

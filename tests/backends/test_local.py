@@ -26,6 +26,14 @@ from tests.conftest import (
 )
 
 MiB = 1024 * 1024
+# A build that does nothing: for the tests of what a check removes before it measures.
+QUICK = """
+    version: 1
+    defaults: {backend: cgroup, repeats: 1, tracker: none}
+    scenarios:
+      quick: {command: [python3, -c, "pass"]}
+    slas: [oom_kills == 0]
+    """
 pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("writable_cgroup")]
 
 
@@ -204,13 +212,7 @@ def test_leftover_cgroup_of_a_dead_runner_is_removed(sla, tmp_path: Path) -> Non
     del dead
     stale = Path(own.path) / "memsla-999999-1"
     stale.mkdir()
-    sla("""
-        version: 1
-        defaults: {backend: cgroup, repeats: 1, tracker: none}
-        scenarios:
-          quick: {command: [python3, -c, "pass"]}
-        slas: [oom_kills == 0]
-        """)
+    sla(QUICK)
     run = run_cli(["check", "sla.yaml"], tmp_path)
     assert run.exit_code == 0, run.stderr
     assert not stale.exists()
@@ -273,13 +275,7 @@ def test_leftover_work_folder_of_a_dead_runner_is_removed(sla, tmp_path: Path) -
                          runs / f"memsla-kept-{dead.pid}-abc")
     for folder in (stale / "run0" / "output", live, kept):
         folder.mkdir(parents=True)
-    sla("""
-        version: 1
-        defaults: {backend: cgroup, repeats: 1, tracker: none}
-        scenarios:
-          quick: {command: [python3, -c, "pass"]}
-        slas: [oom_kills == 0]
-        """)
+    sla(QUICK)
     run = run_cli(["check", "sla.yaml"], tmp_path, env={"MEMSLA_CACHE_DIR": str(cache)})
     assert run.exit_code == 0, run.stderr
     assert not stale.exists()
