@@ -83,7 +83,8 @@ PHASE_METRICS: dict[str, MetricDef] = {
     m.name: m
     for m in (
         MetricDef("python_peak", Kind.BYTES, Source.TRACED,
-                  "Python heap peak within the phase alone (tracemalloc.reset_peak at entry)"),
+                  "heap peak within the phase alone (tracemalloc.reset_peak at entry; memray: "
+                  "the highest of its 10 ms snapshot intervals the phase overlaps)"),
         MetricDef("peak", Kind.BYTES, Source.TIMED,
                   "cgroup peak within the phase alone, where the host lets the build reset it"),
         MetricDef("duration", Kind.SECONDS, Source.TIMED,
