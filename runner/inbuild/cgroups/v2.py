@@ -20,15 +20,21 @@ VERSION = 2
 PROC_FIELD = ""  # /proc/PID/cgroup: "0::/system.slice/docker-abc.scope"
 
 
-def memory_mount(root: str) -> str | None:
-    """The unified hierarchy is the cgroup root itself, if its controllers include memory."""
-    from runner.inbuild.cgroups import _io
+def _root_with(root: str, controller: str) -> str | None:
+    """The unified hierarchy is the cgroup root itself, if its controllers include
+    ``controller``."""
+    from runner.inbuild.cgroups import _io  # here, not above: see the module's docstring
 
     try:
         controllers = _io.read(os.path.join(root, "cgroup.controllers")).split()
     except OSError:
         return None
-    return root if "memory" in controllers else None
+    return root if controller in controllers else None
+
+
+def memory_mount(root: str) -> str | None:
+    """The unified hierarchy, if its controllers include memory."""
+    return _root_with(root, "memory")
 
 
 # -- files ---------------------------------------------------------------------------------------
@@ -119,13 +125,7 @@ PARENT_MEMS_FILE = "cpuset.mems.effective"
 
 def cpuset_mount(root: str) -> str | None:
     """The unified hierarchy, if its controllers include cpuset."""
-    from runner.inbuild.cgroups import _io
-
-    try:
-        controllers = _io.read(os.path.join(root, "cgroup.controllers")).split()
-    except OSError:
-        return None
-    return root if "cpuset" in controllers else None
+    return _root_with(root, "cpuset")
 
 
 def cpuset_in_subtree(subtree_control: str | None) -> bool:
