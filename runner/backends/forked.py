@@ -38,19 +38,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from runner.backends.interface import BackendError
-from runner.backends.local import (  # its leftover sweep knows ours
-    BUILD_CGROUP,
+from runner.backends.fence import (  # the local backend's leftover sweep knows ours
     CGROUP_PREFIX,
-    find_parent,
+    fenced,
+    limit_watch,
+    read_fence,
+    timeline,
 )
+from runner.backends.interface import BackendError
+from runner.backends.local import find_parent
 from runner.backends.tree import TreeSampler, uss
 from runner.inbuild import cgroups, reaper
 from runner.inbuild.waiting import Waiter
 from runner.measure.memray_records import read_memray_dir
 from runner.measure.probe_records import ProbeData
 from runner.measure.readings import Readings
-from runner.results import LimitChange, PythonHeap, Timeline
+from runner.results import PythonHeap
 
 USS_NOTE = ("forked callable without a cgroup: memory is the sampled unique set size (pages no "
             "other process maps) of the child and its descendants; no hard limit")
@@ -129,15 +132,9 @@ class ForkedCaller:
         self._counter += 1
         # the local backend's layout: the limit on a fence the child is not in, so a child
         # running as root that writes its own cgroup's limit is still held
-        fence = self.parent.create_child(f"{CGROUP_PREFIX}{os.getpid()}-call-{self._counter}")
-        try:
-            fence.set_limit(limit)
-            fence.enable_memory_for_children()
-            build = fence.create_child(BUILD_CGROUP)
-            build.set_limit(limit)
+        name = f"{CGROUP_PREFIX}{os.getpid()}-call-{self._counter}"
+        with fenced(self.parent, name, limit) as (fence, build):
             return _call(func, fence, limit, timeout, trace, sample_interval, build)
-        finally:
-            fence.remove()
 
 
 class Trace:
@@ -196,8 +193,7 @@ def _call(func: Callable[[], object], cgroup: cgroups.Cgroup | None, limit: int 
     finally:
         gc.unfreeze()
     os.close(write_end)
-    watch = None if cgroup is None or build is None else cgroups.LimitWatch(
-        {"fence": cgroup, "own": build}, holding="fence", stop=cgroup.kill_all)
+    watch = None if cgroup is None or build is None else limit_watch(cgroup, build)
     sampler: cgroups.Sampler | TreeSampler
     sampler = cgroups.Sampler(cgroup, interval, watch) if cgroup else TreeSampler(
         pid, interval, uss, include_root=True)
@@ -236,22 +232,12 @@ def _call(func: Callable[[], object], cgroup: cgroups.Cgroup | None, limit: int 
         exit_code=exit_code, signal=signal_number, timed_out=timed_out,
         duration=float(took) if took is not None else (waiter.finished_at or time.monotonic())
         - start, duration_source="build" if took is not None else "outside",
-        cpu_time=waiter.cpu_time, limit_set=limit,
-        timeline=Timeline(interval=interval, t=sampler.t, cgroup=sampler.usage,
-                          anon=sampler.anon_series),
+        cpu_time=waiter.cpu_time, limit_set=limit, timeline=timeline(sampler, interval),
         stderr_tail=error.traceback[-4000:] if error else "", notes=notes)
     if cgroup is not None:
         assert isinstance(sampler, cgroups.Sampler)
-        readings.kernel_peak = cgroup.peak()
-        readings.sampled_max_usage = sampler.max_usage
-        readings.sampled_max_anon = sampler.max_anon
-        readings.cache_at_max = sampler.cache_at_max
+        read_fence(readings, cgroup, sampler, watch)
         readings.anon_at_end = report.get("anon")  # read in the child just after the call
-        readings.oom_kill_counter = cgroup.oom_kills()
-        readings.limit_read = cgroup.limit()
-        readings.swap_allowed = cgroup.swap_allowed()
-        if watch is not None:
-            readings.limit_changes = [LimitChange.model_validate(c) for c in watch.changes]
     else:
         readings.tree_rss_max = sampler.max_usage or 0
         readings.notes.append(USS_NOTE)

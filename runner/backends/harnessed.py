@@ -140,6 +140,21 @@ def from_report(report: dict[str, Any], *, sample_interval: float, host_duration
         notes=([str(report["error"])] if report.get("error") else []) + _left_running(report))
 
 
+def without_report(status: tuple[int | None, int | None], *, host_duration: float,
+                   timed_out: bool, notes: list[str], limit_set: int | None = None,
+                   stderr_tail: str = "", cpu_time: float | None = None,
+                   engine_oom_killed: bool = False,
+                   swap_allowed: bool | None = None) -> Readings:
+    """The readings of a build whose harness left no report (killed, or it could not start):
+    ``status`` is the (exit code, signal) seen from outside (``runner.inbuild.waiting``), the
+    clock the host's, and no peak; ``notes`` say what the backend could still read."""
+    exit_code, signal = status
+    return Readings(
+        exit_code=exit_code, signal=signal, duration=host_duration, duration_source="outside",
+        timed_out=timed_out, cpu_time=cpu_time, engine_oom_killed=engine_oom_killed,
+        limit_set=limit_set, swap_allowed=swap_allowed, stderr_tail=stderr_tail, notes=notes)
+
+
 def _left_running(report: dict[str, Any]) -> list[str]:
     left = report.get("left_running")
     return [f"the build left {left} process(es) running after it exited; the harness killed "

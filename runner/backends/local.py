@@ -1,10 +1,8 @@
 """The local cgroup backend: each build in its own memory cgroup below the runner's own.
 
-Each run gets two cgroups: a fence ``memsla-<pid>-<n>/`` that holds the hard limit (memory and
-memory+swap to the same value) and no process, and below it the build's own cgroup
-``memsla-<pid>-<n>/build/`` with the same limit. A build running as root may write its own
-cgroup's limit files, but a limit on an ancestor holds for the whole subtree whatever the build
-writes below it. The build enters its cgroup before it execs (a shell writes itself to
+Each run gets two cgroups (``runner.backends.fence``): a fence ``memsla-<pid>-<n>/`` that holds
+the hard limit and no process, and below it the build's own cgroup ``memsla-<pid>-<n>/build/``
+with the same limit. The build enters its cgroup before it execs (a shell writes itself to
 cgroup.procs, then execs).
 
 The runner samples the fence from outside (usage and peak are hierarchical) and the limits of
@@ -28,16 +26,20 @@ from types import ModuleType
 
 import psutil
 
+from runner.backends.fence import (
+    CGROUP_PREFIX,
+    fenced,
+    limit_watch,
+    read_fence,
+    timeline,
+)
 from runner.backends.interface import Backend, BackendError, RunRequest, tail
 from runner.inbuild import cgroups, reaper
 from runner.inbuild.cgroups import cpuset as cpusets
 from runner.inbuild.waiting import Waiter
 from runner.measure import staging
 from runner.measure.readings import Readings
-from runner.results import LimitChange, Timeline
 
-CGROUP_PREFIX = reaper.CGROUP_PREFIX  # memsla-<runner pid>-<n>: the watchdog finds them
-BUILD_CGROUP = "build"  # the build's own cgroup, below the fence
 # $0 is the cgroup.procs file; the shell moves itself in, then becomes the build.
 ENTER_AND_EXEC = 'echo 0 > "$0" && exec "$@"'
 # The same, entering a cpuset cgroup ($1) too, where that is a hierarchy of its own (v1).
@@ -94,20 +96,16 @@ class CgroupBackend(Backend):
             cgroups.Cgroup(str(entry), self.parent.version).kill_all(timeout=1)
 
     def run(self, request: RunRequest) -> Readings:
-        fence = self.parent.create_child(f"{CGROUP_PREFIX}{os.getpid()}-{next(self._counter)}")
+        name = f"{CGROUP_PREFIX}{os.getpid()}-{next(self._counter)}"
         cpuset = None
         try:
-            fence.set_limit(request.limit)
-            fence.enable_memory_for_children()
-            build = fence.create_child(BUILD_CGROUP)
-            # the same limit again: the build sees it in its own cgroup, and a change is seen
-            build.set_limit(request.limit)
-            # the CPUs go to the fence: its whole subtree (v2), or a cpuset cgroup of its name
-            cpuset = cpusets.confine(fence, request.cpus) if request.cpus else None
-            return self._run_in(fence, build, request, cpuset)
+            with fenced(self.parent, name, request.limit) as (fence, build):
+                # the CPUs go to the fence: its whole subtree (v2), or a cpuset cgroup of its
+                # name
+                cpuset = cpusets.confine(fence, request.cpus) if request.cpus else None
+                return self._run_in(fence, build, request, cpuset)
         finally:
-            fence.remove()
-            if cpuset is not None:
+            if cpuset is not None:  # once its tasks died with the fence
                 cpuset.remove()
 
     def _run_in(self, cgroup: cgroups.Cgroup, build: cgroups.Cgroup, request: RunRequest,
@@ -122,8 +120,7 @@ class CgroupBackend(Backend):
             cgroup_peak_file=peak_file, reset_mode=reset_mode,
             existing_pythonpath=request.env.get("PYTHONPATH")))
         stdout_path, stderr_path = request.scratch / "stdout.log", request.scratch / "stderr.log"
-        watch = cgroups.LimitWatch({"fence": cgroup, "own": build}, holding="fence",
-                                   stop=cgroup.kill_all)
+        watch = limit_watch(cgroup, build)
         sampler = cgroups.Sampler(cgroup, request.sample_interval, watch)
         with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
             start = time.monotonic()
@@ -150,17 +147,13 @@ class CgroupBackend(Backend):
             sampler.stop()
         duration = (waiter.finished_at or time.monotonic()) - start
         exit_code, signal_number = waiter.exit
-        return Readings(
+        readings = Readings(
             exit_code=exit_code, signal=signal_number, duration=duration, timed_out=timed_out,
-            cpu_time=waiter.cpu_time, kernel_peak=cgroup.peak(),
-            sampled_max_usage=sampler.max_usage, sampled_max_anon=sampler.max_anon,
-            anon_at_end=cgroup.anon(), cache_at_max=sampler.cache_at_max,
-            oom_kill_counter=cgroup.oom_kills(), limit_read=cgroup.limit(),
-            limit_set=request.limit, swap_allowed=cgroup.swap_allowed(),
-            limit_changes=[LimitChange.model_validate(change) for change in watch.changes],
-            timeline=Timeline(interval=request.sample_interval, t=sampler.t,
-                              cgroup=sampler.usage, anon=sampler.anon_series),
-            stderr_tail=tail(stderr_path))
+            cpu_time=waiter.cpu_time, limit_set=request.limit,
+            timeline=timeline(sampler, request.sample_interval), stderr_tail=tail(stderr_path))
+        read_fence(readings, cgroup, sampler, watch)
+        readings.anon_at_end = cgroup.anon()
+        return readings
 
 
 def stop_build(fence: cgroups.Cgroup, pid: int, waiter: Waiter) -> None:

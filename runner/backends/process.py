@@ -22,6 +22,7 @@ from pathlib import Path
 from runner.backends import harnessed
 from runner.backends.interface import Backend, RunRequest, tail
 from runner.backends.tree import TreeSampler, rss
+from runner.inbuild.waiting import returncode_status
 from runner.measure import staging
 from runner.measure.readings import Readings
 from runner.results import Timeline
@@ -76,12 +77,9 @@ class ProcessBackend(Backend):
         host_duration = time.monotonic() - start
         report = harnessed.read_report(request.probe_out)
         if report is None:
-            code = process.returncode
-            sig = -code if code < 0 else None
-            readings = Readings(
-                exit_code=128 + sig if sig else code, signal=sig, duration=host_duration,
-                duration_source="outside", timed_out=timed_out,
-                cpu_time=sampler.cpu_time, notes=[
+            readings = harnessed.without_report(
+                returncode_status(process.returncode), host_duration=host_duration,
+                timed_out=timed_out, cpu_time=sampler.cpu_time, notes=[
                     "the harness left no report (killed, or could not start): the exit status "
                     "and duration are the harness's"])
         else:

@@ -26,6 +26,7 @@ from runner.backends import harnessed
 from runner.backends.interface import Backend, BackendError, RunRequest, tail
 from runner.inbuild import cgroups
 from runner.inbuild.harness import OWN_CGROUP_PEAK
+from runner.inbuild.waiting import returncode_status
 from runner.measure import staging
 from runner.measure.readings import Readings
 
@@ -104,14 +105,11 @@ class ScopeBackend(Backend):
         host_duration = time.monotonic() - start
         report = harnessed.read_report(request.probe_out)
         if report is None:
-            code = process.returncode
-            return Readings(
-                exit_code=128 - code if code is not None and code < 0 else code,
-                signal=-code if code is not None and code < 0 else None,
-                duration=host_duration, duration_source="outside", timed_out=timed_out,
-                limit_set=request.limit, stderr_tail=tail(stderr_path), notes=[
-                    "the harness left no report (killed, or the scope could not start): no "
-                    "peak was measured"])
+            return harnessed.without_report(
+                returncode_status(process.returncode), host_duration=host_duration,
+                timed_out=timed_out, limit_set=request.limit, stderr_tail=tail(stderr_path),
+                notes=["the harness left no report (killed, or the scope could not start): no "
+                       "peak was measured"])
         return harnessed.from_report(
             report, sample_interval=request.sample_interval, host_duration=host_duration,
             timed_out=timed_out, stderr_tail=tail(stderr_path),

@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 from runner.inbuild import cgroups, reaper
-from runner.inbuild.waiting import Waiter
+from runner.inbuild.waiting import Waiter, killed_by
 
 RAISE_OOM_SCORE = 'echo 1000 > /proc/self/oom_score_adj && exec "$@"'
 # MEMSLA_CGROUP_PEAK=@own: give the build the peak file of the harness's own cgroup.
@@ -139,7 +139,7 @@ def _runner_gone() -> None:
     """The lifeline ended: nobody will read a report. Kill everything below and go."""
     sys.stderr.write("memsla-harness: the runner is gone; killing the build\n")
     reaper.kill_descendants()
-    os._exit(128 + signal.SIGKILL)
+    os._exit(killed_by(signal.SIGKILL)[0])  # as if killed
 
 
 def _write(out: str, result: dict[str, Any]) -> None:

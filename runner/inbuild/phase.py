@@ -1,7 +1,7 @@
 """The phase API for measured programs: ``with runner.phase("render"): ...``.
 
 Stdlib-only and CPython 3.8+ compatible: it is imported inside the measured build process. Under
-memsla the injected probe (``runner/inbuild/site/sitecustomize.py``) registers itself as the module
+memsla the injected probe (``runner/inbuild/probe``) registers itself as the module
 ``_memsla_probe`` and records each phase's own peaks; anywhere else ``phase`` does nothing.
 """
 

@@ -12,16 +12,38 @@ import threading
 import time
 from typing import Callable, Optional, Tuple
 
+# Killed by signal N is exit 128+N, as shells and container engines say.
+SIGNAL_EXIT_BASE = 128
+
+
+def killed_by(number: int) -> Tuple[int, int]:
+    """(exit code, signal) of a process killed by signal ``number``."""
+    return SIGNAL_EXIT_BASE + number, number
+
 
 def exit_status(status: int) -> Tuple[int, Optional[int]]:
-    """A wait status as (exit code, signal): killed by signal N is exit 128+N, as shells say.
+    """A wait status as (exit code, signal).
 
     os.waitstatus_to_exitcode is 3.9+, and the harness runs on 3.8 too.
     """
     if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        return 128 + number, number
+        return killed_by(os.WTERMSIG(status))
     return os.WEXITSTATUS(status), None
+
+
+def returncode_status(code: Optional[int]) -> Tuple[Optional[int], Optional[int]]:
+    """A ``subprocess`` returncode (-N: killed by signal N) as (exit code, signal)."""
+    if code is not None and code < 0:
+        return killed_by(-code)
+    return code, None
+
+
+def shell_status(code: Optional[int]) -> Tuple[Optional[int], Optional[int]]:
+    """An exit code as a shell or a container engine reports it (above 128: killed by the
+    signal 128 below it) as (exit code, signal)."""
+    if code is not None and code > SIGNAL_EXIT_BASE:
+        return killed_by(code - SIGNAL_EXIT_BASE)
+    return code, None
 
 
 class Waiter(threading.Thread):

@@ -184,16 +184,41 @@ def test_oom_kill_parsers_ignore_other_lines() -> None:
     assert v2.parse_stat("anon 5\nbogus\n") == {"anon": 5}
 
 
-def test_the_probe_speaks_both_reset_modes() -> None:
-    """The probe (sitecustomize) imports nothing of memsla, to stay out of the measurement: it
-    spells each version's reset mode and written value itself."""
-    from runner.measure.staging import SITECUSTOMIZE
+def test_the_probe_follows_the_module_its_reset_mode_names(tmp_path: Path) -> None:
+    """The probe inside the build loads the version's module alone (its package would import
+    threading and typing into the build) and follows its files and rules, blind to the
+    version: one reset for every reader (v1) is preceded by a segment of the peak so far; a
+    reset per reader (v2) is done on a descriptor of the phase's own."""
+    from runner.inbuild.probe.cgroup_peak import CgroupPeak, load_files
 
-    probe = SITECUSTOMIZE.read_text()
+    written: list[dict[str, object]] = []
+
+    class Records:
+        def now(self) -> float:
+            return 1.5
+
+        def write(self, record: dict[str, object]) -> None:
+            written.append(record)
+
     for files in cgroups.VERSIONS:
-        assert f'self.cgroup_reset == "{files.PROBE_RESET_MODE}"' in probe or (
-            f'self.cgroup_reset != "{files.PROBE_RESET_MODE}"' in probe), files.VERSION
-        assert f'write("{files.PEAK_RESET_VALUE}' in probe, files.VERSION
+        loaded = load_files(files.PROBE_RESET_MODE)
+        assert loaded is not None and loaded.VERSION == files.VERSION
+        folder = tmp_path / f"v{files.VERSION}"
+        folder.mkdir()
+        (folder / files.PEAK_FILE).write_text("300\n")
+        (folder / files.CURRENT_FILE).write_text("200\n")
+        peak = CgroupPeak(str(folder / files.PEAK_FILE), files.PROBE_RESET_MODE,
+                          Records())  # type: ignore[arg-type]
+        assert peak.usage() == 200 and peak.peak() == 300
+        handle = peak.open_reset()
+        assert peak.reset() is (not files.PEAK_RESET_PER_READER)
+        assert (handle is not None) is files.PEAK_RESET_PER_READER
+        if handle is not None:
+            handle.close()
+        assert (folder / files.PEAK_FILE).read_text().startswith(files.PEAK_RESET_VALUE)
+    assert written == [{"type": "cgroup_segment", "t": 1.5, "peak": 300}]
+    assert load_files("v3") is None and load_files("../v1") is None
+    assert CgroupPeak("/nonexistent", "", Records()).reset() is False  # type: ignore[arg-type]
 
 
 def test_limits_of_both_versions_from_recorded_files(tmp_path: Path) -> None:

@@ -114,7 +114,11 @@ def test_an_untraced_run_imports_nothing_the_program_did_not(tmp_path: Path) -> 
     probed = _run_probed(tmp_path, code, trace=False)
     assert probed.returncode == 0, probed.stderr
     added = set(probed.stdout.split()) - set(bare.stdout.split())
-    assert added <= {"sitecustomize", "_memsla_probe", "gc"}, added
+    package = "_memsla_site"  # the probe's own modules, imported under this name
+    own = {name for name in added if name.split(".")[0] == package}
+    assert added - own <= {"sitecustomize", "_memsla_probe", "gc"}, added
+    assert own <= {package, *(f"{package}.{job}" for job in (
+        "process", "records", "budget", "phases", "cgroup_peak"))}, own
     records = [json.loads(line) for path in (tmp_path / "probe").glob("probe-*.jsonl")
                for line in path.read_text().splitlines()]
     assert [r["type"] for r in records] == ["start", "end"] and records[1]["vm_hwm"] > 0

@@ -45,6 +45,7 @@ import requests.exceptions
 from runner.backends import harnessed
 from runner.backends.interface import Backend, BackendError, ImageRequest, RunRequest, tail
 from runner.inbuild import cgroups
+from runner.inbuild.waiting import shell_status
 from runner.measure import staging
 from runner.measure.readings import Readings
 
@@ -390,11 +391,9 @@ class DockerBackend(Backend):
             if engine_oom and self.harness_baseline is not None:
                 notes.append(f"the harness alone needs about {self.harness_baseline >> 20} MiB: "
                              "a limit near that leaves it no room to report")
-            code = status
-            return Readings(
-                exit_code=code, duration=host_duration, duration_source="outside",
-                signal=code - 128 if code is not None and code > 128 else None,
-                timed_out=timed_out, engine_oom_killed=engine_oom, limit_set=request.limit,
+            return harnessed.without_report(
+                shell_status(status), host_duration=host_duration, timed_out=timed_out,
+                engine_oom_killed=engine_oom, limit_set=request.limit,
                 swap_allowed=swap_allowed, stderr_tail=stderr_tail, notes=notes)
         return harnessed.from_report(
             report, sample_interval=request.sample_interval, host_duration=host_duration,

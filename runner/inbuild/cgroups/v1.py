@@ -4,7 +4,8 @@ Defines the same names as the sibling ``v2``; ``runner.inbuild.cgroups`` picks o
 and the rest of memsla asks it, never the version. Names are file names relative to a cgroup's
 directory; parsers take the text of those files, so tests feed them recorded contents.
 
-Stdlib-only and Python 3.8+: the in-container harness imports it.
+Stdlib-only and Python 3.8+: the in-container harness imports it, and the probe inside the
+build loads it alone, without its package (``runner/inbuild/probe/cgroup_peak.py``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ MEMORY_FOR_CHILDREN: tuple[str, str] | None = ("memory.use_hierarchy", "1")
 # Writing 0 resets the cgroup-wide peak to the current usage; root may do it from inside the
 # cgroup (seen here: 216 MiB -> 17 MiB). A container's cgroupfs is read-only, so it cannot.
 PEAK_RESET_VALUE = "0"
+# One reset is seen by every reader: the probe records the peak so far before each one.
+PEAK_RESET_PER_READER = False
 PROBE_RESET_MODE = "v1"  # MEMSLA_CGROUP_RESET: the probe writes 0 and records the peak before
 # The peak file a container's build may reset, as the container sees it: none (read-only).
 CONTAINER_PEAK_FILE: str | None = None

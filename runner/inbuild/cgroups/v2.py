@@ -5,14 +5,14 @@ and the rest of memsla asks it, never the version. Names are file names relative
 directory; parsers take the text of those files. This version cannot run on the development
 machines (cgroup v1): its parsing is tested on recorded file contents.
 
-Stdlib-only and Python 3.8+: the in-container harness imports it.
+Stdlib-only and Python 3.8+: the in-container harness imports it, and the probe inside the
+build loads it alone, without its package (``runner/inbuild/probe/cgroup_peak.py``): it imports
+nothing of memsla at module level.
 """
 
 from __future__ import annotations
 
 import os
-
-from runner.inbuild.cgroups import _io
 
 VERSION = 2
 
@@ -20,13 +20,21 @@ VERSION = 2
 PROC_FIELD = ""  # /proc/PID/cgroup: "0::/system.slice/docker-abc.scope"
 
 
-def memory_mount(root: str) -> str | None:
-    """The unified hierarchy is the cgroup root itself, if its controllers include memory."""
+def _root_with(root: str, controller: str) -> str | None:
+    """The unified hierarchy is the cgroup root itself, if its controllers include
+    ``controller``."""
+    from runner.inbuild.cgroups import _io  # here, not above: see the module's docstring
+
     try:
         controllers = _io.read(os.path.join(root, "cgroup.controllers")).split()
     except OSError:
         return None
-    return root if "memory" in controllers else None
+    return root if controller in controllers else None
+
+
+def memory_mount(root: str) -> str | None:
+    """The unified hierarchy, if its controllers include memory."""
+    return _root_with(root, "memory")
 
 
 # -- files ---------------------------------------------------------------------------------------
@@ -49,6 +57,7 @@ MEMORY_FOR_CHILDREN: tuple[str, str] | None = (SUBTREE_CONTROL_FILE, "+memory")
 # Kernel 6.12+: a write resets the peak seen through that open file descriptor only; other
 # readers keep the cgroup-wide peak. Older kernels refuse the write (the probe does without).
 PEAK_RESET_VALUE = "reset"
+PEAK_RESET_PER_READER = True
 PROBE_RESET_MODE = "v2"  # MEMSLA_CGROUP_RESET: the probe keeps one reset descriptor per phase
 # The peak file a container's build may reset, as the container sees it (cgroupns private, the
 # v2 default, makes the container's own cgroup the mount root).
@@ -116,11 +125,7 @@ PARENT_MEMS_FILE = "cpuset.mems.effective"
 
 def cpuset_mount(root: str) -> str | None:
     """The unified hierarchy, if its controllers include cpuset."""
-    try:
-        controllers = _io.read(os.path.join(root, "cgroup.controllers")).split()
-    except OSError:
-        return None
-    return root if "cpuset" in controllers else None
+    return _root_with(root, "cpuset")
 
 
 def cpuset_in_subtree(subtree_control: str | None) -> bool:

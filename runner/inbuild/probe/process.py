@@ -1,0 +1,95 @@
+"""The probe of one process of the build: starts what the run asks for (a tracker, the flusher
+thread), holds the parts every job shares, and writes the ``start`` and ``end`` records. At exit:
+the heap and its top sites both before and after a full collection."""
+
+from __future__ import annotations
+
+import _thread
+import atexit
+import os
+import sys
+import time
+
+from .cgroup_peak import CgroupPeak
+from .phases import Phases
+from .records import Records, vm_hwm
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .flusher import Flusher
+    from .heap import Heap
+
+
+class Probe:
+    def __init__(self, directory: str, environ: Any) -> None:
+        traced = environ.get("MEMSLA_TRACE") == "1"
+        self.tracker = environ.get("MEMSLA_TRACKER", "tracemalloc") if traced else "none"
+        self.lock = _thread.RLock()
+        started = time.monotonic()
+        # tracemalloc runs only (memray's figures are read from its file on the host)
+        self.heap: Heap | None = None
+        if self.tracker == "tracemalloc":
+            from .heap import Heap
+
+            self.heap = Heap(environ, self.lock, started)
+        self.memray: Any = None
+        self.hooks: dict[str, str] = {}  # zero-code phase target -> what became of it
+        t0 = float(environ.get("MEMSLA_T0", "0")) or time.time()
+        self.records = Records(directory, t0, self.lock)
+        self.cgroup = CgroupPeak(environ.get("MEMSLA_CGROUP_PEAK") or None,
+                                 environ.get("MEMSLA_CGROUP_RESET", ""), self.records)
+        self.phases = Phases(self, started)
+        self.records.write({"type": "start", "pid": os.getpid(), "ppid": os.getppid(),
+                            "python": sys.version.split()[0], "trace": self.heap is not None,
+                            "tracker": self.tracker, "t": self.records.now(), "t0": t0})
+        if self.heap is not None:
+            self.heap.start()
+        elif self.tracker == "memray":
+            from . import memray_tracker
+
+            self.memray = memray_tracker.start(directory, self.records, environ)
+        self.flusher: Flusher | None = None
+        interval = float(environ.get("MEMSLA_FLUSH_INTERVAL", "0.5"))
+        if self.heap is not None and interval > 0:
+            from .flusher import Flusher
+
+            self.flusher = Flusher(self, interval)
+        atexit.register(self.finish)
+
+    def finish(self) -> None:
+        if self.flusher is not None:
+            self.flusher.stop()
+        heap = self.heap
+        if (heap is not None and heap.tracing() and heap.peak_poll > 0 and heap.resettable
+                and heap.budget.allows()):
+            try:  # a heap that grew to its peak after the last poll is often still there now
+                heap.snapshot_if_grown(heap.tracemalloc.get_traced_memory()[0], self.phases,
+                                       self.records)
+            except Exception:
+                pass
+        if self.memray is not None:
+            from . import memray_tracker
+
+            memray_tracker.stop(self.memray)
+            self.memray = None
+        with self.lock:
+            while self.phases.stack:  # phases left open by an exception that escaped them
+                self.phases.exit(self.phases.stack[-1])
+            for target, status in self.hooks.items():
+                self.records.write({"type": "phase_hook", "target": target, "status": status})
+            record = {"type": "end", "t": self.records.now(), "vm_hwm": vm_hwm()}
+            if heap is not None and heap.tracing():
+                current, peak = heap.tracemalloc.get_traced_memory()
+                record["python_peak"] = max(peak, heap.heap_max)
+                record["python_final"] = current
+                # before the collection: what cyclic garbage still held at exit shows here
+                record["top_before_collection"] = heap.top_sites(heap.top)
+                record["blocks"] = heap.live_blocks()
+                record["python_collected"] = heap.tracemalloc.get_traced_memory()[0]
+                record["top"] = heap.top_sites(heap.top)
+            if self.cgroup.shared_reset:
+                record["cgroup_peak"] = self.cgroup.peak()
+            self.records.write(record)
+            self.records.close()
