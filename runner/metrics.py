@@ -89,90 +89,97 @@ class MetricDef:
 # Every metric memsla measures or computes, in the order reports and messages list them.
 METRICS: tuple[MetricDef, ...] = (
     MetricDef("peak", Kind.BYTES, Source.TIMED,
-              "cgroup memory peak: everything charged to the build's cgroup, page cache of "
-              "files it wrote included (memory.max_usage_in_bytes on v1, memory.peak on v2)",
+              "the cgroup's memory peak (`memory.max_usage_in_bytes` on v1, `memory.peak` on "
+              "v2): everything charged to the build, **page cache of the files it writes "
+              "included**",
               title="cgroup peak", field="cgroup_peak", born="measure.assemble.cgroup_peak",
               fittable=True, shown="key"),
     MetricDef("rss_peak", Kind.BYTES, Source.TIMED,
-              "anonymous/RSS peak: the larger of the cgroup's sampled anonymous memory and "
-              "the largest single process's max RSS; excludes page cache",
+              "the anonymous/RSS peak: the larger of the cgroup's anonymous memory sampled "
+              "every 20 ms and the largest single process's own max RSS (VmHWM); no page cache",
               field="rss_peak", born="measure.assemble.rss_peak", fittable=True, shown="key"),
     MetricDef("python_peak", Kind.BYTES, Source.TRACED,
-              "heap peak traced inside the build process: tracemalloc's Python heap, or "
-              "memray's high-water mark of every allocation (native ones included)",
+              "the traced run's heap peak: tracemalloc's Python heap, or with `tracker: "
+              "memray` memray's high-water mark of every allocation, native ones included",
               field="python_peak", born="measure.assemble.python_peak", fittable=True,
               shown="key"),
     MetricDef("python_final", Kind.BYTES, Source.TRACED,
-              "Python heap still traced when the build process exits",
+              "the traced run's heap at exit, before the exit's full collection",
               field="python_final", born="measure.assemble.python_final"),
     MetricDef("allocations", Kind.COUNT, Source.TRACED,
-              "memory blocks the build's Python processes still hold at exit (after a "
-              "full collection): a low-noise tripwire, steady to a few blocks between "
-              "identical runs, that moves when the program's allocations change",
+              "memory blocks the build's Python processes still hold at exit, after a full "
+              "collection: a low-noise tripwire (steady to a few blocks in 40,000 between "
+              "identical runs) that moves when the program's allocations change",
               field="allocations", born="measure.assemble.allocations"),
     MetricDef("allocated", Kind.BYTES, Source.TRACED,
-              "bytes requested by every allocation call over the whole run, freed or not: "
-              "memray's total_memory_allocated, as `memray stats` and pytest-benchmem "
-              "report it (default tracker settings: pymalloc's small objects are seen as "
-              "the arenas it requests); tracker: memray only",
+              "`tracker: memray` only: bytes requested by every allocation call over the whole "
+              "run, freed or not (memray's total, as `memray stats` and pytest-benchmem report "
+              "it; pymalloc's small objects are seen as the arenas it requests); tracemalloc "
+              "sees the heap, not the calls",
               field="allocated", born="measure.assemble.allocated", shown="tracker"),
     MetricDef("allocation_calls", Kind.COUNT, Source.TRACED,
-              "allocation calls over the whole run, deallocations not counted: memray's "
-              "total_num_allocations, as `memray stats` and pytest-benchmem report it; "
-              "tracker: memray only",
+              "`tracker: memray` only: allocation calls over the whole run, deallocations not "
+              "counted (memray's total, as `memray stats` reports it)",
               field="allocation_calls", born="measure.assemble.allocation_calls",
               shown="tracker"),
     MetricDef("oom_kills", Kind.COUNT, Source.TIMED,
-              "processes of the build killed by the kernel's OOM killer",
+              "processes of the build the kernel's OOM killer took (the cgroup's count: a "
+              "grandchild killed while its parent lives counts)",
               field="oom_kills", born="measure.assemble.oom_kills", every_run=True),
     MetricDef("exit_code", Kind.COUNT, Source.TIMED,
               "the build command's exit status (128+N when killed by signal N)",
               field="exit_code", born="measure.assemble.assemble", every_run=True),
     MetricDef("duration", Kind.SECONDS, Source.TIMED,
-              "wall-clock time of an untraced build",
+              "wall-clock time of an untraced build (tracemalloc slows a build about 3.75x)",
               field="duration", born="measure.assemble.assemble", shown="key"),
     MetricDef("cpu_time", Kind.SECONDS, Source.TIMED,
-              "user plus system CPU time of the build and its waited-for children",
+              "user plus system CPU time of an untraced build and its waited-for children",
               field="cpu_time", born="measure.assemble.assemble"),
     MetricDef("pages", Kind.COUNT, Source.TIMED,
-              "the scenario's size parameter for this run",
+              "the case's size: the value of the scenario's size parameter",
               scope="case", field="size", born="judging.statistics.case_series"),
     MetricDef("peak_per_page", Kind.BYTES, Source.TIMED,
-              "peak divided by pages (fixed overhead included; see per_page)",
+              "peak divided by the size (fixed overhead included; see per_page)",
               scope="case", per_size="peak", born="judging.statistics.case_series"),
     MetricDef("rss_per_page", Kind.BYTES, Source.TIMED,
-              "rss_peak divided by pages (fixed overhead included; see per_page)",
+              "rss_peak divided by the size (fixed overhead included; see per_page)",
               scope="case", per_size="rss_peak", born="judging.statistics.case_series"),
     MetricDef("python_peak", Kind.BYTES, Source.TRACED,
-              "heap peak within the phase alone (tracemalloc.reset_peak at entry; memray: "
-              "the highest of its 10 ms snapshot intervals the phase overlaps)",
+              "the phase's **own** heap peak, reset at its start, so it includes what was held "
+              "at its entry (memray: the highest of its 10 ms snapshot intervals the phase "
+              "overlaps)",
               scope="phase", field="python_peak", born="measure.probe_records.read_probe_dir"),
     MetricDef("peak", Kind.BYTES, Source.TIMED,
-              "cgroup peak within the phase alone, where the host lets the build reset it",
+              "the phase's **own** cgroup peak, reset at its start, where the host lets the "
+              "build reset it",
               scope="phase", field="cgroup_peak", born="measure.probe_records.read_probe_dir"),
     MetricDef("duration", Kind.SECONDS, Source.TIMED,
-              "wall-clock time of the phase in an untraced build",
+              "wall-clock time of the phase in an untraced build (its entries in a run summed)",
               scope="phase", field="duration", per_run="sum",
               born="measure.probe_records.read_probe_dir"),
     MetricDef("growth", Kind.BYTES, Source.TIMED,
-              "what the phase added to the cgroup: its own cgroup peak minus the cgroup's "
-              "memory at its entry, where the host lets the build reset the peak",
+              "what the phase **added** to the cgroup: its own cgroup peak minus the cgroup's "
+              "memory at its entry, where the host lets the build reset the peak; the phase "
+              "that uses the most memory is the one that added the most",
               scope="phase", field="cgroup_growth", born="measure.probe_records._growth"),
     MetricDef("python_growth", Kind.BYTES, Source.TRACED,
-              "what the phase added to the Python heap: its own heap peak minus the heap "
-              "at its entry",
+              "what the phase **added** to the heap: its own heap peak minus the heap at its "
+              "entry",
               scope="phase", field="python_growth", born="measure.probe_records._growth"),
     MetricDef("per_page", Kind.BYTES, Source.FIT,
-              "marginal memory per unit of size (slope of memory = fixed + marginal x size)",
+              "marginal memory per unit of size: the slope of memory = fixed + marginal x size "
+              "across the matrix's sizes (M: peak, rss_peak or python_peak; peak if omitted)",
               scope="fit", born="judging.scaling.fits"),
     MetricDef("fixed_overhead", Kind.BYTES, Source.FIT,
-              "memory at size zero: the intercept of the linear fit",
+              "memory at size zero: the intercept of that linear fit",
               scope="fit", born="judging.scaling.fits"),
     MetricDef("scaling_exponent", Kind.NUMBER, Source.FIT,
-              "k in memory ~ size^k from a log-log fit (1 is linear)",
+              "k in memory = fixed + c x size^k: how the size-dependent part grows (1 is "
+              "linear; 0 where memory is flat)",
               scope="fit", born="judging.scaling.fits"),
     MetricDef("leak_per_build", Kind.BYTES, Source.LEAK,
-              "slope of retained memory per build over repeated calls in one process",
+              "heap retained per call over repeated calls in one process: the trend's slope "
+              "where growth is established, else 0",
               scope="leak", born="judging.leaks.find"),
 )
 
@@ -194,7 +201,7 @@ def baseline_growth(of: str) -> MetricDef:
     """``<metric>_growth``: the relative change of a run metric against a baseline results
     file (``of="<metric>"`` gives the template the docs list)."""
     return MetricDef(f"{of}{GROWTH_SUFFIX}", Kind.RATIO, Source.BASELINE,
-                     f"relative change of {of} against the baseline (`--baseline BASE.json`)",
+                     f"relative change of `{of}` against the baseline (`--baseline BASE.json`)",
                      scope="case", born="judging.compare.judge_growth")
 
 
