@@ -1,8 +1,13 @@
-"""The metric vocabulary: every name an SLA can judge with its unit, meaning, title and source;
-the statistics across repeats; and how a case is labelled.
+"""The metric registry: every metric memsla measures or computes, declared once in ``METRICS``
+(name, unit, meaning, title, where it is read from a run and where it is born); the statistics
+across repeats; and how a case is labelled.
 
-Every number memsla reports is named here once, so a misspelled metric in ``sla.yaml`` is an
-error and every report labels a value the same way.
+Everything else about a metric is derived from its declaration: the tables other modules read
+(``RUN_METRICS``, ``KEY_METRICS``, ``METRIC_TITLES``, ``FITTABLE``, ...), the judging stage's
+getters (``judging/statistics.py``), the plot labels, and the metric tables of the README and
+``docs/architecture.md`` (``tests/test_metric_registry.py`` checks them). A misspelled metric in
+``sla.yaml`` is an error and every report labels a value the same way. Across a case's repeats a
+rule judges its ``stat`` (the worst value unless it says otherwise); reports show the median.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from runner.units import Kind, clip
 
 
 class Source(str, Enum):
-    """Which measurement a metric's value comes from."""
+    """Which measurement a metric's value comes from (for run metrics: the kind of run)."""
 
     TIMED = "timed"  # untraced runs: durations and kernel counters
     TRACED = "traced"  # the separate tracemalloc run: Python heap figures
@@ -27,101 +32,179 @@ class Source(str, Enum):
     BASELINE = "baseline"  # a comparison with a baseline results file
 
 
+# What a metric describes, and so how a rule names it and where its values are read:
+#   run   - one figure per run, the ``Run`` attribute ``field``: ``peak``
+#   case  - from the case's size (``field`` of ``Case``), or a run metric per unit of size
+#   phase - one figure per phase of a run, the ``PhaseResult`` attribute ``field``:
+#           ``phase(NAME).peak``
+#   fit   - the scaling fit across a scenario's sizes: ``per_page(rss_peak)``
+#   leak  - the leak mode's trend over repeated calls in one process
+Scope = Literal["run", "case", "phase", "fit", "leak"]
+
+
 @dataclass(frozen=True)
 class MetricDef:
+    """One metric, declared once: every table, getter, report column, plot label and doc table
+    of it is derived from this declaration."""
+
     name: str
-    kind: Kind
+    kind: Kind  # its unit
     source: Source
-    description: str
+    description: str  # what it means, as the docs and ``runner explain`` say it
+    scope: Scope = "run"
+    title: str = ""  # its column title and plot label ("" - the name with spaces)
+    # where its per-run value is read: the attribute of a ``Run`` (scope run), of a
+    # ``PhaseResult`` (phase) or of a ``Case`` (case); None - derived as ``per_size`` says
+    field: str | None = None
+    per_size: str | None = None  # case scope: this run metric divided by the case's size
+    born: str = ""  # the function (module.name under runner/) where its per-run value is born
+    every_run: bool = False  # about completion itself: judged on every run, failed ones too
+    per_run: Literal["max", "sum"] = "max"  # phase scope: a phase entered several times in a run
+    fittable: bool = False  # the fit metrics can take it: per_page(NAME)
+    # which reports show it: "key" - every case, in this order; "tracker" - where a case has it
+    shown: Literal["key", "tracker"] | None = None
+
+    @property
+    def label(self) -> str:
+        """Its column title and plot label."""
+        return self.title or self.name.replace("_", " ")
+
+    @property
+    def written(self) -> str:
+        """How a rule writes it, with placeholders: ``phase(NAME).peak``, ``per_page(M)``."""
+        if self.scope == "phase":
+            return f"phase(NAME).{self.name}"
+        if self.scope == "fit":
+            return f"{self.name}(M)"
+        return self.name
+
+    def read(self, holder: object) -> float | None:
+        """Its value in a ``Run`` (``PhaseResult``, ``Case``), by its ``field``."""
+        if self.field is None:
+            raise ValueError(f"{self.name} is not read from one object: {self.per_size=}")
+        value = getattr(holder, self.field)
+        return None if value is None else float(value)
 
 
-RUN_METRICS: dict[str, MetricDef] = {
-    m.name: m
-    for m in (
-        MetricDef("peak", Kind.BYTES, Source.TIMED,
-                  "cgroup memory peak: everything charged to the build's cgroup, page cache of "
-                  "files it wrote included (memory.max_usage_in_bytes / memory.peak)"),
-        MetricDef("rss_peak", Kind.BYTES, Source.TIMED,
-                  "anonymous/RSS peak: the larger of the cgroup's sampled anonymous memory and "
-                  "the largest single process's max RSS; excludes page cache"),
-        MetricDef("python_peak", Kind.BYTES, Source.TRACED,
-                  "heap peak traced inside the build process: tracemalloc's Python heap, or "
-                  "memray's high-water mark of every allocation (native ones included)"),
-        MetricDef("allocated", Kind.BYTES, Source.TRACED,
-                  "bytes requested by every allocation call over the whole run, freed or not: "
-                  "memray's total_memory_allocated, as `memray stats` and pytest-benchmem "
-                  "report it (default tracker settings: pymalloc's small objects are seen as "
-                  "the arenas it requests); tracker: memray only"),
-        MetricDef("allocation_calls", Kind.COUNT, Source.TRACED,
-                  "allocation calls over the whole run, deallocations not counted: memray's "
-                  "total_num_allocations, as `memray stats` and pytest-benchmem report it; "
-                  "tracker: memray only"),
-        MetricDef("python_final", Kind.BYTES, Source.TRACED,
-                  "Python heap still traced when the build process exits"),
-        MetricDef("allocations", Kind.COUNT, Source.TRACED,
-                  "memory blocks the build's Python processes still hold at exit (after a "
-                  "full collection): a low-noise tripwire, steady to a few blocks between "
-                  "identical runs, that moves when the program's allocations change"),
-        MetricDef("oom_kills", Kind.COUNT, Source.TIMED,
-                  "processes of the build killed by the kernel's OOM killer"),
-        MetricDef("exit_code", Kind.COUNT, Source.TIMED,
-                  "the build command's exit status (128+N when killed by signal N)"),
-        MetricDef("duration", Kind.SECONDS, Source.TIMED,
-                  "wall-clock time of an untraced build"),
-        MetricDef("cpu_time", Kind.SECONDS, Source.TIMED,
-                  "user plus system CPU time of the build and its waited-for children"),
-        MetricDef("pages", Kind.COUNT, Source.TIMED,
-                  "the scenario's size parameter for this run"),
-        MetricDef("peak_per_page", Kind.BYTES, Source.TIMED,
-                  "peak divided by pages (fixed overhead included; see per_page)"),
-        MetricDef("rss_per_page", Kind.BYTES, Source.TIMED,
-                  "rss_peak divided by pages (fixed overhead included; see per_page)"),
-    )
-}
+# Every metric memsla measures or computes, in the order reports and messages list them.
+METRICS: tuple[MetricDef, ...] = (
+    MetricDef("peak", Kind.BYTES, Source.TIMED,
+              "the cgroup's memory peak (`memory.max_usage_in_bytes` on v1, `memory.peak` on "
+              "v2): everything charged to the build, **page cache of the files it writes "
+              "included**",
+              title="cgroup peak", field="cgroup_peak", born="measure.assemble.cgroup_peak",
+              fittable=True, shown="key"),
+    MetricDef("rss_peak", Kind.BYTES, Source.TIMED,
+              "the anonymous/RSS peak: the larger of the cgroup's anonymous memory sampled "
+              "every 20 ms and the largest single process's own max RSS (VmHWM); no page cache",
+              field="rss_peak", born="measure.assemble.rss_peak", fittable=True, shown="key"),
+    MetricDef("python_peak", Kind.BYTES, Source.TRACED,
+              "the traced run's heap peak: tracemalloc's Python heap, or with `tracker: "
+              "memray` memray's high-water mark of every allocation, native ones included",
+              field="python_peak", born="measure.assemble.python_peak", fittable=True,
+              shown="key"),
+    MetricDef("python_final", Kind.BYTES, Source.TRACED,
+              "the traced run's heap at exit, before the exit's full collection",
+              field="python_final", born="measure.assemble.python_final"),
+    MetricDef("allocations", Kind.COUNT, Source.TRACED,
+              "memory blocks the build's Python processes still hold at exit, after a full "
+              "collection: a low-noise tripwire (steady to a few blocks in 40,000 between "
+              "identical runs) that moves when the program's allocations change",
+              field="allocations", born="measure.assemble.allocations"),
+    MetricDef("allocated", Kind.BYTES, Source.TRACED,
+              "`tracker: memray` only: bytes requested by every allocation call over the whole "
+              "run, freed or not (memray's total, as `memray stats` and pytest-benchmem report "
+              "it; pymalloc's small objects are seen as the arenas it requests); tracemalloc "
+              "sees the heap, not the calls",
+              field="allocated", born="measure.assemble.allocated", shown="tracker"),
+    MetricDef("allocation_calls", Kind.COUNT, Source.TRACED,
+              "`tracker: memray` only: allocation calls over the whole run, deallocations not "
+              "counted (memray's total, as `memray stats` reports it)",
+              field="allocation_calls", born="measure.assemble.allocation_calls",
+              shown="tracker"),
+    MetricDef("oom_kills", Kind.COUNT, Source.TIMED,
+              "processes of the build the kernel's OOM killer took (the cgroup's count: a "
+              "grandchild killed while its parent lives counts)",
+              field="oom_kills", born="measure.assemble.oom_kills", every_run=True),
+    MetricDef("exit_code", Kind.COUNT, Source.TIMED,
+              "the build command's exit status (128+N when killed by signal N)",
+              field="exit_code", born="measure.assemble.assemble", every_run=True),
+    MetricDef("duration", Kind.SECONDS, Source.TIMED,
+              "wall-clock time of an untraced build (tracemalloc slows a build about 3.75x)",
+              field="duration", born="measure.assemble.assemble", shown="key"),
+    MetricDef("cpu_time", Kind.SECONDS, Source.TIMED,
+              "user plus system CPU time of an untraced build and its waited-for children",
+              field="cpu_time", born="measure.assemble.assemble"),
+    MetricDef("pages", Kind.COUNT, Source.TIMED,
+              "the case's size: the value of the scenario's size parameter",
+              scope="case", field="size", born="judging.statistics.case_series"),
+    MetricDef("peak_per_page", Kind.BYTES, Source.TIMED,
+              "peak divided by the size (fixed overhead included; see per_page)",
+              scope="case", per_size="peak", born="judging.statistics.case_series"),
+    MetricDef("rss_per_page", Kind.BYTES, Source.TIMED,
+              "rss_peak divided by the size (fixed overhead included; see per_page)",
+              scope="case", per_size="rss_peak", born="judging.statistics.case_series"),
+    MetricDef("python_peak", Kind.BYTES, Source.TRACED,
+              "the phase's **own** heap peak, reset at its start, so it includes what was held "
+              "at its entry (memray: the highest of its 10 ms snapshot intervals the phase "
+              "overlaps)",
+              scope="phase", field="python_peak", born="measure.probe_records.read_probe_dir"),
+    MetricDef("peak", Kind.BYTES, Source.TIMED,
+              "the phase's **own** cgroup peak, reset at its start, where the host lets the "
+              "build reset it",
+              scope="phase", field="cgroup_peak", born="measure.probe_records.read_probe_dir"),
+    MetricDef("duration", Kind.SECONDS, Source.TIMED,
+              "wall-clock time of the phase in an untraced build (its entries in a run summed)",
+              scope="phase", field="duration", per_run="sum",
+              born="measure.probe_records.read_probe_dir"),
+    MetricDef("growth", Kind.BYTES, Source.TIMED,
+              "what the phase **added** to the cgroup: its own cgroup peak minus the cgroup's "
+              "memory at its entry, where the host lets the build reset the peak; the phase "
+              "that uses the most memory is the one that added the most",
+              scope="phase", field="cgroup_growth", born="measure.probe_records._growth"),
+    MetricDef("python_growth", Kind.BYTES, Source.TRACED,
+              "what the phase **added** to the heap: its own heap peak minus the heap at its "
+              "entry",
+              scope="phase", field="python_growth", born="measure.probe_records._growth"),
+    MetricDef("per_page", Kind.BYTES, Source.FIT,
+              "marginal memory per unit of size: the slope of memory = fixed + marginal x size "
+              "across the matrix's sizes (M: peak, rss_peak or python_peak; peak if omitted)",
+              scope="fit", born="judging.scaling.fits"),
+    MetricDef("fixed_overhead", Kind.BYTES, Source.FIT,
+              "memory at size zero: the intercept of that linear fit",
+              scope="fit", born="judging.scaling.fits"),
+    MetricDef("scaling_exponent", Kind.NUMBER, Source.FIT,
+              "k in memory = fixed + c x size^k: how the size-dependent part grows (1 is "
+              "linear; 0 where memory is flat)",
+              scope="fit", born="judging.scaling.fits"),
+    MetricDef("leak_per_build", Kind.BYTES, Source.LEAK,
+              "heap retained per call over repeated calls in one process: the trend's slope "
+              "where growth is established, else 0",
+              scope="leak", born="judging.leaks.find"),
+)
 
-PHASE_METRICS: dict[str, MetricDef] = {
-    m.name: m
-    for m in (
-        MetricDef("python_peak", Kind.BYTES, Source.TRACED,
-                  "heap peak within the phase alone (tracemalloc.reset_peak at entry; memray: "
-                  "the highest of its 10 ms snapshot intervals the phase overlaps)"),
-        MetricDef("peak", Kind.BYTES, Source.TIMED,
-                  "cgroup peak within the phase alone, where the host lets the build reset it"),
-        MetricDef("duration", Kind.SECONDS, Source.TIMED,
-                  "wall-clock time of the phase in an untraced build"),
-        MetricDef("growth", Kind.BYTES, Source.TIMED,
-                  "what the phase added to the cgroup: its own cgroup peak minus the cgroup's "
-                  "memory at its entry, where the host lets the build reset the peak"),
-        MetricDef("python_growth", Kind.BYTES, Source.TRACED,
-                  "what the phase added to the Python heap: its own heap peak minus the heap "
-                  "at its entry"),
-    )
-}
-
+# The tables other modules read, each derived from METRICS.
+RUN_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope in ("run", "case")}
+PHASE_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == "phase"}
 # Fit metrics take the memory metric they describe as an optional argument: per_page(rss_peak).
-FIT_METRICS: dict[str, MetricDef] = {
-    m.name: m
-    for m in (
-        MetricDef("per_page", Kind.BYTES, Source.FIT,
-                  "marginal memory per unit of size (slope of memory = fixed + marginal x size)"),
-        MetricDef("fixed_overhead", Kind.BYTES, Source.FIT,
-                  "memory at size zero: the intercept of the linear fit"),
-        MetricDef("scaling_exponent", Kind.NUMBER, Source.FIT,
-                  "k in memory ~ size^k from a log-log fit (1 is linear)"),
-    )
-}
-FITTABLE = ("peak", "rss_peak", "python_peak")
+FIT_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == "fit"}
+OTHER_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == "leak"}
+FITTABLE = tuple(m.name for m in RUN_METRICS.values() if m.fittable)
 # A fit is judged only across at least this many sizes: two points always fit a line exactly,
 # so R^2 and the prediction interval mean nothing. The SLA file is checked against it at load.
 MIN_SIZES = 3
 
-OTHER_METRICS: dict[str, MetricDef] = {
-    "leak_per_build": MetricDef(
-        "leak_per_build", Kind.BYTES, Source.LEAK,
-        "slope of retained memory per build over repeated calls in one process"),
-}
-
 GROWTH_SUFFIX = "_growth"
+
+
+def baseline_growth(of: str) -> MetricDef:
+    """``<metric>_growth``: the relative change of a run metric against a baseline results
+    file (``of="<metric>"`` gives the template the docs list)."""
+    return MetricDef(f"{of}{GROWTH_SUFFIX}", Kind.RATIO, Source.BASELINE,
+                     f"relative change of `{of}` against the baseline (`--baseline BASE.json`)",
+                     scope="case", born="judging.compare.judge_growth")
+
+
 _REF = re.compile(
     r"^(?:phase\((?P<phase>[^()]+)\)\.(?P<phase_metric>\w+)"
     r"|(?P<name>\w+)(?:\((?P<arg>\w+)\))?)$"
@@ -177,9 +260,7 @@ def definition_of(ref: MetricRef) -> MetricDef:
     if ref.name in OTHER_METRICS:
         return OTHER_METRICS[ref.name]
     if ref.name.endswith(GROWTH_SUFFIX) and ref.name not in RUN_METRICS:
-        base = RUN_METRICS[ref.name[: -len(GROWTH_SUFFIX)]]
-        return MetricDef(ref.name, Kind.RATIO, Source.BASELINE,
-                         f"relative change of {base.name} against the baseline")
+        return baseline_growth(RUN_METRICS[ref.name[: -len(GROWTH_SUFFIX)]].name)
     return RUN_METRICS[ref.name]
 
 
@@ -227,14 +308,11 @@ def parse_metric(text: str) -> MetricRef:
     return MetricRef(name=name)
 
 
-# The metrics every report shows for a case, in this order, with their column titles.
-KEY_METRICS = ("peak", "rss_peak", "python_peak", "duration")
-METRIC_TITLES = {"peak": "cgroup peak", "rss_peak": "rss peak", "python_peak": "python peak",
-                 "duration": "duration"}
-
-# Figures only some trackers give (memray): every report shows them where a case has them.
-TRACKER_METRICS = ("allocated", "allocation_calls")
-METRIC_TITLES.update({"allocated": "allocated", "allocation_calls": "allocation calls"})
+# The metrics every report shows for a case, in this order, and the figures only some trackers
+# give (memray), which every report shows where a case has them; with their column titles.
+KEY_METRICS = tuple(m.name for m in RUN_METRICS.values() if m.shown == "key")
+TRACKER_METRICS = tuple(m.name for m in RUN_METRICS.values() if m.shown == "tracker")
+METRIC_TITLES = {m.name: m.label for m in RUN_METRICS.values()}
 
 Statistic = Literal["max", "min", "median", "mean"]
 STATISTICS: tuple[Statistic, ...] = ("max", "min", "median", "mean")

@@ -18,6 +18,11 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
       says why its tracker could not run, and whether the build changed its fixture
       (``fixture_changed``), which makes it incomplete. Fields added with defaults only: a
       version 2 or 3 file is read as it is.
+  5 - a run stores its heap figures across its Python processes (``python_peak``,
+      ``python_final``, ``allocations``, ``allocated``, ``allocation_calls``), born in
+      ``runner.measure.assemble`` like every other run figure (before, the judging stage
+      derived them from the run's ``python`` heaps). A version 2 to 4 file gets them from its
+      runs' heaps on load (``upgrade_heap_figures``).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runner.metrics import STATISTICS, case_label, params_label, pick
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
 
@@ -196,6 +201,12 @@ class Run(_Model):
     cgroup_peak: int | None = None
     rss_peak: int | None = None
     cache_peak: int | None = None  # page cache charged at the time of the cgroup's sampled max
+    # the traced run's heap figures across its Python processes (version 5; None elsewhere)
+    python_peak: int | None = None
+    python_final: int | None = None
+    allocations: int | None = None  # blocks held at exit
+    allocated: int | None = None  # memray only: bytes and calls allocated over the run
+    allocation_calls: int | None = None
     limit: int | None = None
     # The limit did not hold, in words ("the build changed its memory limit from 256 MiB to no
     # limit ..."): none of the run's figures was measured under the limit asked for.
@@ -249,10 +260,6 @@ class Run(_Model):
         last = [line.strip() for line in self.stderr_tail.splitlines() if line.strip()][-1:]
         return f"{self.kind} run {self.index + 1} did not complete: {how}" + (
             f" ({last[0][:200]})" if last else "")
-
-    @property
-    def python_peak(self) -> int | None:
-        return max((p.peak for p in self.python), default=None)
 
 
 class Stats(_Model):
@@ -560,12 +567,40 @@ class Results(_Model):
             except (AttributeError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}: cannot upgrade version 1 results: {exc!r}") from None
             version = 2
-        if version in (2, 3):
-            data = {**data, "schema_version": SCHEMA_VERSION}  # 2 -> 3 -> 4 only added fields
+        if version in (2, 3, 4):  # 2 -> 3 -> 4 only added fields
+            data = {**upgrade_heap_figures(data), "schema_version": SCHEMA_VERSION}
         elif version != SCHEMA_VERSION:
             raise ValueError(f"{path}: results schema version {version!r}; this memsla reads "
                              f"versions 1 to {SCHEMA_VERSION}")
         return cls.model_validate(data)
+
+
+def upgrade_heap_figures(data: dict[str, Any]) -> dict[str, Any]:
+    """Versions 2 to 4 -> 5: each run's heap figures, which the judging stage of those versions
+    derived from the run's ``python`` heaps at judging time, stored as that stage derived them:
+    the largest process's peak and final heap, the sums of blocks, bytes and calls (None where
+    no process reported one). New runs get them from ``runner.measure.assemble``. Anything not
+    shaped as memsla wrote it is left for validation to refuse."""
+    cases = data.get("cases")
+    for case in cases if isinstance(cases, list) else []:
+        runs = case.get("runs") if isinstance(case, dict) else None
+        for run in runs if isinstance(runs, list) else []:
+            heaps = run.get("python") if isinstance(run, dict) else None
+            if isinstance(heaps, list) and all(isinstance(h, dict) for h in heaps):
+                for key, value in _heap_figures_v4(heaps).items():
+                    run.setdefault(key, value)
+    return data
+
+
+def _heap_figures_v4(heaps: list[dict[str, Any]]) -> dict[str, int | None]:
+    def figures(key: str) -> list[int]:
+        return [h[key] for h in heaps if isinstance(h.get(key), int)]
+
+    return {"python_peak": max(figures("peak"), default=None),
+            "python_final": max(figures("final"), default=None),
+            **{run_key: sum(figures(key)) if figures(key) else None
+               for run_key, key in (("allocations", "blocks"), ("allocated", "allocated"),
+                                    ("allocation_calls", "allocation_calls"))}}
 
 
 def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The results file: a round trip of this version, version 2 read as it is, and version 1 files
-upgraded on load."""
+"""The results file: a round trip of this version, versions 2 to 4 read with the run figures
+version 5 stores, and version 1 files upgraded on load."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 
-from runner.results import SCHEMA_VERSION, Results
+from runner.judging.statistics import case_metrics
+from runner.measure.assemble import assemble
+from runner.measure.probe_records import ProbeData
+from runner.measure.readings import Readings
+from runner.results import SCHEMA_VERSION, PythonHeap, Results
 from tests.judging.helpers import MiB, case, judged, leak_case
 from tests.reports.conftest import DATA
 
@@ -37,7 +41,7 @@ def test_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     report.write(path)
     written = json.loads(path.read_text())
-    assert written["schema_version"] == SCHEMA_VERSION == 4
+    assert written["schema_version"] == SCHEMA_VERSION == 5
     assert Results.read(path) == report
     assert Results.model_validate(written).model_dump() == report.model_dump()
 
@@ -53,6 +57,25 @@ def test_version_2_is_read_as_it_is(tmp_path: Path) -> None:
                 del run[name]
     read = Results.read(_write(tmp_path, {**data, "schema_version": 2}))
     assert read == report and read.schema_version == SCHEMA_VERSION
+
+
+def test_version_4_runs_get_the_heap_figures_assemble_gives(tmp_path: Path) -> None:
+    heaps = [PythonHeap(pid=1, peak=5 * MiB, final=2 * MiB, blocks=10),
+             PythonHeap(pid=2, tracker="memray", peak=7 * MiB, final=1 * MiB,
+                        allocated=9 * MiB, allocation_calls=30),
+             PythonHeap(pid=3, peak=MiB, complete=False)]
+    built = case("site", [40 * MiB])
+    built.runs.append(assemble("traced", 1, Readings(exit_code=0, duration=1.0),
+                               ProbeData(python=heaps)))
+    built.metrics = case_metrics(built)
+    report = judged([built])
+    data = json.loads(report.model_dump_json())
+    stored = ("python_peak", "python_final", "allocations", "allocated", "allocation_calls")
+    traced = data["cases"][0]["runs"][-1]
+    assert [traced.pop(name) for name in stored] == [7 * MiB, 2 * MiB, 10, 9 * MiB, 30]
+    read = Results.read(_write(tmp_path, {**data, "schema_version": 4}))
+    assert read == report and read.schema_version == SCHEMA_VERSION
+    assert read.cases[0].pick("python_peak") == 7 * MiB
 
 
 def test_version_1_scaling_fits_and_phases_are_upgraded() -> None:
@@ -112,7 +135,7 @@ def test_version_1_leak_findings_are_upgraded(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"schema_version": 5}, "schema version 5; this memsla reads versions 1 to 4"),
+    ({"schema_version": 6}, "schema version 6; this memsla reads versions 1 to 5"),
     ({"schema_version": None}, "schema version None"),
 ])
 def test_unknown_versions_are_refused(tmp_path: Path, change: dict[str, Any],

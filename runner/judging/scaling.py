@@ -13,9 +13,9 @@ import math
 from collections.abc import Callable
 
 from runner.judging.regression import PowerFit, fit_line, fit_loglog, fit_power, stored_line
-from runner.judging.statistics import TIMED_VALUES, TRACED_VALUES, RunValue
+from runner.judging.statistics import RUN_VALUES
 from runner.judging.verdicts import skipped, verdict
-from runner.metrics import FITTABLE, MIN_SIZES, Source, pick
+from runner.metrics import FITTABLE, MIN_SIZES, RUN_METRICS, Source, pick
 from runner.results import (
     Case,
     GrowthFit,
@@ -35,11 +35,6 @@ FLAT_FRACTION = 0.01
 # |k - 1| within which the line is the model to extrapolate with, not the growth model.
 LINEAR_TOLERANCE = 0.1
 
-_SOURCES: dict[str, tuple[str, RunValue]] = {
-    "peak": ("timed", TIMED_VALUES["peak"]),
-    "rss_peak": ("timed", TIMED_VALUES["rss_peak"]),
-    "python_peak": ("traced", TRACED_VALUES["python_peak"]),
-}
 Pick = Callable[[list[float]], float]
 
 
@@ -55,7 +50,7 @@ def _values(case: Case, metric: str) -> tuple[list[float], str | None]:
     """The completed runs' values of a fittable metric, or why there are none."""
     if case.error is not None:
         return [], f"size {case.size} not measured"
-    kind, getter = _SOURCES[metric]
+    kind, getter = RUN_METRICS[metric].source.value, RUN_VALUES[metric]  # timed or traced runs
     runs = [r for r in case.runs if r.kind == kind]
     failed = [r for r in runs if not r.completed]
     if failed:

@@ -1,4 +1,5 @@
-"""Per-case metrics across repeats, each from the runs it may come from.
+"""Per-case metrics across repeats, each from the runs it may come from, read as the metric
+registry (``runner/metrics.py``) declares: judging picks values, it derives no run figure.
 
 Durations and kernel counters come only from untraced ("timed") runs; Python heap figures only
 from the traced run, whose tracemalloc overhead would distort every other number.
@@ -9,36 +10,23 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
-from runner.results import Case, PhaseResult, Run, Stats
+from runner.metrics import PHASE_METRICS, RUN_METRICS, MetricDef, Source
+from runner.results import Case, Run, Stats
 
 RunValue = Callable[[Run], float | None]
 
-TIMED_VALUES: dict[str, RunValue] = {
-    "peak": lambda r: r.cgroup_peak,
-    "rss_peak": lambda r: r.rss_peak,
-    "oom_kills": lambda r: r.oom_kills,
-    "exit_code": lambda r: r.exit_code,
-    "duration": lambda r: r.duration,
-    "cpu_time": lambda r: r.cpu_time,
-}
-TRACED_VALUES: dict[str, RunValue] = {
-    "python_peak": lambda r: r.python_peak,
-    "python_final": lambda r: max((p.final for p in r.python if p.final is not None),
-                                  default=None),
-    "allocations": lambda r: sum(p.blocks for p in r.python if p.blocks is not None)
-    if any(p.blocks is not None for p in r.python) else None,
-    "allocated": lambda r: sum(p.allocated for p in r.python if p.allocated is not None)
-    if any(p.allocated is not None for p in r.python) else None,
-    "allocation_calls": lambda r: sum(p.allocation_calls for p in r.python
-                                      if p.allocation_calls is not None)
-    if any(p.allocation_calls is not None for p in r.python) else None,
-}
+# Each run metric's getter, by the kind of run it is read from (the registry's ``field``).
+TIMED_VALUES: dict[str, RunValue] = {m.name: m.read for m in RUN_METRICS.values()
+                                     if m.scope == "run" and m.source is Source.TIMED}
+TRACED_VALUES: dict[str, RunValue] = {m.name: m.read for m in RUN_METRICS.values()
+                                      if m.scope == "run" and m.source is Source.TRACED}
+RUN_VALUES: dict[str, RunValue] = {**TIMED_VALUES, **TRACED_VALUES}
 
 
 # A metric's values with the run each came from (None: the case itself, e.g. its size).
 Series = list[tuple[Run | None, float]]
 # The metrics that say whether a build completed: judged on every run, failed ones included.
-COMPLETION_METRICS = ("exit_code", "oom_kills")
+COMPLETION_METRICS = tuple(m.name for m in RUN_METRICS.values() if m.every_run)
 
 
 def _collect(runs: list[Run], getter: RunValue) -> Series:
@@ -61,10 +49,13 @@ def case_series(case: Case) -> dict[str, Series]:
         if values:
             series[name] = values
     if case.size:
-        series["pages"] = [(None, float(case.size))]
-        for name, base in (("peak_per_page", "peak"), ("rss_per_page", "rss_peak")):
-            if base in series:
-                series[name] = [(run, value / case.size) for run, value in series[base]]
+        size = case.size
+        for metric in (m for m in RUN_METRICS.values() if m.scope == "case"):
+            if metric.field is not None:
+                series[metric.name] = [(None, float(getattr(case, metric.field)))]
+            elif metric.per_size in series:
+                series[metric.name] = [(run, value / size)
+                                       for run, value in series[metric.per_size]]
     series.update(_phase_series(timed, traced))
     return series
 
@@ -76,28 +67,25 @@ def case_metrics(case: Case) -> dict[str, Stats]:
 
 def _phase_series(timed: list[Run], traced: list[Run]) -> dict[str, Series]:
     series: dict[str, Series] = defaultdict(list)
-    for run in timed:
-        durations: dict[str, float] = defaultdict(float)
-        for phase in run.phases:
-            if phase.duration is not None:
-                durations[phase.name] += phase.duration
-        for name, value in durations.items():
-            series[f"phase({name}).duration"].append((run, value))
-        _largest_per_run(series, run, "peak", lambda p: p.cgroup_peak)
-        _largest_per_run(series, run, "growth", lambda p: p.cgroup_growth)
-    for run in traced:
-        _largest_per_run(series, run, "python_peak", lambda p: p.python_peak)
-        _largest_per_run(series, run, "python_growth", lambda p: p.python_growth)
+    # summed figures (durations) first: the order results files have always listed them in
+    metrics = sorted(PHASE_METRICS.values(), key=lambda m: m.per_run != "sum")
+    for runs, source in ((timed, Source.TIMED), (traced, Source.TRACED)):
+        for run in runs:
+            for metric in metrics:
+                if metric.source is source:
+                    _per_run(series, run, metric)
     return dict(series)
 
 
-def _largest_per_run(series: dict[str, Series], run: Run, metric: str,
-                     figure: Callable[[PhaseResult], int | None]) -> None:
-    """A phase entered several times in one run: the largest of its entries."""
-    largest: dict[str, int] = {}
+def _per_run(series: dict[str, Series], run: Run, metric: MetricDef) -> None:
+    """A phase entered several times in one run: the sum or the largest of its entries, as the
+    metric says."""
+    combined: dict[str, float] = {}
     for phase in run.phases:
-        value = figure(phase)
+        value = metric.read(phase)
         if value is not None:
-            largest[phase.name] = max(largest.get(phase.name, 0), value)
-    for name, value in largest.items():
-        series[f"phase({name}).{metric}"].append((run, float(value)))
+            before = combined.get(phase.name, 0.0)
+            combined[phase.name] = before + value if metric.per_run == "sum" else max(before,
+                                                                                      value)
+    for name, value in combined.items():
+        series[f"phase({name}).{metric.name}"].append((run, value))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runner.judging.statistics import COMPLETION_METRICS, Series, case_series
-from runner.metrics import Source
+from runner.metrics import RUN_METRICS, TRACKER_METRICS, Source
 from runner.results import Case, Verdict
 from runner.slafile.rules import Rule
 
@@ -83,7 +83,7 @@ def _missing_reason(case: Case, rule: Rule) -> str:
     failed = next((r.tracker_error for r in case.runs if r.tracker_error), None)
     if metric.source is Source.TRACED and failed:
         return f"error: {failed}"
-    if metric.name in ("allocated", "allocation_calls") and metric.phase is None:
+    if metric.name in TRACKER_METRICS and metric.phase is None:
         return (f"{metric.name} is counted by memray only (tracemalloc sees the heap, not the "
                 "calls that made it): set tracker: memray")
     memray = any(h.tracker == "memray" for r in case.runs for h in r.python)
@@ -98,6 +98,6 @@ def _missing_reason(case: Case, rule: Rule) -> str:
             return (f"phase {metric.phase!r} has no cgroup peak: this host does not let the "
                     "build reset its cgroup's peak")
         return f"no phase {metric.phase!r} was recorded (phases seen: {', '.join(seen) or 'none'})"
-    if metric.name in ("pages", "peak_per_page", "rss_per_page"):
+    if metric.name in RUN_METRICS and RUN_METRICS[metric.name].scope == "case":
         return "the scenario has no size parameter"
     return f"the backend {case.backend!r} does not measure {metric.key}"

@@ -11,7 +11,7 @@ from pathlib import Path
 from runner.measure.leak_records import read_leak
 from runner.measure.probe_records import ProbeData, read_probe_dir
 from runner.measure.readings import Readings
-from runner.results import LeakRecord, LimitChange, Run, RunKind
+from runner.results import LeakRecord, LimitChange, PythonHeap, Run, RunKind
 from runner.units import format_bytes, format_seconds
 
 NO_LIMIT_NOTE = "no memory limit was set: the build could use all of the host's memory"
@@ -40,6 +40,7 @@ def assemble(kind: RunKind, index: int, readings: Readings, probe: ProbeData,
     changes = limit_changes(readings)
     changed = limit_changed(readings, changes)
     run_limit = limit(readings, changed)
+    heaps = probe.python if kind == "traced" else []
     return Run(
         kind=kind, index=index, exit_code=readings.exit_code, signal=readings.signal,
         timed_out=readings.timed_out, oom_killed=kills > 0, oom_kills=kills,
@@ -47,7 +48,9 @@ def assemble(kind: RunKind, index: int, readings: Readings, probe: ProbeData,
         cgroup_peak=cgroup_peak(readings, probe), rss_peak=rss_peak(readings, probe),
         cache_peak=cache_peak(readings), limit=run_limit, limit_changed=changed,
         limit_changes=changes, approximate=approximate(readings),
-        python=probe.python if kind == "traced" else [], phases=probe.phases,
+        python=heaps, python_peak=python_peak(heaps), python_final=python_final(heaps),
+        allocations=allocations(heaps), allocated=allocated(heaps),
+        allocation_calls=allocation_calls(heaps), phases=probe.phases,
         timeline=readings.timeline, leak=leak, stderr_tail=readings.stderr_tail,
         tracker_error=probe.tracker_error if kind == "traced" else None,
         notes=[*([changed] if changed else []), *notes(readings, run_limit), *readings.notes,
@@ -79,6 +82,41 @@ def rss_peak(readings: Readings, probe: ProbeData) -> int | None:
         seen = [readings.sampled_max_anon, readings.anon_at_end]
     seen.append(probe.vm_hwm)
     return max((value for value in seen if value is not None), default=0) or None
+
+
+def python_peak(heaps: list[PythonHeap]) -> int | None:
+    """The traced run's heap peak: the highest of its Python processes' own peaks
+    (tracemalloc's Python heap, or memray's high-water mark of every allocation). Processes peak
+    at different times, so this is the largest process, not a sum. None: no process reported."""
+    return max((heap.peak for heap in heaps), default=None)
+
+
+def python_final(heaps: list[PythonHeap]) -> int | None:
+    """The heap still traced when the build exits, before the exit's full collection: the
+    largest of its processes' (None: no process lived to report it)."""
+    return max((heap.final for heap in heaps if heap.final is not None), default=None)
+
+
+def allocations(heaps: list[PythonHeap]) -> int | None:
+    """Memory blocks the build's Python processes still hold at exit, after a full
+    collection, summed over them (None: no process reported them)."""
+    return _total([heap.blocks for heap in heaps])
+
+
+def allocated(heaps: list[PythonHeap]) -> int | None:
+    """Bytes requested by every allocation call over the run, freed or not, summed over the
+    build's processes (memray only: None under tracemalloc)."""
+    return _total([heap.allocated for heap in heaps])
+
+
+def allocation_calls(heaps: list[PythonHeap]) -> int | None:
+    """Allocation calls over the run, summed over the build's processes (memray only)."""
+    return _total([heap.allocation_calls for heap in heaps])
+
+
+def _total(values: list[int | None]) -> int | None:
+    known = [value for value in values if value is not None]
+    return sum(known) if known else None
 
 
 def cache_peak(readings: Readings) -> int | None:

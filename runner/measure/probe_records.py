@@ -64,6 +64,9 @@ HOOK_ORDER = ("wrapped", "not wrapped", "never imported")
 
 
 def read_probe_dir(directory: Path) -> ProbeData:
+    """Every process's records in ``directory`` (the probe's JSON lines, memray's captures):
+    its heap, its phases with their own peaks and times, the cgroup's peaks before the probe
+    reset them; what could not be read as notes."""
     data = ProbeData()
     for path in sorted(directory.glob("probe-*.jsonl")):
         try:

@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from runner.metrics import FITTABLE, METRIC_TITLES
 from runner.results import Case, Run, ScalingFit, Verdict
 from runner.units import format_bytes
 
@@ -28,7 +29,7 @@ MAX_POINTS = 1500  # per line; longer timelines keep each bucket's min and max
 COLOURS = {"peak": "#1f77b4", "cgroup": "#1f77b4", "rss_peak": "#ff7f0e", "anon": "#ff7f0e",
            "python_peak": "#2ca02c", "limit": "#d62728", "oom": "#d62728", "other": "#9aa5b1"}
 PHASE_COLOURS = ("#fde7c8", "#dbeafe", "#e9d5ff", "#d1fae5", "#fee2e2", "#e0e7ff")
-METRIC_LABELS = {"peak": "cgroup peak", "rss_peak": "rss peak", "python_peak": "python heap peak"}
+METRIC_LABELS = {metric: METRIC_TITLES[metric] for metric in FITTABLE}
 _STYLE: dict[RcKeyType, Any] = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
           "axes.spines.right": False, "axes.grid": True, "grid.color": "#e5e7eb",
           "grid.linewidth": 0.6, "legend.frameon": False, "legend.fontsize": 8}
@@ -177,7 +178,7 @@ def _scaling(cases: Sequence[Case], fits: Sequence[ScalingFit],
     figure, axes = _figure(7.6, 3.6)
     largest = float(max(c.size for c in cases if c.size is not None))
     highest = 0.0
-    for metric in ("peak", "rss_peak", "python_peak"):
+    for metric in FITTABLE:
         xs: list[float] = []
         ys: list[float] = []
         for case in cases:

@@ -87,7 +87,7 @@ def test_a_crashed_traced_run_judges_no_heap_rule() -> None:
     from runner.results import PythonHeap
 
     traced = _run(0, kind="traced", exit_code=1, stderr_tail="Traceback ...\nKeyError: 'x'\n",
-                  python=[PythonHeap(pid=1, peak=5 * MiB)])
+                  python=[PythonHeap(pid=1, peak=5 * MiB)], python_peak=5 * MiB)
     verdict = _judged(_run(0), traced)["python_peak < 100MiB"]
     assert verdict.passed is None
     assert "traced run 1 did not complete: exit 1 (KeyError: 'x')" in verdict.reason

@@ -135,7 +135,8 @@ def _phased(size: int, render: int, cgroup: bool = True) -> Case:
     for run in built.runs:
         run.phases = phases(1 + run.index)  # the two timed runs differ: medians are taken
     built.runs.append(Run(kind="traced", index=2, exit_code=0, duration=3.0,
-                          python=[PythonHeap(pid=1, peak=200 * MiB)], phases=phases(1)))
+                          python=[PythonHeap(pid=1, peak=200 * MiB)], python_peak=200 * MiB,
+                          phases=phases(1)))
     return built
 
 

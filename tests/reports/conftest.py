@@ -72,7 +72,8 @@ def awkward_results() -> Results:
                  python=[PythonHeap(pid=7, peak=50 * MiB, final=10 * MiB, blocks=99,
                                     top_allocations=[AllocationSite(
                                         file="/usr/lib/python3.11/site-packages/x/<y>.py",
-                                        line=3, size=40 * MiB, count=12)])])
+                                        line=3, size=40 * MiB, count=12)])],
+                 python_peak=50 * MiB, python_final=10 * MiB, allocations=99)
     verdicts = [
         _verdict("phase(a|b:c,d%).peak < 100MiB", "phase(a|b:c,d%).peak", 120 * MiB, 100 * MiB,
                  False, file="/work/sla.yaml", line=7, approximate=True),
