@@ -3,7 +3,7 @@ that grew between a baseline and a head, from stored results only."""
 
 from __future__ import annotations
 
-from runner.judging import compare
+from runner.judging import baseline
 from runner.reports import peak_view
 from runner.results import AllocationSite, PeakSites, PythonHeap, Results, Run, StackFrame
 from tests.judging.helpers import MiB, case, results
@@ -47,6 +47,6 @@ def test_grown_sites_between_base_and_head() -> None:
 
     base = with_sites([_site(10, 20 * MiB, "render"), _site(20, 20 * MiB, "parse")])
     head = with_sites([*SITES, _site(50, 5 * MiB, "write")])
-    grown = compare.grown_sites(base, head)
+    grown = baseline.grown_sites(base, head)
     assert [(c.line, c.base, c.grown) for c in grown] == [(10, 20 * MiB, 40 * MiB),
                                                          (50, 0, 5 * MiB)]
