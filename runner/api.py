@@ -34,13 +34,14 @@ from pydantic import ValidationError
 from runner.backends.forked import CallError, ForkedCaller
 from runner.backends.interface import BackendError
 from runner.errors import MemslaError, UsageError
+from runner.execute import run_callable
 from runner.judging.stage import analyse_scenario, judge_rules
 from runner.judging.status import settle
 from runner.judging.verdicts import CASE_SOURCES
 from runner.measure.assemble import assemble
 from runner.measure.host import host_facts
 from runner.reports import plain
-from runner.results import Case, Results, RunKind, ScalingFit, Verdict
+from runner.results import Case, Results, ScalingFit, Verdict
 from runner.session import Session
 from runner.slafile import load_suite
 from runner.slafile.model import Suite
@@ -169,7 +170,10 @@ def measure_callable(func: Callable[[], object], *, name: str = "callable",
     outside (its unique set size) without a hard limit, and every figure is marked approximate.
 
     Where the callable raises, :class:`CallableFailed` is raised after the measurement (with
-    ``raise_errors=False`` the results say so instead: a failed ``exit_code == 0`` verdict)."""
+    ``raise_errors=False`` the results say so instead: a failed ``exit_code == 0`` verdict).
+
+    The calls are run by ``runner.execute.run_callable`` and judged by the judging stage
+    (``runner.judging.stage.judge_rules``), as ``runner check`` judges a scenario's cases."""
     parsed = [_rule(rule) for rule in rules]
     for rule in parsed:
         if rule.metric.source not in CASE_SOURCES:
@@ -185,23 +189,10 @@ def measure_callable(func: Callable[[], object], *, name: str = "callable",
     case = Case(scenario=name, params=case_params, size_parameter=size_parameter
                 if size is not None else None, size=size, backend=caller.name,
                 limit=limit_bytes, approximate=caller.approximate)
-    traced: list[RunKind] = [] if tracker == "none" else ["traced"]
-    timed: list[RunKind] = ["timed"] * repeats
-    kinds = timed + traced
     note = (f"fork baseline: an empty callable measured the same way peaks at "
             f"{format_bytes(baseline)}; these figures include it") if baseline else ""
-    raised: CallError | None = None
-    for index, kind in enumerate(kinds):
-        outcome = caller.call(func, limit=limit_bytes, timeout=seconds, native=native,
-                              tracker=None if kind != "traced" or tracker == "none" else tracker)
-        run = assemble(kind, index, outcome.readings, outcome.probe)
-        if outcome.error is not None:
-            raised = raised or outcome.error
-            run.notes.append(f"the callable raised {outcome.error.type}: "
-                             f"{outcome.error.message}")
-        if note:
-            run.notes.append(note)
-        case.runs.append(run)
+    raised = run_callable(caller, func, case, repeats=repeats, timeout=seconds, native=native,
+                          tracker=None if tracker == "none" else tracker, note=note)
     results = Results.new(
         sla_file=f"{API_SOURCE}: measure_callable",
         host=host_facts(caller.name, caller.reason, caller.cgroup_version,
