@@ -6,22 +6,24 @@
 - :func:`measure_callable` measures a Python callable in a forked child that joins a fresh
   memory cgroup first (``runner.backends.forked``), so only what the call adds is charged;
 - :func:`save` / :func:`load` write and read the results JSON (the versioned schema);
-- :func:`compare` puts results at several sizes side by side: the per-size table, the growth
-  between sizes and the scaling fits of ``runner.judging.scaling``.
+- :func:`across_sizes` puts results at several sizes side by side: the per-size table, the
+  growth between sizes and the scaling fits the judging stage made (``compare``, its old name,
+  is a deprecated alias).
 
 Every function returns (or reads) ``runner.results.Results``: all memory in bytes, durations in
-seconds, every figure born in ``runner.measure.assemble``, every rule judged by
-``runner.judging``. :class:`Figures` is a small read-only view of one case for assertions.
+seconds, every figure born in ``runner.measure.assemble``, every rule judged and every status
+given by ``runner.judging``, every text made by ``runner.reports.plain``. :class:`Figures` is a
+small read-only view of one case for assertions.
 
 Not imported by ``runner/__init__.py``: ``import runner`` stays cheap inside measured builds.
 """
 
 from __future__ import annotations
 
-import datetime
 import itertools
 import os
 import statistics
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,31 +31,22 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from runner import __version__
 from runner.backends.forked import CallError, ForkedCaller
 from runner.backends.interface import BackendError
 from runner.errors import MemslaError, UsageError
-from runner.judging.scaling import analysis as scaling_analysis
-from runner.judging.stage import analyse_scenario
-from runner.judging.statistics import case_metrics
-from runner.judging.verdicts import CASE_SOURCES, judge_case
+from runner.execute import run_callable
+from runner.judging.stage import analyse_scenario, judge_rules
+from runner.judging.status import settle
+from runner.judging.verdicts import CASE_SOURCES
 from runner.measure.assemble import assemble
 from runner.measure.host import host_facts
-from runner.metrics import parse_metric
-from runner.plan import IMPLICIT_RULES
-from runner.results import Case, Results, RunKind, ScalingFit, Verdict
-from runner.session import Session, status_of
+from runner.reports import plain
+from runner.results import Case, Results, ScalingFit, Verdict
+from runner.session import Session
 from runner.slafile import load_suite
 from runner.slafile.model import Suite
 from runner.slafile.rules import Rule, parse_rule
-from runner.units import (
-    Kind,
-    format_bytes,
-    format_seconds,
-    format_value,
-    parse_bytes,
-    parse_seconds,
-)
+from runner.units import format_bytes, parse_bytes, parse_seconds
 
 Size = int | str  # bytes, or a text such as "256MiB"
 Duration = float | str  # seconds, or a text such as "10min"
@@ -61,9 +54,9 @@ Tracker = Literal["none", "tracemalloc", "memray"]
 CallableBackend = Literal["local", "auto", "cgroup", "process"]
 RuleText = str | Rule
 
-__all__ = ["CallError", "CallableFailed", "Figures", "Scaling", "SizeRow", "Step", "check",
-           "compare", "figures", "fork_baseline", "load", "measure_callable", "measure_command",
-           "save"]
+__all__ = ["CallError", "CallableFailed", "Figures", "Scaling", "SizeRow", "Step",
+           "across_sizes", "check", "compare", "figures", "fork_baseline", "load",
+           "measure_callable", "measure_command", "save"]
 
 # What a results file made by this module says it came from, in place of an SLA file.
 API_SOURCE = "runner.api"
@@ -111,8 +104,8 @@ def measure_command(command: Sequence[str] | str, *, name: str = "command",
         scenarios: {NAME: {command: COMMAND, limit: LIMIT, slas: RULES, matrix: {pages: [SIZE]}}}
 
     A string command runs through ``/bin/sh -c``. ``size`` makes the case comparable across
-    sizes (:func:`compare`); placeholders ``{output}``, ``{scratch}`` and the size work as in an
-    SLA file. Relative paths start at ``workdir`` (default: the current folder).
+    sizes (:func:`across_sizes`); placeholders ``{output}``, ``{scratch}`` and the size work as
+    in an SLA file. Relative paths start at ``workdir`` (default: the current folder).
 
     ``backend="local"`` (the default) runs the command on this host: a local memory cgroup, or
     where none can be had the process backend (every figure approximate); ``"auto"`` prefers
@@ -177,7 +170,10 @@ def measure_callable(func: Callable[[], object], *, name: str = "callable",
     outside (its unique set size) without a hard limit, and every figure is marked approximate.
 
     Where the callable raises, :class:`CallableFailed` is raised after the measurement (with
-    ``raise_errors=False`` the results say so instead: a failed ``exit_code == 0`` verdict)."""
+    ``raise_errors=False`` the results say so instead: a failed ``exit_code == 0`` verdict).
+
+    The calls are run by ``runner.execute.run_callable`` and judged by the judging stage
+    (``runner.judging.stage.judge_rules``), as ``runner check`` judges a scenario's cases."""
     parsed = [_rule(rule) for rule in rules]
     for rule in parsed:
         if rule.metric.source not in CASE_SOURCES:
@@ -193,50 +189,21 @@ def measure_callable(func: Callable[[], object], *, name: str = "callable",
     case = Case(scenario=name, params=case_params, size_parameter=size_parameter
                 if size is not None else None, size=size, backend=caller.name,
                 limit=limit_bytes, approximate=caller.approximate)
-    traced: list[RunKind] = [] if tracker == "none" else ["traced"]
-    timed: list[RunKind] = ["timed"] * repeats
-    kinds = timed + traced
     note = (f"fork baseline: an empty callable measured the same way peaks at "
             f"{format_bytes(baseline)}; these figures include it") if baseline else ""
-    raised: CallError | None = None
-    for index, kind in enumerate(kinds):
-        outcome = caller.call(func, limit=limit_bytes, timeout=seconds, native=native,
-                              tracker=None if kind != "traced" or tracker == "none" else tracker)
-        run = assemble(kind, index, outcome.readings, outcome.probe)
-        if outcome.error is not None:
-            raised = raised or outcome.error
-            run.notes.append(f"the callable raised {outcome.error.type}: "
-                             f"{outcome.error.message}")
-        if note:
-            run.notes.append(note)
-        case.runs.append(run)
-    results = Results(
-        memsla_version=__version__,
-        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    raised = run_callable(caller, func, case, repeats=repeats, timeout=seconds, native=native,
+                          tracker=None if tracker == "none" else tracker, note=note)
+    results = Results.new(
         sla_file=f"{API_SOURCE}: measure_callable",
         host=host_facts(caller.name, caller.reason, caller.cgroup_version,
                         harness_baseline=baseline),
         cases=[case])
-    judge_cases(results, parsed)
+    judge_rules(results, parsed)
+    settle(results)
     _written(results, json_path)
     if raised is not None and raise_errors:
         raise CallableFailed(raised, results)
     return results
-
-
-def judge_cases(results: Results, rules: Sequence[Rule]) -> None:
-    """Judge run-level ``rules`` (and the implicit ones: the build must complete) on every case
-    of ``results`` as the judging stage does, and set the status."""
-    written = {rule.metric.key for rule in rules}
-    implicit = [rule for rule in IMPLICIT_RULES if rule.metric.key not in written]
-    for case in results.cases:
-        case.metrics = case_metrics(case)
-        case.verdicts = judge_case(case, list(rules), implicit)
-    results.scenarios = [analyse_scenario(name, [c for c in results.cases if c.scenario == name],
-                                          [])
-                         for name in dict.fromkeys(c.scenario for c in results.cases)]
-    results.status, problems = status_of(results)
-    results.problems = problems
 
 
 # -- results files -------------------------------------------------------------------------------
@@ -333,35 +300,11 @@ class Figures:
 
     def describe(self) -> str:
         """One line: ``peak 50.2 MiB (baseline 0.5 MiB), rss peak ..., under a 256 MiB limit``."""
-        parts = [f"peak {format_bytes(self.peak)}" + (
-            f" (baseline {format_bytes(self.baseline)})" if self.baseline else ""),
-            f"rss peak {format_bytes(self.rss_peak)}"]
-        if self.python_peak is not None:
-            parts.append(f"python peak {format_bytes(self.python_peak)}")
-        if self.allocated is not None:
-            parts.append(f"allocated {format_bytes(self.allocated)} in "
-                         f"{self.allocation_calls} calls")
-        parts.append(f"duration {format_seconds(self.duration)}")
-        if self.oom_kills:
-            parts.append(f"{self.oom_kills} OOM kill(s)")
-        limit = f"a {format_bytes(self.limit)} limit" if self.limit else "no limit"
-        text = ", ".join(parts) + f", under {limit}"
-        return text + (" (approximate: no cgroup)" if self.approximate else "")
+        return plain.describe(self.case, self.baseline)
 
     def explain_failures(self) -> str:
         """Each failed rule with its value and bound, one per line."""
-        lines = []
-        if self.case.error:
-            lines.append(f"not measured: {self.case.error}")
-        for v in self.failures:
-            kind = _kind_of(v.metric)
-            line = (f"{v.rule}: measured {format_value(kind, v.value)} ({v.stat}), bound "
-                    f"{v.op} {format_value(kind, v.bound)}")
-            if v.metric == "oom_kills" and self.limit:
-                line += (f": the kernel OOM-killed a process at the {format_bytes(self.limit)} "
-                         f"limit (peak {format_bytes(self.peak)})")
-            lines.append(line + (" (approximate)" if v.approximate else ""))
-        return "\n".join(lines)
+        return plain.explain_failures(self.case)
 
 
 def figures(results: Results, scenario: str | None = None) -> Figures:
@@ -429,27 +372,16 @@ class Scaling:
         return None if fit is None else fit.exponent
 
     def table(self) -> str:
-        unit = self.size_parameter
-        lines = [f"{unit:>10} {'peak':>11} {'rss peak':>11} {'peak/' + unit:>12} "
-                 f"{'duration':>9}"]
-        for row in self.rows:
-            lines.append(f"{row.size:>10,} {format_bytes(row.peak):>11} "
-                         f"{format_bytes(row.rss_peak):>11} {format_bytes(row.peak_per_page):>12} "
-                         f"{format_seconds(row.duration):>9}")
-        fit = self.fit()
-        if fit is not None and fit.line is not None and fit.problem is None:
-            lines.append(f"peak = {format_bytes(fit.line.fixed)} + "
-                         f"{format_bytes(fit.line.marginal)} x {unit} (R² {fit.line.r2:.3f})"
-                         + (f", exponent {fit.exponent:.2f}" if fit.exponent is not None else ""))
-        elif fit is not None and fit.problem:
-            lines.append(f"no fit: {fit.problem}")
-        return "\n".join(lines)
+        """The sizes one per row (medians), then the peak's fit or why there is none."""
+        return plain.size_table(self.size_parameter, self.rows, self.fit())
 
 
-def compare(results: Results | Iterable[Results], *, scenario: str | None = None) -> Scaling:
+def across_sizes(results: Results | Iterable[Results], *, scenario: str | None = None
+                 ) -> Scaling:
     """One scenario across the sizes measured in ``results`` (one results object, or several:
     e.g. one :func:`measure_command` per size). Fits need three sizes; the table and the steps
-    need one and two."""
+    need one and two. The fits are the judging stage's: those stored in ``results`` for the
+    scenario, or, for cases gathered from several results, those it makes of them together."""
     batches = [results] if isinstance(results, Results) else list(results)
     cases = [c for batch in batches for c in batch.cases if c.size is not None]
     names = list(dict.fromkeys(c.scenario for c in cases))
@@ -469,12 +401,28 @@ def compare(results: Results | Iterable[Results], *, scenario: str | None = None
         if case.label in seen:
             raise UsageError(f"{case.label} was measured twice: compare one results per size")
         seen.add(case.label)
-        if not case.metrics:
-            case.metrics = case_metrics(case)
     rows = [_row(case) for case in chosen]
     steps = [_step(a, b) for a, b in itertools.pairwise(rows)]
     return Scaling(scenario=scenario, size_parameter=chosen[0].size_parameter or "size",
-                   rows=rows, steps=steps, fits=scaling_analysis(chosen))
+                   rows=rows, steps=steps, fits=_fits(batches, scenario, chosen))
+
+
+def compare(results: Results | Iterable[Results], *, scenario: str | None = None) -> Scaling:
+    """Deprecated: :func:`across_sizes` (``compare`` named three things; ``runner compare``
+    compares two results files)."""
+    warnings.warn("runner.api.compare is deprecated: use runner.api.across_sizes",
+                  DeprecationWarning, stacklevel=2)
+    return across_sizes(results, scenario=scenario)
+
+
+def _fits(batches: list[Results], scenario: str, cases: list[Case]) -> list[ScalingFit]:
+    """The judging stage's fits of ``scenario``: stored where one results holds every case,
+    else made of the gathered cases by the stage's scenario analysis."""
+    holding = [batch for batch in batches if any(c.scenario == scenario for c in batch.cases)]
+    stored = holding[0].scenario(scenario) if len(holding) == 1 else None
+    if stored is not None:
+        return stored.analysis.scaling
+    return analyse_scenario(scenario, cases, []).analysis.scaling
 
 
 def _row(case: Case) -> SizeRow:
@@ -506,10 +454,6 @@ def _rule(rule: RuleText) -> Rule:
         return parse_rule(rule)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-
-
-def _kind_of(metric: str) -> Kind:
-    return parse_metric(metric).kind
 
 
 def _suite(data: dict[str, Any]) -> Suite:

@@ -1,5 +1,6 @@
 """Capacity: the largest size that builds under a memory limit, and the smallest limit a size
-builds under, each found by bisection on real runs (one untraced run per probe).
+builds under, each found by bisection on real runs (one untraced run per probe, judged by
+``runner.judging.probes``).
 
 Both searches bracket the answer first (doubling or halving from a first guess), then bisect
 until the bracket is no wider than the resolution; the answer is the passing end, so the truth
@@ -14,21 +15,12 @@ from dataclasses import dataclass, field, replace
 
 from runner.errors import HostError, UsageError
 from runner.execute import Executor
+from runner.judging.probes import Probe, probe_outcome
 from runner.plan import CasePlan, with_size
-from runner.results import Case
-from runner.units import format_bytes
 
 PAGE = 4096
 MIN_LIMIT_STEP = 1 << 20
 MAX_PROBES = 40
-
-
-@dataclass
-class Probe:
-    value: int  # a size or a limit in bytes
-    ok: bool
-    peak: int | None
-    detail: str  # how the run ended
 
 
 @dataclass
@@ -80,24 +72,6 @@ def bisect(test: Callable[[int], Probe], start: int, *, good_low: bool,
     return search
 
 
-def _outcome(case: Case, limit: int | None, hard: bool) -> Probe:
-    run = case.runs[0] if case.runs else None
-    value = case.size or 0
-    if case.error is not None or run is None:
-        return Probe(value, False, None, f"not measured: {case.error}")
-    peak = run.cgroup_peak
-    if run.oom_kills:
-        return Probe(value, False, peak, "OOM-killed")
-    if run.timed_out:
-        return Probe(value, False, peak, "timed out")
-    if run.exit_code != 0:
-        return Probe(value, False, peak, f"exit {run.exit_code}")
-    if not hard and limit is not None and (peak or 0) > limit:
-        return Probe(value, False, peak, f"peak {format_bytes(peak)} over the limit (no hard "
-                     "limit on this backend)")
-    return Probe(value, True, peak, f"built, peak {format_bytes(peak)}")
-
-
 def measurement_plan(plan: CasePlan, *, limit: int | None, size: int | None = None) -> CasePlan:
     """One untraced run of the build command, at ``size`` and under ``limit``."""
     if plan.scenario.command is None:
@@ -113,8 +87,8 @@ def largest_size(executor: Executor, plan: CasePlan, limit: int, guess: int, *, 
                  precision: float = 0.02) -> Search:
     """The largest size that builds under ``limit``."""
     def test(size: int) -> Probe:
-        probe = _outcome(executor.run_case(measurement_plan(plan, limit=limit, size=size)),
-                         limit, hard)
+        probe = probe_outcome(
+            executor.run_case(measurement_plan(plan, limit=limit, size=size)), limit, hard)
         probe.value = size
         return probe
 
@@ -125,12 +99,12 @@ def largest_size(executor: Executor, plan: CasePlan, limit: int, guess: int, *, 
 def smallest_limit(executor: Executor, plan: CasePlan, *, highest: int,
                    precision: float = 0.01) -> tuple[Search, Probe]:
     """The smallest hard limit under which ``plan`` builds; also returns the unlimited run."""
-    free = _outcome(executor.run_case(measurement_plan(plan, limit=None)), None, True)
+    free = probe_outcome(executor.run_case(measurement_plan(plan, limit=None)), None, True)
     if not free.ok or not free.peak:
         raise HostError(f"the build does not complete even without a limit ({free.detail})")
 
     def test(limit: int) -> Probe:
-        probe = _outcome(executor.run_case(measurement_plan(plan, limit=limit)), limit, True)
+        probe = probe_outcome(executor.run_case(measurement_plan(plan, limit=limit)), limit, True)
         probe.value = limit
         return probe
 

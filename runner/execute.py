@@ -7,6 +7,9 @@ where that is a tmpfs, the build's output would be charged as shared memory that
 reclaimed. They are named ``memsla-<runner pid>-*``: this runner's watchdog
 (``runner.inbuild.reaper``) removes them if the runner dies, and failing that the next runner
 does (``remove_leftover_work_folders``). Folders kept with --keep-outputs carry no pid.
+
+A Python callable (``runner.api.measure_callable``) has its runs made the same way by
+``run_callable``, forked by ``runner.backends.forked`` instead of a backend.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from pathlib import Path
 
 import psutil
 
+from runner.backends.forked import CallError, CallTracker, ForkedCaller
 from runner.backends.interface import Backend, ImageRequest, RunRequest
 from runner.errors import MemslaError, UsageError
 from runner.inbuild import reaper
 from runner.measure import staging
-from runner.measure.assemble import assemble_run
+from runner.measure.assemble import assemble, assemble_run
 from runner.plan import CasePlan, fill
 from runner.results import Case, RunKind
 from runner.slafile.model import BUILTIN_SETTINGS, Scenario, python_version
@@ -283,3 +287,26 @@ def leak_argv(scenario: Scenario, values: Mapping[str, object]) -> list[str]:
     return ["python3", "-m", "runner.inbuild.leak", "--entry", leak.entry,
             "--calls", str(leak.calls), "--warmup", str(leak.warmup),
             *(["--console-script"] if leak.console_script else []), "--", *args]
+
+
+def run_callable(caller: ForkedCaller, func: Callable[[], object], case: Case, *, repeats: int,
+                 timeout: float, native: bool, tracker: CallTracker | None,
+                 note: str = "") -> CallError | None:
+    """A callable's runs, added to ``case``: ``repeats`` timed calls, then one traced call under
+    ``tracker`` (if any), each forked by ``caller`` under the case's limit; ``note`` is added to
+    every run. Returns the first exception the callable raised (None: it never raised)."""
+    timed: list[RunKind] = ["timed"] * repeats
+    kinds = timed + (["traced"] if tracker is not None else [])
+    raised: CallError | None = None
+    for index, kind in enumerate(kinds):
+        outcome = caller.call(func, limit=case.limit, timeout=timeout, native=native,
+                              tracker=tracker if kind == "traced" else None)
+        run = assemble(kind, index, outcome.readings, outcome.probe)
+        if outcome.error is not None:
+            raised = raised or outcome.error
+            run.notes.append(f"the callable raised {outcome.error.type}: "
+                             f"{outcome.error.message}")
+        if note:
+            run.notes.append(note)
+        case.runs.append(run)
+    return raised

@@ -10,14 +10,14 @@ the same N and the same plan, each shard once and every shard there, each one en
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Sequence
 from pathlib import Path
 
 from runner.errors import UsageError
 from runner.judging.stage import judge
+from runner.judging.status import settle
 from runner.results import Host, Results, Shard
-from runner.session import sla_digest, status_of
+from runner.session import sla_digest
 from runner.slafile import load_suite
 
 GiB = 1024 ** 3
@@ -119,13 +119,12 @@ def merge(parts: Sequence[tuple[str, Results]], sla_file: Path | None = None,
     suite = load_suite(path)
     by_label = {case.label: case for _, part in parts for case in part.cases}
     hosts = list(dict.fromkeys(part.host.hostname for _, part in parts))
-    merged = Results(
-        memsla_version=first.memsla_version,
-        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        sla_file=first.sla_file, sla_digest=first.sla_digest,
+    merged = Results.new(
+        memsla_version=first.memsla_version, sla_file=first.sla_file,
+        sla_digest=first.sla_digest,
         host=first.host.model_copy(update={"hostname": ", ".join(hosts)}),
         jobs=max(part.jobs for _, part in parts), merged_from=shards,
         cases=[by_label[label] for label in shards[0].planned])
     judge(merged, suite, baseline)
-    merged.status, merged.problems = status_of(merged)
+    settle(merged)
     return merged

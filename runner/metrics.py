@@ -202,7 +202,7 @@ def baseline_growth(of: str) -> MetricDef:
     file (``of="<metric>"`` gives the template the docs list)."""
     return MetricDef(f"{of}{GROWTH_SUFFIX}", Kind.RATIO, Source.BASELINE,
                      f"relative change of `{of}` against the baseline (`--baseline BASE.json`)",
-                     scope="case", born="judging.compare.judge_growth")
+                     scope="case", born="judging.baseline.judge_growth")
 
 
 _REF = re.compile(

@@ -4,7 +4,7 @@ rules scoped, placeholders ready to fill."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from runner.errors import UsageError
@@ -72,9 +72,16 @@ def case_rules(suite: Suite, scenario_name: str,
     """The rules that apply to one case: those written (the scenario's, then the suite's), and
     the implicit ones that hold unless a written rule judges the same metric."""
     scenario = suite.scenarios[scenario_name]
-    rules = [r for r in [*scenario.slas, *suite.slas] if r.applies_to(params)]
-    written = {r.metric.key for r in rules}
-    return rules, [r for r in IMPLICIT_RULES if r.metric.key not in written]
+    return rules_for([*scenario.slas, *suite.slas], params)
+
+
+def rules_for(rules: Sequence[Rule], params: Mapping[str, int | str]
+              ) -> tuple[list[Rule], list[Rule]]:
+    """Of ``rules``, those that apply at ``params``; and the implicit ones that hold unless one
+    of them judges the same metric."""
+    applied = [r for r in rules if r.applies_to(params)]
+    written = {r.metric.key for r in applied}
+    return applied, [r for r in IMPLICIT_RULES if r.metric.key not in written]
 
 
 def expand_matrix(matrix: Mapping[str, list[int | str]]) -> list[dict[str, int | str]]:

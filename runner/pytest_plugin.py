@@ -11,8 +11,9 @@ under a hard limit, judged by the rules of ``sla.yaml``.
   ``runner.api.Figures``; a failed rule fails the test (``check=False``: it does not). In a test
   that asks for this fixture the marker's limit and rules are the defaults of its runs, and the
   body itself is not forked.
-- a summary table at the end, ``--memsla-json PATH`` (the results JSON of ``runner check``,
-  same schema, one case per measurement), and each figure as a JUnit XML property.
+- a summary table at the end (``runner.reports.plain``), ``--memsla-json PATH`` (the results
+  JSON of ``runner check``, same schema, one case per measurement), and each figure as a JUnit
+  XML property.
 
 Under pytest-xdist each worker makes its own cgroups and the controller gathers the figures
 from the test reports. Without a writable cgroup the child is sampled from outside without a
@@ -266,20 +267,16 @@ class _Gathered:
     def results(self) -> Results | None:
         if not self.payloads:
             return None
-        import datetime
-
-        from runner import __version__
+        from runner.judging.status import settle
         from runner.results import Case, Host, Results
-        from runner.session import status_of
 
         host = Host.model_validate(self.payloads[0]["host"])
         baselines = [p["host"].get("harness_baseline") for p in self.payloads]
         host.harness_baseline = max((b for b in baselines if b is not None), default=None)
-        results = Results(
-            memsla_version=__version__, sla_file="pytest",
-            created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            host=host, cases=[Case.model_validate(p["case"]) for p in self.payloads])
-        results.status, results.problems = status_of(results)
+        # each case was judged when it was measured (runner.api); the session's status here
+        results = Results.new(sla_file="pytest", host=host,
+                              cases=[Case.model_validate(p["case"]) for p in self.payloads])
+        settle(results)
         return results
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -299,34 +296,8 @@ class _Gathered:
         results = self.results()
         if results is None or hasattr(self.config, "workerinput"):
             return
+        from runner.reports.interface import ReportFormat, render_text
+
         terminalreporter.section("memsla: memory measured by the kernel")
-        for line in summary_lines(results):
+        for line in render_text(ReportFormat.PYTEST_SUMMARY, results).splitlines():
             terminalreporter.write_line(line)
-
-
-def summary_lines(results: Results) -> list[str]:
-    """The table: one row per measurement, the worst figure across its repeats."""
-    from runner.units import format_bytes, format_seconds
-
-    rows = [("test", "limit", "peak", "rss peak", "duration", "oom", "verdict")]
-    for case in results.cases:
-        failed = [v for v in case.verdicts if v.passed is False]
-        verdict = "FAIL: " + ", ".join(v.rule for v in failed) if failed else "pass"
-        rows.append((case.label, format_bytes(case.limit) if case.limit else "none",
-                     format_bytes(case.pick("peak", "max")),
-                     format_bytes(case.pick("rss_peak", "max")),
-                     format_seconds(case.pick("duration", "max")),
-                     str(int(case.pick("oom_kills", "max") or 0)),
-                     verdict + (" (approx.)" if case.approximate else "")))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if i in (0, 6) else cell.rjust(w)
-                       for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-             for row in rows]
-    host = results.host
-    lines.append(f"backend: {host.backend} ({host.backend_reason})")
-    if host.harness_baseline:
-        lines.append(f"fork baseline: an empty callable measured the same way peaks at "
-                     f"{format_bytes(host.harness_baseline)}; a callable's figures include it")
-    if any(case.approximate for case in results.cases):
-        lines.append("approximate: no cgroup here; memory sampled from outside, no hard limit")
-    return lines

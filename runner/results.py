@@ -22,7 +22,11 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
       ``python_final``, ``allocations``, ``allocated``, ``allocation_calls``), born in
       ``runner.measure.assemble`` like every other run figure (before, the judging stage
       derived them from the run's ``python`` heaps). A version 2 to 4 file gets them from its
-      runs' heaps on load (``upgrade_heap_figures``).
+      runs' heaps on load (``upgrade_heap_figures``). The judging stage also stores what
+      reports used to work out while rendering: each scaling fit its ``outlook`` (the memory
+      expected at a round size past the largest measured, and the size the scenario's budget
+      holds up to), and each scenario, judged against a baseline, its ``grown_sites`` (fields
+      with defaults: an older file reads without them).
 """
 
 from __future__ import annotations
@@ -394,6 +398,7 @@ class ScalingFit(_Model):
     flat: bool = False  # memory does not measurably change across the sizes
     approximate: bool = False
     predictions: list[Prediction] = Field(default_factory=list)
+    outlook: Outlook | None = None  # None: no fit to extrapolate from
 
     @property
     def label(self) -> str:
@@ -405,6 +410,36 @@ class ScalingFit(_Model):
         if self.flat:
             return 0.0
         return None if self.growth is None else self.growth.exponent
+
+
+class Outlook(_Model):
+    """What a fit says beyond the measured sizes: the memory the better model (the growth
+    model where growth is not linear, else the line) expects at ``size``, the first power of ten
+    at least 10x the largest measured size, and the size at which it reaches the scenario's
+    ``budget`` (its lowest limit, else its tightest peak bound)."""
+
+    size: int
+    expected: float
+    linear: bool  # the line is the model: the growth exponent is unknown or about 1
+    budget: float | None = None
+    budget_kind: Literal["limit", "peak bound"] | None = None
+    holds_up_to: float | None = None  # None: no budget, or the model never reaches it
+
+
+class GrownSite(_Model):
+    """An allocation site held at the heap's peak (traced run) that grew from a baseline to
+    these results. ``base`` is 0 where the site was not among the baseline's top sites."""
+
+    label: str  # the case
+    file: str
+    line: int
+    function: str | None = None
+    base: int
+    head: int
+
+    @property
+    def grown(self) -> int:
+        return self.head - self.base
 
 
 class LeakTrend(_Model):
@@ -463,6 +498,7 @@ class ScenarioAnalysis(_Model):
     scaling: list[ScalingFit] = Field(default_factory=list)  # by metric, then other axes
     leaks: list[LeakFinding] = Field(default_factory=list)
     phases: list[CasePhases] = Field(default_factory=list)
+    grown_sites: list[GrownSite] = Field(default_factory=list)  # against the baseline, if any
 
     def fits(self, metric: str) -> list[ScalingFit]:
         return [f for f in self.scaling if f.metric == metric]
@@ -540,6 +576,19 @@ class Results(_Model):
     status: Literal["running", "pass", "fail", "error", "interrupted", "measured"] = "running"
     problems: list[str] = Field(default_factory=list)  # why the check as a whole is no pass
     selection: Selection = Field(default_factory=Selection)
+
+    @classmethod
+    def new(cls, *, sla_file: str, host: Host, memsla_version: str | None = None,
+            **fields: Any) -> Results:
+        """The results of a check starting now (or, with ``memsla_version``, of runs made by
+        that memsla: a merge): the one place their header is filled."""
+        import datetime
+
+        from runner import __version__
+
+        created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        return cls(memsla_version=memsla_version or __version__, created=created,
+                   sla_file=sla_file, host=host, **fields)
 
     def scenario(self, name: str) -> ScenarioResult | None:
         return next((s for s in self.scenarios if s.scenario == name), None)

@@ -1,10 +1,10 @@
 """One ``runner check``: load the SLA file, plan, pick backends, execute case by case, then judge
-once, keeping the results measured so far when interrupted. The executor wiring here is shared
+once (``runner.judging``, the final status too), keeping the results measured so far when
+interrupted. The executor wiring here is shared
 by ``check`` and ``capacity``; how progress is shown is the caller's (``runner.cli.progress``)."""
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 from dataclasses import replace
 from pathlib import Path
@@ -13,12 +13,13 @@ from typing import Literal, Protocol
 
 from pydantic import ValidationError
 
-from runner import __version__, backends, scheduler, shards
+from runner import backends, scheduler, shards
 from runner.backends.interface import Backend
 from runner.errors import SpecError, UsageError
 from runner.execute import Executor, remove_leftover_work_folders
 from runner.inbuild import reaper
 from runner.judging.stage import judge
+from runner.judging.status import settle
 from runner.measure.host import host_facts
 from runner.plan import CasePlan, build_plan
 from runner.results import Case, Results, Selection, Shard
@@ -210,9 +211,7 @@ class Session:
                           planned=[p.label for p in planned], costs_from=shard_costs_from)
         first = plans[0].settings if plans else BUILTIN_SETTINGS
         chosen = self.backend_for(first.backend, first.image)
-        results = Results(
-            memsla_version=__version__,
-            created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        results = Results.new(
             sla_file=str(self.sla_file), sla_digest=self.sla_digest, shard=share,
             host=host_facts(chosen.name, self._reasons[first.backend], chosen.cgroup_version,
                             chosen.engine_version, chosen.harness_baseline),
@@ -255,12 +254,11 @@ class Session:
             scheduler.mark_neighbours(results.cases)
             if ended:
                 judge(results, self.suite, self.baseline)
-                results.status, problems = status_of(results)
+                settle(results)
             else:
-                results.status, problems = "error", [
-                    "memsla stopped before the check ended (an internal error); the cases "
-                    "listed were measured"]
-            results.problems.extend(problems)
+                results.status = "error"
+                results.problems.append("memsla stopped before the check ended (an internal "
+                                        "error); the cases listed were measured")
             if json_path:
                 results.write(json_path)
         return results
@@ -288,37 +286,6 @@ class Session:
         """Release every backend this session opened."""
         for open_backend in self._backends.values():
             open_backend.close()
-
-
-Status = Literal["pass", "fail", "error", "interrupted", "measured"]
-
-
-def status_of(results: Results) -> tuple[Status, list[str]]:
-    """The check's final word, and why it is no pass where no verdict says so. A pass needs
-    every verdict held, every case measured and at least one rule the user wrote judged: the
-    implicit ones (the build must complete) alone do not make a gate. A shard never passes on
-    its own: with nothing broken it is "measured", and ``runner merge`` gives the verdict."""
-    if results.interrupted:
-        return "interrupted", []
-    verdicts = results.all_verdicts()
-    if results.shard is not None:
-        # what needs every case of a scenario (fits across sizes) is judged by runner merge
-        verdicts = [v for case in results.cases for v in case.verdicts]
-    # a broken SLA is the loudest news: it is not hidden by something else not being measured
-    if any(v.passed is False for v in verdicts):
-        return "fail", []
-    judged = [v for v in verdicts if not v.skipped]
-    if any(case.error for case in results.cases) or any(v.passed is None for v in judged):
-        return "error", []
-    if results.shard is not None:
-        return "measured", [f"shard {results.shard.index}/{results.shard.count}: its cases were "
-                            "measured and no rule of theirs is broken; runner merge judges the "
-                            "whole file"]
-    if not any(v.passed and not v.implicit for v in judged):
-        return "error", ["no SLA written by the user (in the SLA file, a marker or an API call) "
-                         "was judged: only the implicit rules (exit_code == 0, oom_kills == 0) "
-                         "ran, and they alone make no gate"]
-    return "pass", []
 
 
 def sla_digest(path: Path) -> str:

@@ -40,7 +40,7 @@ JUDGED_IN = {Source.TIMED: "`judging.verdicts.judge_case`",
              Source.TRACED: "`judging.verdicts.judge_case` (traced run only)",
              Source.FIT: "`judging.scaling.judge`, stored as `ScalingFit`s",
              Source.LEAK: "`judging.leaks.judge`, stored as `LeakFinding`s",
-             Source.BASELINE: "`judging.compare.judge_growth`"}
+             Source.BASELINE: "`judging.baseline.judge_growth`"}
 HOLDERS: dict[str, type] = {"run": Run, "phase": PhaseResult, "case": Case}
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.judging.status import status_of
 from runner.results import Case, Host, Results, Run, Verdict
-from runner.session import status_of
 from tests.conftest import run_cli
 
 

@@ -7,18 +7,18 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from runner import capacity
 from runner.cli.progress import RichProgress, terminal_console
 from runner.cli.report_commands import read_results
 from runner.errors import EXIT_OK, EXIT_SLA_FAILED, HostError, UsageError
 from runner.execute import Executor
-from runner.judging import compare, scaling
-from runner.metrics import FITTABLE, case_label, parse_metric
+from runner.judging import baseline, scaling
+from runner.metrics import FITTABLE
 from runner.plan import CasePlan, with_size
-from runner.results import Results, ScalingFit
-from runner.units import UnitError, format_bytes, format_value, parse_bytes, parse_ratio
+from runner.reports.analysis import prediction_lines, render_changes, render_probes
+from runner.results import Results
+from runner.units import UnitError, format_bytes, parse_bytes, parse_ratio
 
 
 class PredictCommand:
@@ -55,35 +55,10 @@ class PredictCommand:
             if fit.problem is not None or fit.line is None:
                 raise UsageError(f"cannot predict {args.scenario}: {fit.problem}")
             for size in args.size:
-                for line in prediction_lines(args.scenario, fit, size):
+                for line in prediction_lines(args.scenario, fit, scaling.predict(fit, size),
+                                             linear=scaling.linear(fit)):
                     console.print(escape(line))
         return EXIT_OK
-
-
-def prediction_lines(scenario: str, fit: ScalingFit, size: int) -> list[str]:
-    assert fit.line is not None
-    p = scaling.predict(fit, size)
-    unit = fit.size_parameter
-    largest = max(fit.sizes)
-    low, high = max(p.low or 0.0, 0.0), p.high  # bounded: a fit without a problem has 3 sizes
-    lines = [f"{case_label(scenario, fit.params)}: expected {fit.metric} at {size:,} {unit}: "
-             f"{format_bytes(p.value)} (95% prediction interval {format_bytes(low)} to "
-             f"{format_bytes(high)})"]
-    if p.extrapolated:
-        lines.append(f"  EXTRAPOLATION: {p.factor:,.1f}x the largest measured size ({largest:,} "
-                     f"{unit}); it assumes the measured trend continues")
-    elif size < min(fit.sizes):
-        lines.append(f"  EXTRAPOLATION below the smallest measured size ({min(fit.sizes):,})")
-    else:
-        lines.append("  interpolated between measured sizes")
-    lines.append(f"  fit of {len(fit.sizes)} sizes ({', '.join(f'{s:,}' for s in fit.sizes)}): "
-                 f"{format_bytes(fit.line.fixed)} + {format_bytes(fit.line.marginal)} x {unit}, "
-                 f"R² {fit.line.r2:.4f}")
-    exponent = fit.exponent
-    if p.power_value is not None and exponent is not None and not scaling.linear(fit):
-        lines.append(f"  memory grows as {unit}^{exponent:.2f}, not linearly: with that "
-                     f"model, {format_bytes(p.power_value)}")
-    return lines
 
 
 def _results_for(source: Path, scenario: str, console: Console) -> Results:
@@ -114,54 +89,17 @@ class CompareCommand:
 
     def run(self, args: argparse.Namespace) -> int:
         try:
-            tolerances = [compare.parse_tolerance(t) for t in args.tolerance]
+            tolerances = [baseline.parse_tolerance(t) for t in args.tolerance]
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         base, head = read_results(args.base), read_results(args.head)
-        result = compare.compare(base, head, tolerances, args.stat)
-        console = terminal_console()
-        shown = {t.metric for t in tolerances}
-        table = Table(title=f"{args.head} against {args.base} ({args.stat} of repeats)",
-                      title_justify="left")
-        for column in ("case", "metric", "base", "head", "change", "%", "tolerance", ""):
-            table.add_column(column, justify="left" if column in ("case", "metric", "")
-                             else "right")
-        for change in result.changes:
-            if shown and change.metric not in shown:
-                continue
-            kind = parse_metric(change.metric).kind
-            relative = change.relative
-            mark = "" if change.tolerance is None else (
-                "[bold red]EXCEEDED[/]" if change.exceeded else "[green]ok[/]")
-            table.add_row(escape(change.label), escape(change.metric),
-                          format_value(kind, change.base), format_value(kind, change.head),
-                          format_value(kind, change.absolute, signed=True),
-                          "-" if relative is None else f"{relative * 100:+.1f}%",
-                          escape(change.tolerance.text.split(":", 1)[1].strip())
-                          if change.tolerance else "", mark)
-        console.print(table)
-        for line in compare.context_differences(base, head):
-            console.print(f"[yellow]not alike: {escape(line)}[/]")
-        for line in result.missing:
-            console.print(f"[yellow]{escape(line)}[/]")
-        grown = compare.grown_sites(base, head)
-        if grown:
-            sites = Table(title="Allocation sites that grew at the heap's peak (traced run)",
-                          title_justify="left")
-            for column in ("case", "site", "function", "base", "head", "grew"):
-                sites.add_column(column, justify="right" if column in ("base", "head", "grew")
-                                 else "left")
-            for site in grown:
-                sites.add_row(escape(site.label), escape(f"{site.file}:{site.line}"),
-                              escape(site.function or ""),
-                              format_bytes(site.base) if site.base else "-",
-                              format_bytes(site.head), "+" + format_bytes(site.grown))
-            console.print(sites)
-        exceeded = result.exceeded
-        judged = sum(1 for c in result.changes if c.tolerance is not None)
-        console.print(f"{len(exceeded)} of {judged} toleranced changes exceeded"
-                      if judged else "no tolerances given: changes reported only")
-        return EXIT_SLA_FAILED if exceeded else EXIT_OK
+        comparison = baseline.changes(base, head, tolerances, args.stat)
+        render_changes(terminal_console(), comparison,
+                       f"{args.head} against {args.base} ({args.stat} of repeats)",
+                       tolerances=tolerances,
+                       differences=baseline.context_differences(base, head),
+                       grown=baseline.grown_sites(base, head))
+        return EXIT_SLA_FAILED if comparison.exceeded else EXIT_OK
 
 
 class CapacityCommand:
@@ -239,7 +177,7 @@ class CapacityCommand:
                       f"{format_bytes(limit)}, starting at {guess:,} ({source})")
         search = capacity.largest_size(executor, plan, limit, guess, hard=hard,
                                        precision=precision)
-        _print_probes(console, search, plan.size_parameter, is_limit=False)
+        render_probes(console, search, plan.size_parameter, is_limit=False)
         if search.good is None:
             console.print(f"[red]even {plan.size_parameter}=1 does not build under "
                           f"{format_bytes(limit)}[/]")
@@ -262,7 +200,7 @@ class CapacityCommand:
         console.print(f"searching the smallest limit for {escape(plan.label)}")
         search, free = capacity.smallest_limit(
             executor, plan, highest=psutil.virtual_memory().total, precision=precision)
-        _print_probes(console, search, "limit", is_limit=True)
+        render_probes(console, search, "limit", is_limit=True)
         if search.good is None:
             raise HostError("the build did not complete under any limit up to the host's memory")
         failed = f" ({format_bytes(search.bad)} did not)" if search.bad is not None else ""
@@ -270,17 +208,6 @@ class CapacityCommand:
                       f"{format_bytes(search.good)}[/]{failed}; unlimited peak "
                       f"{format_bytes(free.peak)}")
         return EXIT_OK
-
-
-def _print_probes(console: Console, search: capacity.Search, what: str, *,
-                  is_limit: bool) -> None:
-    table = Table(title=f"runs ({len(search.probes)})", title_justify="left")
-    for column in (what, "result"):
-        table.add_column(column)
-    for probe in search.probes:
-        value = format_bytes(probe.value) if is_limit else f"{probe.value:,}"
-        table.add_row(value, ("[green]" if probe.ok else "[red]") + escape(probe.detail) + "[/]")
-    console.print(table)
 
 
 ANALYSIS_COMMANDS = (PredictCommand, CompareCommand, CapacityCommand)

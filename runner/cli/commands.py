@@ -118,13 +118,11 @@ def show_and_write(results: Results, args: argparse.Namespace, outputs: Outputs,
                    console: Console) -> int:
     """The terminal table (and --explain), the results file's path, every asked-for report;
     returns the exit code the results earn. Shared by check and merge."""
-    from runner.reports import terminal
+    from runner.reports.interface import REPORTERS, ReportFormat
 
-    terminal.render(results, console)
+    REPORTERS[ReportFormat.TERMINAL].render(results, sys.stdout)
     if args.explain:
-        from runner.reports import explain
-
-        explain.render(results, console)
+        REPORTERS[ReportFormat.EXPLAIN].render(results, sys.stdout)
     if args.json:
         console.print(f"results: {args.json}")
     outputs.write(results, stdout=sys.stdout, say=console.print)

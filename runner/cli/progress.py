@@ -3,10 +3,13 @@ above it."""
 
 from __future__ import annotations
 
+import sys
 from types import TracebackType
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
+from runner.reports.terminal import console_for
 
 
 class RichProgress:
@@ -47,5 +50,4 @@ class RichProgress:
 
 def terminal_console() -> Console:
     """The console commands print to: wide enough in CI logs that tables do not wrap."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
+    return console_for(sys.stdout)

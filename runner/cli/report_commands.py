@@ -83,9 +83,11 @@ class Outputs:
 
     def write(self, results: Results, *, stdout: TextIO | None = None,
               say: Callable[[str], None] = lambda _: None) -> None:
+        from runner.judging.baseline import attach_grown_sites
         from runner.reports.interface import REPORTERS, ReportFormat, write_report
 
         baseline = self.load_baseline()
+        attach_grown_sites(results, baseline)  # against this baseline, judged or not
         for name, path in self.files:
             try:
                 write_report(ReportFormat(name), results, path, baseline=baseline)
@@ -141,9 +143,9 @@ class ReportCommand:
         outputs = Outputs.from_args(args)
         results = read_results(args.results)
         if not outputs.files and not outputs.github:
-            from runner.reports import terminal
+            from runner.reports.interface import REPORTERS, ReportFormat
 
-            terminal.render(results, Console())
+            REPORTERS[ReportFormat.TERMINAL].render(results, sys.stdout)
         # Notices go to stderr: stdout may carry a report ('--junit -') or workflow commands.
         notices = Console(stderr=True, highlight=False)
         outputs.write(results, say=notices.print)

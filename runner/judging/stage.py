@@ -1,14 +1,21 @@
 """The judging stage, run once after the cases were measured: per case its statistics and the
-verdicts of its rules; per scenario the scaling fits, leak trends and phase summaries with the
-verdicts of the rules that need them; and growth against a baseline."""
+verdicts of its rules; per scenario the scaling fits (with their outlook), leak trends and phase
+summaries with the verdicts of the rules that need them; and growth against a baseline (the
+growth rules, the allocation sites that grew). ``judge`` judges the cases of an SLA file;
+``judge_rules`` those measured without one (``runner.api.measure_callable``) the same way. The
+final status is ``runner.judging.status``'s."""
 
 from __future__ import annotations
 
-from runner.judging import compare, leaks, phases, scaling
+from collections.abc import Callable, Sequence
+
+from runner.judging import leaks, phases, scaling
+from runner.judging.baseline import attach_grown_sites, judge_growth
+from runner.judging.outlook import add_outlooks
 from runner.judging.statistics import case_metrics
 from runner.judging.verdicts import judge_case, skipped
 from runner.metrics import Source
-from runner.plan import case_rules
+from runner.plan import case_rules, rules_for
 from runner.results import Case, Results, ScenarioAnalysis, ScenarioResult, Selection
 from runner.slafile.model import Scenario, Suite
 from runner.slafile.rules import Rule
@@ -16,10 +23,7 @@ from runner.slafile.rules import Rule
 
 def judge(results: Results, suite: Suite, baseline: Results | None = None) -> None:
     """Fill every case's metrics and verdicts and ``results.scenarios`` from the runs alone."""
-    results.scenarios = []
-    for case in results.cases:
-        case.metrics = case_metrics(case)
-        case.verdicts = judge_case(case, *case_rules(suite, case.scenario, case.params))
+    _judge_cases(results, lambda case: case_rules(suite, case.scenario, case.params))
     measured = dict.fromkeys(c.scenario for c in results.cases)
     for name in measured:
         scenario = suite.scenarios[name]
@@ -29,7 +33,8 @@ def judge(results: Results, suite: Suite, baseline: Results | None = None) -> No
         for case in cases:
             for rule in rules:
                 if rule.metric.source is Source.BASELINE and rule.applies_to(case.params):
-                    case.verdicts.append(compare.judge_growth(rule, case, baseline))
+                    case.verdicts.append(judge_growth(rule, case, baseline))
+    attach_grown_sites(results, baseline)
     if results.selection.only and not results.interrupted:
         for name, scenario in suite.scenarios.items():
             if name not in measured and name not in results.selection.only:
@@ -38,11 +43,33 @@ def judge(results: Results, suite: Suite, baseline: Results | None = None) -> No
                     skipped(rule, why) for rule in _scenario_rules(scenario, suite)]))
 
 
+def judge_rules(results: Results, rules: Sequence[Rule]) -> None:
+    """Judge cases measured without an SLA file as ``judge`` judges a scenario's: run-level
+    ``rules`` (with the implicit ones) on every case, then each scenario's analysis."""
+    _judge_cases(results, lambda case: rules_for(rules, case.params))
+    results.scenarios = [analyse_scenario(name, [c for c in results.cases if c.scenario == name],
+                                          [])
+                         for name in dict.fromkeys(c.scenario for c in results.cases)]
+
+
+def _judge_cases(results: Results,
+                 rules_of: Callable[[Case], tuple[list[Rule], list[Rule]]]) -> None:
+    """Every case's statistics and the verdicts of its (written, implicit) rules."""
+    results.scenarios = []
+    for case in results.cases:
+        case.metrics = case_metrics(case)
+        case.verdicts = judge_case(case, *rules_of(case))
+
+
 def analyse_scenario(name: str, cases: list[Case], rules: list[Rule],
                      selection: Selection | None = None) -> ScenarioResult:
+    """A scenario's analysis and the verdicts of its fit and leak rules, from its cases (whose
+    own verdicts are given already: the outlook's budget reads their peak bounds)."""
     findings = [leaks.find(c) for c in cases if any(r.kind == "leak" for r in c.runs)]
+    fits = scaling.analysis(cases)
+    add_outlooks(fits, cases)
     result = ScenarioResult(scenario=name, analysis=ScenarioAnalysis(
-        scaling=scaling.analysis(cases), leaks=findings, phases=phases.analysis(cases)))
+        scaling=fits, leaks=findings, phases=phases.analysis(cases)))
     for rule in rules:
         if rule.metric.source is Source.FIT:
             result.verdicts += scaling.judge(rule, cases, selection)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from runner.errors import EXIT_HOST, MemslaError
 from runner.metrics import STATISTICS, parse_metric
-from runner.results import Case, Results, Verdict
+from runner.results import Case, GrownSite, Results, Verdict
 from runner.units import Kind, format_value
 
 
@@ -105,6 +105,12 @@ def tally(results: Results) -> str:
 def summary_line(results: Results) -> str:
     line = f"{results.status.upper()}: {tally(results)}"
     return line + (" - interrupted, results so far" if results.interrupted else "")
+
+
+def grown_sites(results: Results) -> list[GrownSite]:
+    """The allocation sites that grew since the baseline the results were judged against (or a
+    report attached, ``runner.judging.baseline.attach_grown_sites``), in case order."""
+    return [site for scenario in results.scenarios for site in scenario.analysis.grown_sites]
 
 
 def relative_change(new: float | None, old: float | None) -> float | None:

@@ -7,16 +7,25 @@ measured ones are called extrapolations, and a fit from too few sizes says nothi
 from __future__ import annotations
 
 import math
+from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
 
-from runner.judging import scaling
-from runner.results import Case, CasePhases, LeakFinding, Results, ScenarioAnalysis
+from runner.reports.terminal import console_for
+from runner.results import Case, CasePhases, LeakFinding, Outlook, Results, ScenarioAnalysis
 from runner.units import format_bytes
 
 
-def render(results: Results, console: Console) -> None:
+class Explanation:
+    """``--explain``: sentences per scenario, from the fits, trends and phases the judging
+    stage stored."""
+
+    def render(self, results: Results, out: TextIO, *, baseline: Results | None = None) -> None:
+        _render(results, console_for(out))
+
+
+def _render(results: Results, console: Console) -> None:
     console.print("[bold]What the measurements say[/]")
     for name, lines in explain(results).items():
         console.print(f"[bold]{escape(name)}[/]")
@@ -31,7 +40,7 @@ def explain(results: Results) -> dict[str, list[str]]:
         cases = [c for c in results.cases if c.scenario == name]
         scenario = results.scenario(name)
         analysis = scenario.analysis if scenario is not None else ScenarioAnalysis()
-        lines = _scaling(analysis, _budget(cases))
+        lines = _scaling(analysis)
         lines += _leaks(analysis.leaks)
         lines += _phases(cases, analysis)
         out[name] = lines or ["nothing to explain: no size parameter, leak run or phases"]
@@ -48,16 +57,7 @@ def _about(value: float) -> str:
     return _count(round(value, -digits))
 
 
-def _budget(cases: list[Case]) -> tuple[float, str] | None:
-    """The memory the scenario must stay under: its limit, else its tightest peak bound."""
-    limits = [c.limit for c in cases if c.limit]
-    if limits:
-        return float(min(limits)), "limit"
-    bounds = [v.bound for c in cases for v in c.verdicts if v.metric == "peak" and v.op in "<="]
-    return (min(bounds), "peak bound") if bounds else None
-
-
-def _scaling(analysis: ScenarioAnalysis, budget: tuple[float, str] | None) -> list[str]:
+def _scaling(analysis: ScenarioAnalysis) -> list[str]:
     lines: list[str] = []
     for fit in analysis.fits("peak"):
         scope = f" ({fit.label})" if fit.label else ""
@@ -65,7 +65,7 @@ def _scaling(analysis: ScenarioAnalysis, budget: tuple[float, str] | None) -> li
             lines.append(f"no scaling statement{scope}: {fit.problem}")
             continue
         unit, largest = fit.size_parameter, max(fit.sizes)
-        line = fit.line
+        line, outlook = fit.line, fit.outlook
         lines.append(
             f"N {unit} use about {format_bytes(line.fixed)} + "
             f"{format_bytes(line.marginal)}·N of cgroup peak{scope} (R² {line.r2:.3f}, measured "
@@ -73,24 +73,13 @@ def _scaling(analysis: ScenarioAnalysis, budget: tuple[float, str] | None) -> li
         if fit.flat:
             lines.append(f"peak does not measurably depend on {unit}.")
         elif fit.exponent is not None:
-            shape = ("linear" if scaling.linear(fit) else
+            shape = ("linear" if outlook is None or outlook.linear else
                      "faster than linear: budget with care" if fit.exponent > 1 else
                      "slower than linear")
             lines.append(f"above the fixed overhead, peak grows as O(N^{fit.exponent:.2f}) "
                          f"({shape}).")
-        target = 10 ** math.ceil(math.log10(10 * largest))
-        sentence = (f"{_count(target)} {unit} would need about "
-                    f"{format_bytes(scaling.expected(fit, target))} "
-                    f"(extrapolated {target / largest:,.0f}x beyond {_count(largest)} {unit})")
-        if budget is not None:
-            memory, what = budget
-            fits_up_to = scaling.size_at(fit, memory)
-            if fits_up_to is not None and fits_up_to > 0:
-                sentence += (f"; the {format_bytes(memory)} {what} holds up to about "
-                             f"{_about(fits_up_to)} {unit}")
-                if fits_up_to > largest:
-                    sentence += " (extrapolated)"
-        lines.append(sentence + ".")
+        if outlook is not None:
+            lines.append(_reach(outlook, unit, largest))
         for other, what in (("python_peak", "the Python heap"), ("rss_peak", "RSS")):
             extra = next((f for f in analysis.fits(other)
                           if f.params == fit.params and f.problem is None and f.line), None)
@@ -98,6 +87,20 @@ def _scaling(analysis: ScenarioAnalysis, budget: tuple[float, str] | None) -> li
                 lines.append(f"{what}: about {format_bytes(extra.line.fixed)} + "
                              f"{format_bytes(extra.line.marginal)}·N (R² {extra.line.r2:.3f}).")
     return lines
+
+
+def _reach(outlook: Outlook, unit: str, largest: int) -> str:
+    """What the fit expects past the measured sizes, and how far the budget reaches."""
+    target = outlook.size
+    sentence = (f"{_count(target)} {unit} would need about {format_bytes(outlook.expected)} "
+                f"(extrapolated {target / largest:,.0f}x beyond {_count(largest)} {unit})")
+    fits_up_to = outlook.holds_up_to
+    if outlook.budget is not None and fits_up_to is not None and fits_up_to > 0:
+        sentence += (f"; the {format_bytes(outlook.budget)} {outlook.budget_kind} holds up to "
+                     f"about {_about(fits_up_to)} {unit}")
+        if fits_up_to > largest:
+            sentence += " (extrapolated)"
+    return sentence + "."
 
 
 def _leaks(findings: list[LeakFinding]) -> list[str]:

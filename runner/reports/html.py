@@ -13,8 +13,7 @@ from collections.abc import Iterable, Mapping
 from html import escape
 from typing import TextIO
 
-from runner.judging import compare
-from runner.judging.compare import context_differences
+from runner.judging.baseline import context_differences
 from runner.metrics import KEY_METRICS, METRIC_TITLES
 from runner.reports import peak_view
 from runner.reports.common import (
@@ -25,6 +24,7 @@ from runner.reports.common import (
     format_bound,
     format_change,
     format_metric,
+    grown_sites,
     status_word,
     summary_line,
     verdict_rows,
@@ -127,7 +127,7 @@ class Page:
         """The allocation sites at the heap's peak that grew since the baseline."""
         if self.baseline is None:
             return ""
-        grown = compare.grown_sites(self.baseline.results, self.results)
+        grown = grown_sites(self.results)
         if not grown:
             return ""
         rows = "".join(

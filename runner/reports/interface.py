@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol, TextIO, runtime_checkable
 
-from runner.reports import bench, github, html, junit, markdown
+from runner.reports import bench, explain, github, html, junit, markdown, plain, terminal
 from runner.reports.common import ReportError
 from runner.results import Results
 
@@ -27,6 +27,9 @@ class ReportFormat(str, Enum):
     BENCH_CUSTOM = "customSmallerIsBetter"  # github-action-benchmark
     BENCHER = "bencher"  # Bencher Metric Format
     HTML = "html"
+    TERMINAL = "terminal"  # the tables runner check prints
+    EXPLAIN = "explain"  # runner check --explain: what the fits and trends guarantee
+    PYTEST_SUMMARY = "pytest-summary"  # the table at the end of a pytest session
 
 
 @runtime_checkable
@@ -43,6 +46,9 @@ REPORTERS: dict[ReportFormat, Reporter] = {
     ReportFormat.BENCH_CUSTOM: bench.CustomSmallerIsBetter(),
     ReportFormat.BENCHER: bench.BencherMetricFormat(),
     ReportFormat.HTML: html.HtmlReport(),
+    ReportFormat.TERMINAL: terminal.TerminalTable(),
+    ReportFormat.EXPLAIN: explain.Explanation(),
+    ReportFormat.PYTEST_SUMMARY: plain.PytestSummary(),
 }
 __all__ = ["REPORTERS", "ReportError", "ReportFormat", "Reporter",
            "check_available", "render_text", "write_report"]

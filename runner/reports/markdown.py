@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from typing import TextIO
 
-from runner.judging import compare
-from runner.judging.compare import context_differences
+from runner.judging.baseline import context_differences
 from runner.metrics import KEY_METRICS, METRIC_TITLES, TRACKER_METRICS
 from runner.reports.common import (
     Baseline,
@@ -20,6 +19,7 @@ from runner.reports.common import (
     format_bound,
     format_change,
     format_metric,
+    grown_sites,
     relative_change,
     status_word,
     summary_line,
@@ -148,7 +148,7 @@ def body(results: Results, baseline: Results | None, *, level: int = 2) -> list[
         lines += [f"- {cell(case.label)}: {cell(case.error or '')}" for case in errors]
     lines += ["", "<details><summary>Measured (median of timed runs; heap from the traced run)"
               "</summary>", "", *measured_table(results, baseline), "", "</details>", ""]
-    grown = compare.grown_sites(baseline, results) if baseline is not None else []
+    grown = grown_sites(results) if baseline is not None else []
     if grown:
         lines += ["<details><summary>Allocation sites that grew at the heap's peak (traced run)"
                   "</summary>", "", "| case | site | function | base | head | grew |",

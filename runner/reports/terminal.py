@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -27,7 +28,22 @@ def verdict_cells(verdict: Verdict) -> tuple[str, str, str]:
     return value, bound, status
 
 
-def render(results: Results, console: Console) -> None:
+def console_for(out: TextIO) -> Console:
+    """A rich console on ``out``: wide enough in CI logs (not a terminal) that tables do not
+    wrap."""
+    console = Console(file=out)
+    return console if console.is_terminal else Console(file=out, width=160)
+
+
+class TerminalTable:
+    """What ``runner check`` prints: the measured figures, the findings, every verdict, the
+    cases not measured, the runs' notes and the status."""
+
+    def render(self, results: Results, out: TextIO, *, baseline: Results | None = None) -> None:
+        _render(results, console_for(out))
+
+
+def _render(results: Results, console: Console) -> None:
     measured = Table(title="Measured (median ± stdev of timed runs; heap from the traced run)",
                      title_justify="left")
     extra = [m for m in TRACKER_METRICS if any(m in case.metrics for case in results.cases)]

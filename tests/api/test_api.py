@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,7 @@ def test_commands_at_several_sizes_compare_as_a_fit(tmp_path: Path) -> None:
     measured = [api.measure_command([sys.executable, "plant.py", f"main={n}"], size=n,
                                     workdir=tmp_path, limit="1GiB", name="plant")
                 for n in (64, 128, 256)]
-    scaling = api.compare(measured)
+    scaling = api.across_sizes(measured)
     assert [row.size for row in scaling.rows] == [64, 128, 256]
     assert scaling.per_page is not None and abs(scaling.per_page - MiB) < 0.02 * MiB
     assert scaling.exponent is not None and abs(scaling.exponent - 1) < 0.1
@@ -80,6 +81,10 @@ def test_commands_at_several_sizes_compare_as_a_fit(tmp_path: Path) -> None:
     assert all(abs(step.marginal - MiB) < 0.03 * MiB for step in scaling.steps
                if step.marginal is not None)
     assert "peak = " in scaling.table() and "x pages" in scaling.table()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecationWarning)
+        assert api.compare(measured) == scaling
+    assert [w.category for w in caught] == [DeprecationWarning]
     saved = api.save(measured[0], tmp_path / "one.json")
     assert api.load(saved) == measured[0]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runner.cli import main
-from runner.judging import compare
+from runner.judging import baseline
 from runner.judging.stage import judge
 from runner.results import Results
 from runner.slafile import parse_suite
@@ -61,14 +61,14 @@ def test_missing_scenario_and_size_are_reported_not_fatal(
 
 
 def test_tolerance_reading() -> None:
-    tolerance = compare.parse_tolerance("peak: 10% + 8MiB")
+    tolerance = baseline.parse_tolerance("peak: 10% + 8MiB")
     assert (tolerance.metric, tolerance.relative, tolerance.absolute) == ("peak", 0.1, 8 * MiB)
     assert tolerance.allows(100 * MiB, 118 * MiB) and not tolerance.allows(100 * MiB, 119 * MiB)
-    assert compare.parse_tolerance("duration: 500ms").absolute == 0.5
-    assert compare.parse_tolerance("per_page: 10%").metric == "per_page(peak)"
+    assert baseline.parse_tolerance("duration: 500ms").absolute == 0.5
+    assert baseline.parse_tolerance("per_page: 10%").metric == "per_page(peak)"
     for bad in ("peak 10%", "peek: 10%", "peak: 10 parsecs", "leak_per_build: 10%"):
         with pytest.raises(ValueError):
-            compare.parse_tolerance(bad)
+            baseline.parse_tolerance(bad)
 
 
 FIT_SUITE = """
@@ -99,7 +99,7 @@ def test_per_page_regression_is_compared_on_the_fit(
     assert "per_page(peak)" in out
     assert f"+{(head_per_page / (100 * KiB) - 1) * 100:.1f}%" in out
     assert "blog: per_page(peak) not fitted" not in out, "only scenarios with sizes are fitted"
-    comparison = compare.compare(Results.read(base), Results.read(head))
+    comparison = baseline.changes(Results.read(base), Results.read(head))
     exponent = next(c for c in comparison.changes if c.metric == "scaling_exponent(peak)")
     assert exponent.label == "site" and exponent.head == pytest.approx(1.0, abs=0.05)
 
@@ -188,12 +188,12 @@ def test_compare_says_when_the_sides_were_not_measured_alike(
     head.host.backend = "docker"
     head.host.harness_baseline = 10 * MiB
     head.memsla_version = "9.9"
-    notes = compare.context_differences(base, head)
+    notes = baseline.context_differences(base, head)
     text = "\n".join(notes)
     assert "the backends differ" in text and "cgroup" in text and "docker" in text
     assert "harness baseline" in text and "+10 MiB of each case's peak change" in text
     assert "version differs" in text
-    assert compare.context_differences(base, base) == []
+    assert baseline.context_differences(base, base) == []
     from runner.reports import markdown
 
     assert "**Not measured alike:** the backends differ" in "\n".join(markdown.body(head, base))

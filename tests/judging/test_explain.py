@@ -41,5 +41,9 @@ def test_sentences_state_the_fit_its_reach_and_the_leak() -> None:
     # (2 GiB - 40 MiB) / 200 KiB = 10,281.6 pages
     assert site[2] == ("10,000 pages would need about 1.95 GiB (extrapolated 12x beyond 800 "
                        "pages); the 2 GiB limit holds up to about 10,300 pages (extrapolated).")
+    (fit,) = report.scenarios[0].analysis.fits("peak")
+    assert fit.outlook is not None and fit.outlook.budget_kind == "limit"
+    fit.outlook.expected = 3 << 30  # the judging stage's outlook is what the sentence reads
+    assert "10,000 pages would need about 3 GiB" in explain(report)["site"][2]
     assert leak == ["app: each build retains about 1 MiB of Python heap (95% CI 1 MiB-1 MiB "
                     "over 6 calls), mostly at app.py:7 (+6 MiB, +6 blocks)."]

@@ -7,9 +7,8 @@ import io
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
-from runner.reports import terminal
+from runner.reports.terminal import TerminalTable
 from tests.conftest import run_cli
 from tests.judging.helpers import PYTHON, MiB, case, results, write
 
@@ -87,6 +86,6 @@ def test_allocation_count_is_steady_across_runs_and_moves_with_the_program(
 def test_terminal_shows_the_spread_of_repeats() -> None:
     report = results([case("site", [100 * MiB, 104 * MiB, 108 * MiB], size=10)])
     out = io.StringIO()
-    terminal.render(report, Console(file=out, width=200))
+    TerminalTable().render(report, out)
     assert "104 MiB ± 4 MiB" in out.getvalue()
     assert "1 s ± 0 ms" in out.getvalue()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.judging import compare, leaks, scaling
+from runner.judging import baseline, leaks, scaling
 from runner.reports.explain import explain
 from runner.results import Case, PhaseResult, PythonHeap, Results, Run
 from tests.judging.helpers import KiB, MiB, case, judged, leak_case
@@ -84,7 +84,7 @@ def test_other_axes_get_a_fit_each_and_compare_names_them_like_cases() -> None:
     fits = report.scenarios[0].analysis.fits("peak")
     assert [(f.label, round((f.line.marginal if f.line else 0) / KiB)) for f in fits] == [
         ("theme=light", 200), ("theme=dark", 400)]
-    figures = compare.fit_figures(report)
+    figures = baseline.fit_figures(report)
     assert figures[("site[theme=dark]", "per_page(peak)")] == pytest.approx(400 * KiB)
 
 
@@ -187,7 +187,7 @@ def test_reports_read_the_stored_analysis_and_compute_none() -> None:
 
 
 def test_a_build_that_changed_its_limit_gets_no_verdict_but_that() -> None:
-    from runner.session import status_of
+    from runner.judging.status import status_of
 
     changed = "the build changed its memory limit from 256 MiB to no limit (its own cgroup, ...)"
     built = case("site", [10 * MiB, 10 * MiB])

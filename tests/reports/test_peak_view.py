@@ -3,10 +3,11 @@ that grew between a baseline and a head, from stored results only."""
 
 from __future__ import annotations
 
-from runner.judging import compare
+from runner.judging import baseline
 from runner.reports import peak_view
+from runner.reports.interface import ReportFormat, render_text
 from runner.results import AllocationSite, PeakSites, PythonHeap, Results, Run, StackFrame
-from tests.judging.helpers import MiB, case, results
+from tests.judging.helpers import MiB, case, judged, results
 
 
 def _site(line: int, size: int, function: str, *callers: tuple[int, str]) -> AllocationSite:
@@ -47,6 +48,13 @@ def test_grown_sites_between_base_and_head() -> None:
 
     base = with_sites([_site(10, 20 * MiB, "render"), _site(20, 20 * MiB, "parse")])
     head = with_sites([*SITES, _site(50, 5 * MiB, "write")])
-    grown = compare.grown_sites(base, head)
+    grown = baseline.grown_sites(base, head)
     assert [(c.line, c.base, c.grown) for c in grown] == [(10, 20 * MiB, 40 * MiB),
                                                          (50, 0, 5 * MiB)]
+    # the judging stage stores them per scenario; a report only reads them
+    judged_head = judged(head.cases)
+    baseline.attach_grown_sites(judged_head, base)
+    assert judged_head.scenarios[0].analysis.grown_sites == grown
+    assert "+40 MiB" in render_text(ReportFormat.MARKDOWN, judged_head, baseline=base)
+    baseline.attach_grown_sites(judged_head, None)
+    assert judged_head.scenarios[0].analysis.grown_sites == []

@@ -1,5 +1,6 @@
-"""Baselines: the change of every case metric between two results files, tolerances on those
-changes (``peak: 10% + 8MiB``), and the ``<metric>_growth`` rules of ``runner check --baseline``.
+"""Baselines: the change of every case metric between two results files (``runner compare``),
+tolerances on those changes (``peak: 10% + 8MiB``), the ``<metric>_growth`` rules of
+``runner check --baseline`` and the allocation sites that grew since the baseline.
 
 Cases match by scenario and parameters, scaling fits (``per_page``, ``fixed_overhead``,
 ``scaling_exponent``) by scenario; a case or scenario present on one side only is reported,
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 from runner.judging.verdicts import verdict
 from runner.metrics import GROWTH_SUFFIX, MetricRef, Source, case_label, parse_metric
-from runner.results import AllocationSite, Case, Results, Verdict
+from runner.results import AllocationSite, Case, GrownSite, Results, Verdict
 from runner.slafile.rules import Rule
 from runner.units import Kind, UnitError, format_value, parse, parse_ratio
 
@@ -92,8 +93,10 @@ def case_key(case: Case) -> CaseKey:
     return case.scenario, tuple(sorted((k, str(v)) for k, v in case.params.items()))
 
 
-def compare(base: Results, head: Results, tolerances: list[Tolerance] | None = None,
+def changes(base: Results, head: Results, tolerances: list[Tolerance] | None = None,
             stat: str = "median") -> Comparison:
+    """Every case metric's and fit figure's change from ``base`` to ``head`` (``stat`` of the
+    repeats), judged against its tolerance where one is given."""
     by_metric = {t.metric: t for t in tolerances or []}
     result = Comparison()
     base_cases = {case_key(c): c for c in base.cases}
@@ -242,23 +245,6 @@ def judge_growth(rule: Rule, case: Case, baseline: Results | None) -> Verdict:
                    approximate=case.approximate)
 
 
-@dataclass
-class SiteChange:
-    """An allocation site held at the heap's peak (traced run) that grew from BASE to HEAD.
-    ``base`` is 0 where the site was not among BASE's top sites at its peak."""
-
-    label: str
-    file: str
-    line: int
-    function: str | None
-    base: int
-    head: int
-
-    @property
-    def grown(self) -> int:
-        return self.head - self.base
-
-
 def peak_sites(case: Case) -> dict[tuple[str, int], AllocationSite]:
     """The sites held at the heap's peak in the case's traced run, every process's, by file
     and line (the largest where two processes share one)."""
@@ -276,11 +262,11 @@ def peak_sites(case: Case) -> dict[tuple[str, int], AllocationSite]:
 
 
 def grown_sites(base: Results, head: Results, per_case: int = 5,
-                minimum: int = 64 * 1024) -> list[SiteChange]:
+                minimum: int = 64 * 1024) -> list[GrownSite]:
     """Per case on both sides, the sites at the peak that grew the most (at least
     ``minimum`` bytes), largest growth first."""
     base_cases = {case_key(c): c for c in base.cases}
-    found: list[SiteChange] = []
+    found: list[GrownSite] = []
     for case in head.cases:
         other = base_cases.get(case_key(case))
         if other is None:
@@ -288,10 +274,22 @@ def grown_sites(base: Results, head: Results, per_case: int = 5,
         before, after = peak_sites(other), peak_sites(case)
         if not before or not after:
             continue
-        changes = [SiteChange(case.label, site.file, site.line, site.function,
-                              before[key].size if key in before else 0, site.size)
-                   for key, site in after.items()]
-        changes = [c for c in changes if c.grown >= minimum]
-        changes.sort(key=lambda c: c.grown, reverse=True)
-        found += changes[:per_case]
+        grown = [GrownSite(label=case.label, file=site.file, line=site.line,
+                           function=site.function,
+                           base=before[key].size if key in before else 0, head=site.size)
+                 for key, site in after.items()]
+        grown = [c for c in grown if c.grown >= minimum]
+        grown.sort(key=lambda c: c.grown, reverse=True)
+        found += grown[:per_case]
     return found
+
+
+def attach_grown_sites(results: Results, baseline: Results | None) -> None:
+    """Store in each scenario's analysis the sites that grew since ``baseline`` (none without
+    one): the judging stage does it for the check's baseline, a report against another
+    baseline for its own."""
+    grown = grown_sites(baseline, results) if baseline is not None else []
+    scenario_of = {case.label: case.scenario for case in results.cases}
+    for scenario in results.scenarios:
+        scenario.analysis.grown_sites = [site for site in grown
+                                         if scenario_of.get(site.label) == scenario.scenario]
