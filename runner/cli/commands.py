@@ -12,6 +12,7 @@ from rich.console import Console
 
 from runner import __version__
 from runner.cli.analysis_commands import ANALYSIS_COMMANDS
+from runner.cli.history_commands import HistoryCommand
 from runner.cli.progress import RichProgress, terminal_console
 from runner.cli.report_commands import (
     Outputs,
@@ -280,5 +281,5 @@ class ImageCommand:
 
 
 COMMANDS: list[type[Command]] = [CheckCommand, MergeCommand, DoctorCommand, ImageCommand,
-                                 ReportCommand, *ANALYSIS_COMMANDS]
+                                 ReportCommand, *ANALYSIS_COMMANDS, HistoryCommand]
 __all__ = ["COMMANDS", "__version__"]

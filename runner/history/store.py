@@ -91,10 +91,11 @@ class Acceptance:
     note: str
 
 
-def open_store(url_or_path: str | Path) -> Store:
+def open_store(url_or_path: str | Path, *, create: bool = True) -> Store:
     """A store by path or URL: ``PATH`` or ``sqlite:///PATH`` (relative; ``sqlite:////abs``
     absolute) for SQLite, ``postgresql://...`` for PostgreSQL (psycopg 3, the ``postgres``
-    extra). Creates or upgrades the schema; HistoryError when it cannot."""
+    extra). Creates or upgrades the schema; HistoryError when it cannot, or (``create``
+    False) when no SQLite file is there yet."""
     text = str(url_or_path)
     if text.startswith(("postgresql://", "postgres://")):
         return _open_postgres(text)
@@ -105,11 +106,14 @@ def open_store(url_or_path: str | Path) -> Store:
     elif "://" in text:
         raise HistoryError(f"history store {text!r}: give a file path, sqlite:///PATH or "
                            "postgresql://...")
-    return _open_sqlite(Path(text))
+    return _open_sqlite(Path(text), create)
 
 
-def _open_sqlite(path: Path) -> Store:
+def _open_sqlite(path: Path, create: bool = True) -> Store:
     where = str(path)
+    if not create and not path.exists():
+        raise HistoryError(f"no history store at {where}: record checks into it with "
+                           "runner check --history, or runner history pull")
     if path.is_dir():
         raise HistoryError(f"history store {where}: is a folder, not a file")
     try:
