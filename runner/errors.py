@@ -54,3 +54,7 @@ class FixtureError(MemslaError):
     """The generate step or the requirements provisioning failed: exit 3."""
 
     exit_code = EXIT_HOST
+
+
+class HistoryError(HostError):
+    """The history store cannot be opened, read or written (corrupt, foreign, newer): exit 3."""

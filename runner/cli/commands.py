@@ -12,6 +12,7 @@ from rich.console import Console
 
 from runner import __version__
 from runner.cli.analysis_commands import ANALYSIS_COMMANDS
+from runner.cli.history_commands import HistoryCommand
 from runner.cli.progress import RichProgress, terminal_console
 from runner.cli.report_commands import (
     Outputs,
@@ -27,6 +28,7 @@ from runner.errors import (
     HostError,
     UsageError,
 )
+from runner.history.recording import add_history_argument, check_history, record_after
 from runner.results import Results
 from runner.units import UnitError, parse_bytes
 
@@ -88,6 +90,7 @@ class CheckCommand:
                               help="--shard: balance the shares by the durations in these "
                                    "earlier results")
         add_output_arguments(parser)  # last: it skips --baseline if defined above
+        add_history_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from runner.session import Session
@@ -104,6 +107,7 @@ class CheckCommand:
         costs = read_results(args.shard_costs, "--shard-costs") if args.shard_costs else None
         console = terminal_console()
         outputs = Outputs.from_args(args)
+        check_history(args)
         session = Session(args.sla_file, progress=RichProgress(console))
         session.baseline = outputs.load_baseline()
         results = session.check(backend=args.backend, only=args.only, sizes=args.size,
@@ -126,7 +130,7 @@ def show_and_write(results: Results, args: argparse.Namespace, outputs: Outputs,
     if args.json:
         console.print(f"results: {args.json}")
     outputs.write(results, stdout=sys.stdout, say=console.print)
-    return exit_code_for(results)
+    return record_after(results, args, exit_code_for(results), say=console.print)
 
 
 def parse_jobs(text: str) -> int | Literal["auto"]:
@@ -163,11 +167,13 @@ class MergeCommand:
         parser.add_argument("--explain", action="store_true",
                             help="say in sentences what the fits and trends guarantee")
         add_output_arguments(parser)
+        add_history_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from runner.merge import merge
 
         outputs = Outputs.from_args(args)
+        check_history(args)
         parts = [(str(path), read_results(path, "shard results")) for path in args.shards]
         results = merge(parts, args.sla, outputs.load_baseline())
         if args.json:
@@ -273,5 +279,5 @@ class ImageCommand:
 
 
 COMMANDS: list[type[Command]] = [CheckCommand, MergeCommand, DoctorCommand, ImageCommand,
-                                 ReportCommand, *ANALYSIS_COMMANDS]
+                                 ReportCommand, *ANALYSIS_COMMANDS, HistoryCommand]
 __all__ = ["COMMANDS", "__version__"]

@@ -1,0 +1,227 @@
+"""``runner history``: the recorded checks (list), a case's metric over commits (show), a check
+in a benchmark tracker's format (export), and the store's copy on a git branch (pull, push).
+One class per action, registered in HISTORY_ACTIONS."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from runner.errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from runner.history.store import Store
+
+DEFAULT_STORE = ".memsla/history.db"
+EXPORT_FORMATS = {"bencher": "bencher", "github-action-benchmark": "customSmallerIsBetter"}
+
+
+class Action(Protocol):
+    name: str
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'' if number == 1 else 's'}"
+
+
+def store_url(args: argparse.Namespace) -> str:
+    return str(args.history or os.environ.get("MEMSLA_HISTORY") or DEFAULT_STORE)
+
+
+def open_for(args: argparse.Namespace, create: bool = False) -> Store:
+    from runner.history.store import open_store
+
+    return open_store(store_url(args), create=create)
+
+
+class ListAction:
+    """The recorded checks, newest first: id, when, commit, branch, status, cases, values."""
+
+    name = "list"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--limit", type=int, default=20, metavar="N",
+                            help="the newest N checks (default 20; 0: all)")
+        parser.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    def run(self, args: argparse.Namespace) -> int:
+        with open_for(args) as store:
+            checks = store.checks(args.limit or None)
+        for check in checks:
+            commit = check.commit
+            if args.json:
+                print(json.dumps({"id": check.id, "recorded": check.recorded,
+                                  "commit": commit.model_dump() if commit else None,
+                                  "status": check.status, "memsla": check.memsla,
+                                  "sla_file": check.sla_file, "cases": check.cases,
+                                  "values": check.values}, sort_keys=True))
+                continue
+            print("  ".join([check.id[:12], check.recorded[:19].replace("T", " "),
+                             commit.short if commit else "-" * 10,
+                             (commit.branch if commit else None) or "-", check.status,
+                             _count(check.cases, "case"), _count(check.values, "value"),
+                             (commit.subject[:50] if commit else "")]).rstrip())
+        if not checks and not args.json:
+            print("no checks recorded")
+        return EXIT_OK
+
+
+class ShowAction:
+    """A case's metric over commits: each commit's values (every repeat) and their median,
+    one block per environment (a series breaks where the environment changed)."""
+
+    name = "show"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("case", help="a case (build[pages=100]) or a scenario (all its "
+                                         "cases)")
+        parser.add_argument("--metric", default="peak", help="the metric (default peak)")
+        parser.add_argument("--branch", help="only checks of this branch")
+        parser.add_argument("--json", action="store_true", help="the series as JSON")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from runner.history.series import series
+        from runner.reports.common import format_metric
+
+        with open_for(args) as store:
+            points = store.points(case=args.case, metric=args.metric, branch=args.branch)
+            if not points:
+                points = store.points(scenario=args.case, metric=args.metric,
+                                      branch=args.branch)
+            environments = store.environments()
+        if not points:
+            raise UsageError(f"no recorded {args.metric} for {args.case!r} in {store_url(args)}")
+        found = series(points, environments)
+        if args.json:
+            print(json.dumps([{"scenario": s.scenario, "case": s.case, "metric": s.metric,
+                               "environment": s.environment, "broke": s.broke,
+                               "points": [{"check": p.check_id, "commit": p.commit.sha
+                                           if p.commit else None, "values": p.values,
+                                           "median": p.median} for p in s.points]}
+                              for s in found], indent=1))
+            return EXIT_OK
+        for segment in found:
+            print(f"{segment.case} {segment.metric} (environment {segment.environment})")
+            if segment.broke:
+                print(f"  the environment changed: {'; '.join(segment.broke)}")
+            for point in segment.points:
+                commit = point.commit.short if point.commit else "-" * 10
+                values = ", ".join(format_metric(point.metric, v) for v in point.values)
+                print(f"  {commit:11}  {point.recorded[:10]}  median "
+                      f"{format_metric(point.metric, point.median):>10}  [{values}]")
+        return EXIT_OK
+
+
+class ExportAction:
+    """One recorded check (default: the newest) as Bencher's metric JSON or
+    github-action-benchmark's customSmallerIsBetter list, for teams that already use those."""
+
+    name = "export"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--format", required=True, choices=sorted(EXPORT_FORMATS),
+                            dest="export_format", help="the tracker's format")
+        parser.add_argument("--check", metavar="ID", help="the check (an id or its start)")
+        parser.add_argument("-o", "--output", type=Path, metavar="PATH",
+                            help="write here (default: standard output)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from runner.reports.interface import ReportFormat, render_text
+
+        with open_for(args) as store:
+            check_id = args.check
+            if check_id is None:
+                newest = store.checks(1)
+                if not newest:
+                    raise UsageError(f"no checks recorded in {store_url(args)}")
+                check_id = newest[0].id
+            record = store.check(check_id)
+        text = render_text(ReportFormat(EXPORT_FORMATS[args.export_format]),
+                           record.to_results())
+        if args.output:
+            args.output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return EXIT_OK
+
+
+class _BranchAction:
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        from runner.history.gitbranch import BRANCH, REMOTE
+
+        parser.add_argument("--repo", type=Path, default=Path.cwd(),
+                            help="the git repository (default: here)")
+        parser.add_argument("--branch", default=BRANCH,
+                            help=f"the history branch (default {BRANCH})")
+        parser.add_argument("--remote", default=REMOTE, help=f"the remote (default {REMOTE})")
+
+
+class PullAction(_BranchAction):
+    """Fetch the history branch and import the checks the store lacks (creates the store)."""
+
+    name = "pull"
+
+    def run(self, args: argparse.Namespace) -> int:
+        from runner.history.gitbranch import pull
+
+        with open_for(args, create=True) as store:
+            count = pull(args.repo, store, args.branch, args.remote)
+        print(f"history: {_count(count, 'check')} imported from "
+              f"{args.remote}/{args.branch}")
+        return EXIT_OK
+
+
+class PushAction(_BranchAction):
+    """Push the store's checks that the history branch lacks, one file each, without touching
+    the work tree; retried when another writer pushed first."""
+
+    name = "push"
+
+    def run(self, args: argparse.Namespace) -> int:
+        from runner.history.gitbranch import push_store
+
+        with open_for(args) as store:
+            count = push_store(args.repo, store, args.branch, args.remote)
+        print(f"history: {_count(count, 'check')} pushed to "
+              f"{args.remote}/{args.branch}")
+        return EXIT_OK
+
+
+HISTORY_ACTIONS: list[type[Action]] = [ListAction, ShowAction, ExportAction, PullAction,
+                                       PushAction]
+
+
+class HistoryCommand:
+    """The history of recorded checks: list, show, export, pull, push.
+
+    The store is --history URL (a file, sqlite:///PATH or postgresql://...), else
+    $MEMSLA_HISTORY, else .memsla/history.db. Record checks into it with runner check
+    --history. Exit 3 when the store cannot be opened or read.
+    """
+
+    name = "history"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        from runner.cli import first_sentence
+
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        for action_class in HISTORY_ACTIONS:
+            action = action_class()
+            doc = (action_class.__doc__ or "").strip()
+            sub = actions.add_parser(action.name, help=first_sentence(doc), description=doc)
+            sub.add_argument("--history", metavar="URL",
+                             help="the store (default: $MEMSLA_HISTORY, else "
+                                  f"{DEFAULT_STORE})")
+            action.prepare_parser(sub)
+            sub.set_defaults(action_handler=action)
+
+    def run(self, args: argparse.Namespace) -> int:
+        return int(args.action_handler.run(args))
