@@ -150,13 +150,13 @@ def candidates(explicit: set[str], has_environment: bool) -> tuple[list[BackendS
     backend honours together (the caller names their lines)."""
     able = [spec for spec in BACKENDS if not explicit & set(spec.cannot_honour)]
     if not able:
-        honoured_by: dict[tuple[BackendSpec, ...], list[str]] = {}
+        honoured_by: dict[tuple[str, ...], list[str]] = {}  # backends -> the keys they honour
         for key in sorted(explicit):
-            honoured_by.setdefault(tuple(s for s in BACKENDS if key not in s.cannot_honour),
+            honoured_by.setdefault(tuple(s.name for s in BACKENDS if key not in s.cannot_honour),
                                    []).append(key)
-        raise ValueError(" and ".join(f"{', '.join(keys)} need {_in_words(specs)}"
-                                      for specs, keys in honoured_by.items())
-                         + ": no backend honours both")
+        raise ValueError(" and ".join(
+            f"{', '.join(keys)} need {_in_words([spec_of(name) for name in names])}"
+            for names, keys in honoured_by.items()) + ": no backend honours both")
     if len(able) < len(BACKENDS):
         return able, (f"the scenario sets {', '.join(sorted(explicit))}, which only "
                       f"{_in_words(able)} honours")
