@@ -31,7 +31,6 @@ from runner.backends.docker.base_image import (
 )
 from runner.backends.docker.imaging import (
     RECIPE_VERSION,
-    WHEEL_ABI,
     WHEEL_PLATFORMS,
     WHEEL_PYTHON_VERSION,
     EngineUnavailableError,
@@ -43,6 +42,7 @@ from runner.backends.docker.imaging import (
     docker_build,
     docker_client,
     image_exists,
+    pip_download_argv,
     pip_errors,
     sha12,
     stderr_log,
@@ -95,18 +95,6 @@ def scenario_image_tag(
     return f"{SCENARIO_REPOSITORY}:{sha12(payload)}"
 
 
-def _pip_download_argv(target: Path, *, platform_only: bool) -> list[str]:
-    argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
-            "--dest", str(target)]
-    if platform_only:
-        argv += ["--only-binary=:all:", "--implementation", "cp",
-                 "--python-version", WHEEL_PYTHON_VERSION, "--abi", WHEEL_ABI, "--abi", "abi3",
-                 "--abi", "none"]
-        for tag in WHEEL_PLATFORMS:
-            argv += ["--platform", tag]
-    return argv
-
-
 def _requirement_lines(requirements_text: str) -> list[str]:
     lines = (line.split("#", 1)[0].strip() for line in requirements_text.splitlines())
     return [line for line in lines if line]
@@ -120,14 +108,14 @@ def _download_wheels(requirements: Path, target: Path, log: Log) -> None:
     safe): a platform wheel if there is one, else ``pip wheel`` builds it on the host, which is
     only right for pure-Python packages or when the host runs the image's Python minor.
     """
-    argv = [*_pip_download_argv(target, platform_only=True), "-r", str(requirements)]
+    argv = [*pip_download_argv(target), "-r", str(requirements)]
     log("downloading wheels: " + " ".join(argv[1:]))
     batch = subprocess.run(argv, capture_output=True, text=True, check=False)
     if batch.returncode == 0:
         return
     log("not every requirement has a binary wheel; falling back one at a time")
     for requirement in _requirement_lines(requirements.read_text()):
-        one = [*_pip_download_argv(target, platform_only=True), "--no-deps", requirement]
+        one = [*pip_download_argv(target), "--no-deps", requirement]
         if subprocess.run(one, capture_output=True, text=True, check=False).returncode == 0:
             continue
         log(f"building a wheel on the host for {requirement}")

@@ -29,7 +29,6 @@ DOCKER_TIMEOUT_S = 1800
 RECIPE_VERSION = 1
 
 WHEEL_PYTHON_VERSION = "3.11"
-WHEEL_ABI = "cp311"
 # bookworm has glibc 2.36: every manylinux tag up to that one installs there.
 WHEEL_PLATFORMS: tuple[str, ...] = (
     "manylinux2014_x86_64",
@@ -120,6 +119,18 @@ def run_streaming(argv: Sequence[str], log: Log, prefix: str) -> tuple[int, list
             tail = [*tail[-19:], line]
     return proc.returncode, tail
 
+
+
+def pip_download_argv(target: Path, python: str = WHEEL_PYTHON_VERSION) -> list[str]:
+    """``pip download`` into ``target`` of binary wheels only, for CPython ``python`` on
+    manylinux x86_64: what an image installs offline."""
+    argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
+            "--dest", str(target), "--only-binary=:all:", "--implementation", "cp",
+            "--python-version", python, "--abi", "cp" + python.replace(".", ""),
+            "--abi", "abi3", "--abi", "none"]
+    for tag in WHEEL_PLATFORMS:
+        argv += ["--platform", tag]
+    return argv
 
 
 def pip_errors(stderr: str) -> str:

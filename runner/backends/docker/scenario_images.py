@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from runner.backends.docker.imaging import (
     docker_client,
     follow_build,
     image_exists,
+    pip_download_argv,
     pip_errors,
     sha12,
     stderr_log,
@@ -62,15 +62,10 @@ def _download_requirements(requirements: Sequence[str], python: str, log: Log) -
     if (folder / ".complete").is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    abi = "cp" + python.replace(".", "")
     with tempfile.TemporaryDirectory(prefix=f"{key}-", dir=folder.parent) as scratch:
         partial = Path(scratch) / "wheels"
         partial.mkdir()
-        argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
-                "--dest", str(partial), "--only-binary=:all:", "--implementation", "cp",
-                "--python-version", python, "--abi", abi, "--abi", "abi3", "--abi", "none"]
-        for tag in WHEEL_PLATFORMS:
-            argv += ["--platform", tag]
+        argv = pip_download_argv(partial, python)
         log(f"downloading wheels for Python {python}: {' '.join(requirements)}")
         done = subprocess.run([*argv, *requirements], capture_output=True, text=True,
                               check=False)
