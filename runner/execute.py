@@ -25,14 +25,14 @@ from pathlib import Path
 import psutil
 
 from runner.backends.forked import CallError, CallTracker, ForkedCaller
-from runner.backends.interface import Backend, ImageRequest, RunRequest
+from runner.backends.interface import Backend, BackendOptions, CaseEnvironment, RunRequest
 from runner.errors import MemslaError, UsageError
 from runner.inbuild import reaper
 from runner.measure import staging
 from runner.measure.assemble import assemble, assemble_run
 from runner.plan import CasePlan, fill
 from runner.results import Case, RunKind
-from runner.slafile.model import BUILTIN_SETTINGS, Scenario, python_version
+from runner.slafile.model import Scenario, python_version
 from runner.workload import project as projects
 from runner.workload.cache import COMPLETE, prepare_fixture, prepare_virtualenv, work_root
 
@@ -49,7 +49,7 @@ class Executor:
     on_progress: ProgressHook = field(default=lambda message: None)
     keep_outputs: bool = False
     clock_origin: float = field(default_factory=time.monotonic)  # Run.started/ended count from
-    _environments: dict[tuple[str, str, str], tuple[dict[str, str], str | None]] = field(
+    _environments: dict[tuple[str, str, str], tuple[dict[str, str], BackendOptions | None]] = field(
         default_factory=dict, init=False, repr=False)
 
     def prepare(self, plan: CasePlan) -> None:
@@ -66,18 +66,21 @@ class Executor:
         except (MemslaError, OSError):
             pass
 
-    def environment(self, plan: CasePlan, backend: Backend) -> tuple[dict[str, str], str | None]:
+    def environment(self, plan: CasePlan, backend: Backend
+                    ) -> tuple[dict[str, str], BackendOptions | None]:
         """The scenario's requirements and project, made ready for ``backend`` (cached): the
-        environment variables that put them first for a build on the host, or the image that
-        holds them (None: the case's own image). Made once per scenario and backend in a check:
-        the project is taken as it is when its first case starts."""
+        environment variables that put them first for a build on the host, and the backend's
+        own part of the case's run requests (Docker: the image that holds them). Made once per
+        scenario and backend in a check: the project is taken as it is when its first case
+        starts."""
         key = (plan.scenario_name, backend.name, plan.settings.image)
         if key not in self._environments:
             self._environments[key] = self._environment(plan, backend)
-        env, image = self._environments[key]
-        return dict(env), image
+        env, options = self._environments[key]
+        return dict(env), options
 
-    def _environment(self, plan: CasePlan, backend: Backend) -> tuple[dict[str, str], str | None]:
+    def _environment(self, plan: CasePlan, backend: Backend
+                     ) -> tuple[dict[str, str], BackendOptions | None]:
         scenario = plan.scenario
         project = None
         if scenario.project is not None:
@@ -86,21 +89,13 @@ class Executor:
         requirements = [*scenario.requirements, *(projects.dependencies(wheel) if wheel else ())]
         env: dict[str, str] = {}
         version = python_version(scenario.python)
-        if not backend.uses_host_environment:
-            if not (requirements or project or version or scenario.dockerfile):
-                return env, None
-            explicit = plan.settings.image != BUILTIN_SETTINGS.image
-            dockerfile = None
-            if scenario.dockerfile is not None:
-                dockerfile = (self.spec_dir / scenario.dockerfile).resolve()
-            image = backend.scenario_image(ImageRequest(
-                base=plan.settings.image if explicit else None,
-                requirements=tuple(requirements), project_wheel=wheel,
-                project_hash=project.content_hash if project else None, python=version,
-                dockerfile=dockerfile, log=self.on_progress))
-            return env, image
-        if not requirements and project is None and scenario.python is None:
-            return env, None
+        options = backend.case_options(CaseEnvironment(
+            plan=plan, spec_dir=self.spec_dir, requirements=tuple(requirements),
+            project_wheel=wheel, project_hash=project.content_hash if project else None,
+            python=version, log=self.on_progress))
+        if not backend.uses_host_environment or (
+                not requirements and project is None and scenario.python is None):
+            return env, options
         venv = prepare_virtualenv(requirements, f"python{version}" if version
                                   else scenario.python, self.cache)
         paths = [venv / "bin"]
@@ -110,7 +105,7 @@ class Executor:
             paths.insert(0, site / "bin")
             env["PYTHONPATH"] = str(site)
         env["PATH"] = os.pathsep.join([*map(str, paths), os.environ.get("PATH", "")])
-        return env, None
+        return env, options
 
     def run_case(self, plan: CasePlan, cpus: tuple[int, ...] | None = None) -> Case:
         """The case's runs; an error that stops the case is kept in ``Case.error``. ``cpus``:
@@ -147,7 +142,7 @@ class Executor:
             fixture = prepare_fixture(scenario.generate, values, self.spec_dir, self.cache)
         if scenario.requirements or scenario.project:
             self.on_progress(f"{plan.label}: provisioning requirements and project")
-        env, image = self.environment(plan, backend)
+        env, options = self.environment(plan, backend)
         stage = staging.stage(self.cache)
         kinds: list[RunKind] = []
         if scenario.command is not None:
@@ -190,8 +185,7 @@ class Executor:
                 argv=argv, env=run_env, workdir=workdir, limit=plan.settings.limit,
                 timeout=plan.settings.timeout, sample_interval=plan.settings.sample_interval,
                 trace=kind == "traced", probe_stage=stage, probe_out=probe_out, output=output,
-                scratch=scratch, fixture=fixture, fixture_copy=copy,
-                image=image or plan.settings.image, docker=scenario.docker, cpus=cpus)
+                scratch=scratch, fixture=fixture, fixture_copy=copy, options=options, cpus=cpus)
             before = after
             started = time.monotonic()
             readings = backend.run(request)

@@ -6,7 +6,6 @@ by ``check`` and ``capacity``; how progress is shown is the caller's (``runner.c
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol
@@ -15,7 +14,7 @@ from pydantic import ValidationError
 
 from runner import backends, scheduler, shards
 from runner.backends.interface import Backend
-from runner.errors import SpecError, UsageError
+from runner.errors import UsageError
 from runner.execute import Executor, remove_leftover_work_folders
 from runner.inbuild import reaper
 from runner.judging.stage import judge
@@ -24,7 +23,7 @@ from runner.measure.host import host_facts
 from runner.plan import CasePlan, build_plan
 from runner.results import Case, Results, Selection, Shard
 from runner.slafile import load_suite
-from runner.slafile.model import BUILTIN_SETTINGS, Scenario, Settings, Suite, python_version
+from runner.slafile.model import BUILTIN_SETTINGS, Settings, Suite
 from runner.workload.cache import cache_dir, work_root
 
 
@@ -78,98 +77,26 @@ class Session:
         # a suite built in memory (the Python API) has no file to hash: it merges with nothing
         self.sla_digest = sla_digest(sla_file) if suite is None else None
         self.progress: CheckProgress = progress or SilentProgress()
-        self._backends: dict[str, Backend] = {}
-        self._reasons: dict[str, str] = {}
-        self._auto_names: dict[str, str] = {}  # what auto picked, by what the scenario needs
+        self.backends = backends.BackendPool(self._before_backend,
+                                             lambda message: self.progress.note(message))
         self.baseline: Results | None = None  # judges the <metric>_growth rules
 
     def backend_for(self, name: str, image: str | None = None) -> Backend:
-        if name not in self._backends:
-            removed = self._before_backend()
-            if name == "auto":
-                backend, reason = backends.select_auto(image)
-            else:
-                backend = backends.create(name, image)
-                reason = f"asked for by name; builds run in {backend.where}"
-            self._adopt(name, backend, reason, removed)
-        return self._backends[name]
-
-    def explicit_settings(self, scenario: Scenario) -> set[str]:
-        """The settings the SLA file writes for ``scenario`` (its own and the defaults) that
-        not every backend honours: a ``python:`` naming a version is honoured by all."""
-        explicit = set(scenario.model_fields_set) | set(self.suite.defaults.model_fields_set)
-        if python_version(scenario.python) is not None:
-            explicit.discard("python")
-        return explicit
+        """The backend of a case whose settings name ``name`` (and ``image``)."""
+        return self.backends.get(name, image)
 
     def resolve_backends(self, plans: list[CasePlan]) -> list[CasePlan]:
-        """Give every case a backend that honours every setting of its scenario: ``auto``
-        picks one per scenario and says why; a named one that cannot honour a setting is an
-        error naming the setting's line."""
-        resolved = []
-        for plan in plans:
-            scenario = plan.scenario
-            explicit = self.explicit_settings(scenario)
-            name: str = plan.settings.backend
-            if name == "auto":
-                try:
-                    need, why = backends.auto_choice(
-                        explicit, bool(scenario.requirements or scenario.project))
-                except ValueError as exc:
-                    raise self._setting_error(scenario, plan.scenario_name, sorted(
-                        explicit & {*backends.DOCKER_ONLY, *backends.HOST_ONLY})[0],
-                        str(exc)) from None
-                name = self._auto(need, plan.settings.image, why)
-            else:
-                for key, why in backends.unhonoured(name, explicit):
-                    raise self._setting_error(scenario, plan.scenario_name, key, f"{why}: "
-                                              f"remove '{key}:' or choose another backend")
-            resolved.append(replace(plan, settings=plan.settings.model_copy(
-                update={"backend": name})))
-        return resolved
+        """Every case with the backend that runs it (``runner.backends.registry``)."""
+        return self.backends.resolve(plans, self.suite.defaults, self.sla_file)
 
-    def _auto(self, need: str | None, image: str, why: str) -> str:
-        """Create the backend ``auto`` picks for a scenario; returns its name."""
-        key = f"auto:{need}"
-        if key not in self._auto_names:
-            removed = self._before_backend()
-            if need == "docker":
-                backend, reason = backends.create("docker", image), why
-            elif need == "host":
-                backend, found = backends.select_host()
-                reason = f"{why}; {found}"
-            else:
-                backend, reason = backends.select_auto(image)
-            name = backend.name
-            if name in self._backends:
-                backend.close()
-            else:
-                self._adopt(name, backend, reason, removed)
-            self._auto_names[key] = name
-            self.progress.note(f"backend auto: {name}: {reason}")
-        return self._auto_names[key]
-
-    def _before_backend(self) -> list[str]:
-        """Before the first backend: remove the work folders a dead runner left here, and start
-        this runner's watchdog (which removes what this runner leaves if it dies)."""
+    def _before_backend(self, first: bool) -> list[str]:
+        """Before a backend is made: remove the work folders a dead runner left here (before
+        the first), and start this runner's watchdog (which removes what this runner leaves if
+        it dies)."""
         root = work_root(cache_dir())
-        removed = [] if self._backends else remove_leftover_work_folders(root)
+        removed = remove_leftover_work_folders(root) if first else []
         reaper.ensure_watchdog(str(root))
         return removed
-
-    def _adopt(self, name: str, backend: Backend, reason: str, removed: list[str]) -> None:
-        """Keep a new backend under ``name``, after removing the builds a dead runner left
-        with it."""
-        removed = removed + backend.remove_leftovers()
-        if removed:
-            self.progress.note(f"removed {len(removed)} leftover(s) of an earlier run")
-        self._backends[name] = backend
-        self._reasons[name] = reason
-
-    def _setting_error(self, scenario: Scenario, name: str, key: str, message: str
-                       ) -> SpecError:
-        return SpecError(f"scenario {name}: {key}: {message}", file=scenario.file or
-                         str(self.sla_file), line=scenario.line_of(key))
 
     def plan(self, *, only: list[str] | None = None, sizes: list[int] | None = None,
              backend: str | None = None, repeats: int | None = None) -> list[CasePlan]:
@@ -213,7 +140,7 @@ class Session:
         chosen = self.backend_for(first.backend, first.image)
         results = Results.new(
             sla_file=str(self.sla_file), sla_digest=self.sla_digest, shard=share,
-            host=host_facts(chosen.name, self._reasons[first.backend], chosen.cgroup_version,
+            host=host_facts(chosen.name, self.backends.reason(first.backend), chosen.cgroup_version,
                             chosen.engine_version, chosen.harness_baseline),
             selection=Selection(only=only or [], sizes=sizes or []))
         used = list({id(b): b for b in (self.backend_for(p.settings.backend, p.settings.image)
@@ -284,8 +211,7 @@ class Session:
 
     def close(self) -> None:
         """Release every backend this session opened."""
-        for open_backend in self._backends.values():
-            open_backend.close()
+        self.backends.close()
 
 
 def sla_digest(path: Path) -> str:

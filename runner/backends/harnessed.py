@@ -28,8 +28,8 @@ _RAW_KEYS = ("exit_code", "signal", "cpu_time", "kernel_peak", "sampled_max_usag
              "swap_allowed")
 
 
-def run_idle(run: Callable[[RunRequest], Readings], workdir: Path | None = None,
-             image: str | None = None) -> tuple[int | None, str]:
+def run_idle(run: Callable[[RunRequest], Readings], workdir: Path | None = None
+             ) -> tuple[int | None, str]:
     """The harness running ``true`` through ``run``: its cgroup peak is what every build
     carries on top. Returns that peak, or None and the last line saying why."""
     from runner.workload.cache import cache_dir, work_root
@@ -45,7 +45,7 @@ def run_idle(run: Callable[[RunRequest], Readings], workdir: Path | None = None,
             argv=["true"], env={}, workdir=workdir or Path(tmp), limit=IDLE_LIMIT,
             timeout=120, sample_interval=0.02, trace=False,
             probe_stage=staging.stage(cache_dir()), probe_out=folders[0], output=folders[1],
-            scratch=folders[2], image=image))
+            scratch=folders[2]))
         idle = assemble_run("warmup", 0, readings, folders[0])
     if idle.exit_code == 0 and idle.cgroup_peak is not None:
         return idle.cgroup_peak, ""

@@ -1,5 +1,6 @@
-"""The backend plug-in layer: what every backend takes (a RunRequest) and gives (the raw
-``Readings`` of ``runner.measure.readings``, which ``runner.measure.assemble`` turns into a run)."""
+"""The backend plug-in layer: what every backend takes (a RunRequest, with the backend's own
+part in ``options``) and gives (the raw ``Readings`` of ``runner.measure.readings``, which
+``runner.measure.assemble`` turns into a run)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from pathlib import Path
 
 from runner.errors import HostError
 from runner.measure.readings import Readings
-from runner.slafile.model import DockerOptions
+from runner.plan import CasePlan
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """A backend's own part of a run request, beyond what every backend takes (Docker: the
+    image and the container settings). Made by the backend itself from the case
+    (``Backend.case_options``); generic code carries it without looking inside."""
 
 
 @dataclass
@@ -30,21 +38,21 @@ class RunRequest:
     scratch: Path  # the runner's own scratch folder for this run (logs)
     fixture: Path | None = None
     fixture_copy: Path | None = None  # a per-run writable copy of the fixture, if asked for
-    image: str | None = None
-    docker: DockerOptions = field(default_factory=lambda: DockerOptions.model_validate({}))
+    options: BackendOptions | None = None  # the backend's own part (Backend.case_options)
     cpus: tuple[int, ...] | None = None  # confine the build to these CPUs (confines_cpus only)
 
 
 @dataclass(frozen=True)
-class ImageRequest:
-    """What a scenario needs in its image: built on ``base`` (None: memsla's offline base)."""
+class CaseEnvironment:
+    """What a case needs besides its command: its plan (scenario and settings), the folder its
+    relative paths start from, and the requirements and project it installs."""
 
-    base: str | None
+    plan: CasePlan
+    spec_dir: Path
     requirements: tuple[str, ...]
     project_wheel: Path | None  # built on the host (runner.workload.project)
     project_hash: str | None
-    python: str | None = None  # X.Y the image must have (python: naming a version)
-    dockerfile: Path | None = None  # the user's Dockerfile, built first as the base
+    python: str | None = None  # X.Y the build's interpreter must be (python: naming a version)
     log: Callable[[str], None] = field(default=lambda message: None, compare=False)
 
 
@@ -75,10 +83,10 @@ class Backend(abc.ABC):
         return {"fixture": str(fixture or ""), "output": str(output), "scratch": str(scratch),
                 "fixture_copy": str(fixture_copy or "")}
 
-    def scenario_image(self, request: ImageRequest) -> str | None:
-        """A backend that runs builds in images makes (or reuses) the image holding the
-        scenario's requirements and project and returns its tag; others return None (they
-        install them on the host)."""
+    def case_options(self, case: CaseEnvironment) -> BackendOptions | None:
+        """This backend's own part of every run request of ``case`` (None: it needs none). A
+        backend that runs builds in images makes (or reuses) here the image holding the
+        scenario's requirements and project; the others have them installed on the host."""
         return None
 
     @abc.abstractmethod

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from runner import capacity
+from runner import backends, capacity
 from runner.cli.progress import RichProgress, terminal_console
 from runner.cli.report_commands import read_results
 from runner.errors import EXIT_OK, EXIT_SLA_FAILED, HostError, UsageError
@@ -124,7 +124,7 @@ class CapacityCommand:
                             help="earlier results: their fit is the first guess")
         parser.add_argument("--precision", default="2%",
                             help="stop when the bracket is this narrow (default 2%%)")
-        parser.add_argument("--backend", choices=["auto", "cgroup", "docker", "process"])
+        parser.add_argument("--backend", choices=backends.choices())
         parser.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                             help="pick the case of other matrix axes (repeatable)")
 

@@ -10,7 +10,7 @@ from typing import Any, Literal, Protocol
 
 from rich.console import Console
 
-from runner import __version__
+from runner import __version__, backends
 from runner.cli.analysis_commands import ANALYSIS_COMMANDS
 from runner.cli.history_commands import HistoryCommand
 from runner.cli.progress import RichProgress, terminal_console
@@ -61,7 +61,7 @@ class CheckCommand:
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("sla_file", type=Path, help="the SLA file, e.g. sla.yaml")
-        parser.add_argument("--backend", choices=["auto", "cgroup", "docker", "process"],
+        parser.add_argument("--backend", choices=backends.choices(),
                             help="override the file's backend")
         parser.add_argument("--only", action="append", metavar="SCENARIO",
                             help="run only this scenario (repeatable)")
@@ -191,7 +191,6 @@ class DoctorCommand:
         pass
 
     def run(self, args: argparse.Namespace) -> int:
-        from runner.backends import select_auto
         from runner.cli.doctor import doctor_checks
 
         console = Console()
@@ -201,7 +200,7 @@ class DoctorCommand:
             if check.fix and not check.ok:
                 console.print(f"      fix: {check.fix}")
         try:
-            backend, reason = select_auto()
+            backend, reason = backends.select()
         except HostError as exc:
             console.print(f"[red]no backend can run builds here:[/] {exc}")
             return EXIT_HOST
@@ -247,7 +246,7 @@ class ImageCommand:
             raise HostError(str(exc)) from None
 
     def _for_file(self, sla_file: Path, ensure_images: Any, log: Any) -> int:
-        from runner import backends
+        from runner.backends.docker import DockerRunOptions
         from runner.session import Session
         from runner.slafile.model import BUILTIN_SETTINGS
 
@@ -262,15 +261,16 @@ class ImageCommand:
                 if plan.scenario_name in done:
                     continue
                 done.add(plan.scenario_name)
-                for key, why in backends.unhonoured("docker",
-                                                    session.explicit_settings(plan.scenario)):
+                explicit = backends.explicit_settings(plan.scenario, session.suite.defaults)
+                for key, why in backends.unhonoured("docker", explicit):
                     log(f"{plan.scenario_name}: not for docker: {key}: {why}")
                     break
                 else:
-                    _, image = executor.environment(plan, backend)
-                    if image is None:
-                        image = (ensure_images(log) if plan.settings.image ==
-                                 BUILTIN_SETTINGS.image else plan.settings.image)
+                    _, options = executor.environment(plan, backend)
+                    assert isinstance(options, DockerRunOptions)
+                    image = options.image
+                    if image == BUILTIN_SETTINGS.image:  # memsla's own: built here if missing
+                        image = ensure_images(log)
                     print(f"{plan.scenario_name}\t{image}")
             backend.close()
         finally:

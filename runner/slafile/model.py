@@ -25,6 +25,8 @@ from runner.slafile.rules import STATS, Rule, parse_rule
 from runner.units import MAX_SECONDS, UnitError, clip, parse_bytes, parse_seconds
 
 SCHEMA_VERSION = 1
+# The backends of runner.backends.registry, and auto: this layer may not import that one, so
+# tests/test_backend_registry.py checks the two agree.
 BackendName = Literal["auto", "cgroup", "process", "docker"]
 TrackerName = Literal["tracemalloc", "memray", "none"]
 # Placeholders every command may use besides the matrix parameters. ``fixture_copy`` is a

@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
@@ -43,11 +44,19 @@ import psutil
 import requests.exceptions
 
 from runner.backends import harnessed
-from runner.backends.interface import Backend, BackendError, ImageRequest, RunRequest, tail
+from runner.backends.interface import (
+    Backend,
+    BackendError,
+    BackendOptions,
+    CaseEnvironment,
+    RunRequest,
+    tail,
+)
 from runner.inbuild import cgroups
 from runner.inbuild.waiting import shell_status
 from runner.measure import staging
 from runner.measure.readings import Readings
+from runner.slafile.model import BUILTIN_SETTINGS, DockerOptions
 
 ROOT = PurePosixPath("/memsla")
 PROBE_DIR = ROOT / "probe"
@@ -89,6 +98,16 @@ def _cause(exc: BaseException) -> str:
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class DockerRunOptions(BackendOptions):
+    """The Docker part of a run request: the image the build runs in and the container
+    settings the scenario may loosen (``docker:`` in the SLA file)."""
+
+    image: str
+    container: DockerOptions = field(
+        default_factory=lambda: DockerOptions.model_validate({}))
 
 
 class DockerBackend(Backend):
@@ -165,9 +184,9 @@ class DockerBackend(Backend):
     def _measure_baseline(self, image: str) -> int:
         """The cgroup peak of the harness running ``true``: what every run carries on top."""
         peak, failure = harnessed.run_idle(lambda request: self._run(request, image),
-                                          Path("/tmp"), image)
+                                          Path("/tmp"))
         if peak is None:
-            from runner.backends.docker.images import IMAGE_CONTRACT
+            from runner.backends.docker.imaging import IMAGE_CONTRACT
 
             raise BackendError(f"the memsla harness does not run in the Docker image {image} "
                                f"({failure}); {IMAGE_CONTRACT}")
@@ -186,19 +205,32 @@ class DockerBackend(Backend):
                 "scratch": str(SCRATCH_DIR),
                 "fixture_copy": str(FIXTURE_COPY_DIR) if fixture_copy else ""}
 
-    def scenario_image(self, request: ImageRequest) -> str:
-        """Build (or reuse) the scenario's image: its requirements and project on ``base``
-        (``runner.backends.docker.images.scenario_environment_image``)."""
-        from runner.backends.docker import images
+    def case_options(self, case: CaseEnvironment) -> DockerRunOptions:
+        """The case's image and container settings. A scenario with requirements, a project,
+        a python version or a Dockerfile gets an image of its own, built (or reused) here."""
+        scenario, image = case.plan.scenario, case.plan.settings.image
+        if (case.requirements or case.project_wheel is not None or case.python
+                or scenario.dockerfile is not None):
+            image = self._scenario_image(case)
+        return DockerRunOptions(image=image, container=scenario.docker)
 
+    def _scenario_image(self, case: CaseEnvironment) -> str:
+        """The scenario's requirements and project on its ``image:`` (by default memsla's
+        offline base), or on its ``dockerfile:`` built first
+        (``runner.backends.docker.scenario_images``)."""
+        from runner.backends.docker import scenario_images
+        from runner.backends.docker.imaging import ImageError
+
+        settings, scenario = case.plan.settings, case.plan.scenario
         try:
-            base = request.base
-            if request.dockerfile is not None:
-                base = images.user_image(request.dockerfile, request.log, self.client)
-            return images.scenario_environment_image(
-                base, request.requirements, request.project_wheel, request.project_hash,
-                log=request.log, client=self.client, python=request.python)
-        except images.ImageError as exc:
+            base = settings.image if settings.image != BUILTIN_SETTINGS.image else None
+            if scenario.dockerfile is not None:
+                base = scenario_images.user_image(
+                    (case.spec_dir / scenario.dockerfile).resolve(), case.log, self.client)
+            return scenario_images.scenario_environment_image(
+                base, case.requirements, case.project_wheel, case.project_hash,
+                log=case.log, client=self.client, python=case.python)
+        except ImageError as exc:
             raise BackendError(str(exc)) from None
 
     def _mapping(self, request: RunRequest) -> list[tuple[Path, PurePosixPath]]:
@@ -226,7 +258,7 @@ class DockerBackend(Backend):
             inside.append(FIXTURE_DIR)
         if request.fixture_copy is not None:
             inside.append(FIXTURE_COPY_DIR)
-        tmpfs = {PurePosixPath(path) for path in request.docker.tmpfs}
+        tmpfs = {PurePosixPath(path) for path in _container(request).tmpfs}
         if wanted in tmpfs or any(wanted.is_relative_to(mount) for mount in inside):
             return str(wanted)
         if request.fixture_copy is not None:
@@ -250,7 +282,7 @@ class DockerBackend(Backend):
         return env
 
     def _create_kwargs(self, request: RunRequest, image: str, run_id: str) -> dict[str, Any]:
-        options = request.docker
+        options = _container(request)
         mounts = [
             docker.types.Mount(str(PROBE_DIR), str(request.probe_stage), type="bind",
                                read_only=True),
@@ -297,7 +329,8 @@ class DockerBackend(Backend):
 
     # -- running -------------------------------------------------------------------------------
     def run(self, request: RunRequest) -> Readings:
-        image = request.image or self.image_required
+        options = request.options
+        image = options.image if isinstance(options, DockerRunOptions) else self.image_required
         if image is None:
             raise BackendError("the docker backend needs an image: set `image:` in the SLA "
                                "file (the default is memsla-scenarios:latest)")
@@ -309,7 +342,7 @@ class DockerBackend(Backend):
     def _run(self, request: RunRequest, image: str) -> Readings:
         run_id = uuid.uuid4().hex
         writable = [request.probe_out, request.scratch]
-        if request.docker.output == "bind":
+        if _container(request).output == "bind":
             writable.append(request.output)
         handed = _hand_over(writable)
         if handed and request.fixture_copy is not None:  # the copy is writable, all of it
@@ -556,8 +589,15 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def _container(request: RunRequest) -> DockerOptions:
+    """The container settings of a request: the scenario's, or the safe defaults."""
+    options = request.options
+    return (options.container if isinstance(options, DockerRunOptions)
+            else DockerOptions.model_validate({}))
+
+
 def _image_missing(image: str) -> BackendError:
     return BackendError(f"the Docker image {image} does not exist: run `runner image build`")
 
 
-__all__ = ["DockerBackend"]
+__all__ = ["DockerBackend", "DockerRunOptions"]

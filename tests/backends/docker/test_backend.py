@@ -24,7 +24,7 @@ import docker.errors
 import pytest
 
 from runner.backends.docker import images
-from runner.backends.docker.backend import LABEL, OWNER_LABEL, DockerBackend
+from runner.backends.docker.backend import LABEL, OWNER_LABEL, DockerBackend, DockerRunOptions
 from runner.backends.interface import RunRequest
 from runner.measure import staging
 from runner.measure.assemble import assemble_run
@@ -141,7 +141,8 @@ def test_harness_baseline_is_the_idle_harness(image: str, tmp_path: Path) -> Non
         readings = backend.run(RunRequest(
             argv=["true"], env={}, workdir=Path("/tmp"), limit=128 * MiB, timeout=60,
             sample_interval=0.02, trace=False, probe_stage=staging.stage(tmp_path / "cache"),
-            probe_out=folders[0], output=folders[1], scratch=folders[2], image=image))
+            probe_out=folders[0], output=folders[1], scratch=folders[2],
+            options=DockerRunOptions(image=image)))
     finally:
         backend.close()
     # raw readings only: the harness read the kernel's peak and sampled, assemble combines
@@ -193,7 +194,8 @@ def _request(tmp_path: Path, image: str, argv: list[str], limit: int | None,
     return RunRequest(argv=argv, env={}, workdir=Path("/tmp"), limit=limit, timeout=timeout,
                       sample_interval=0.02, trace=False,
                       probe_stage=staging.stage(tmp_path / "cache"), probe_out=folders[0],
-                      output=folders[1], scratch=folders[2], image=image)
+                      output=folders[1], scratch=folders[2],
+                      options=DockerRunOptions(image=image))
 
 
 @pytest.mark.docker

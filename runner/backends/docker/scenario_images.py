@@ -1,0 +1,197 @@
+"""A scenario's own image: its ``dockerfile:`` built first (``memsla-user:<hash>``), then a
+virtualenv of its requirements on its base (``memsla-env:<hash>``), then its project's wheel on
+top (``memsla-project:<hash>``). Each tag hashes its inputs and is built only when missing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+# Only `import docker.errors`: ruff takes a bare `docker` for the repo's docker/ folder.
+import docker.errors
+
+from runner.backends.docker.base_image import build_base_image
+from runner.backends.docker.imaging import (
+    IMAGE_CONTRACT,
+    RECIPE_VERSION,
+    WHEEL_PLATFORMS,
+    ImageBuildError,
+    Log,
+    WheelDownloadError,
+    build_lock,
+    docker_build,
+    docker_client,
+    follow_build,
+    image_exists,
+    pip_download_argv,
+    pip_errors,
+    sha12,
+    stderr_log,
+)
+from runner.workload.cache import cache_dir
+
+ENV_REPOSITORY = "memsla-env"
+PROJECT_REPOSITORY = "memsla-project"
+USER_REPOSITORY = "memsla-user"
+ENV_DIR = "/opt/memsla-env"  # the scenario's virtualenv inside its image
+
+
+def image_python(client: docker.DockerClient, image: str) -> str:
+    """The ``X.Y`` of the image's python3 (one short container, no network)."""
+    try:
+        out = client.containers.run(image, ["python3", "-c",
+                                            "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                    remove=True, network_mode="none", entrypoint=[])
+    except docker.errors.ImageNotFound:
+        raise ImageBuildError(f"the image {image} does not exist") from None
+    except docker.errors.DockerException as exc:
+        raise ImageBuildError(f"python3 does not run in the image {image} ({exc}); "
+                              f"{IMAGE_CONTRACT}") from None
+    return out.decode().strip()
+
+
+def _download_requirements(requirements: Sequence[str], python: str, log: Log) -> Path:
+    """Wheels of ``requirements`` (and their dependencies) for CPython ``python`` on
+    manylinux x86_64, downloaded on the host and cached by their text."""
+    key = sha12({"requirements": sorted(requirements), "platforms": list(WHEEL_PLATFORMS),
+                  "python": python})
+    folder = cache_dir() / "wheels" / key
+    if (folder / ".complete").is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{key}-", dir=folder.parent) as scratch:
+        partial = Path(scratch) / "wheels"
+        partial.mkdir()
+        argv = pip_download_argv(partial, python)
+        log(f"downloading wheels for Python {python}: {' '.join(requirements)}")
+        done = subprocess.run([*argv, *requirements], capture_output=True, text=True,
+                              check=False)
+        if done.returncode != 0:
+            raise WheelDownloadError(
+                f"pip could not download binary wheels of {list(requirements)} for CPython "
+                f"{python} on manylinux x86_64 (a requirement with no wheel cannot be installed "
+                f"offline):\n{pip_errors(done.stderr)}")
+        (partial / ".complete").write_text("")
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)
+    return folder
+
+
+def _build_from(client: docker.DockerClient, tag: str, dockerfile: str,
+                files: dict[str, Path], log: Log, labels: dict[str, str]) -> None:
+    with tempfile.TemporaryDirectory(prefix="build-context-", dir=cache_dir()) as scratch:
+        context = Path(scratch)
+        (context / "Dockerfile").write_text(dockerfile)
+        for name, source in files.items():
+            if source.is_dir():
+                shutil.copytree(source, context / name)
+            else:
+                shutil.copy2(source, context / name)
+        docker_build(client, context, tag, "", labels, log)  # its FROM names the base
+
+
+def scenario_environment_image(base: str | None, requirements: Sequence[str],
+                               project_wheel: Path | None, project_hash: str | None,
+                               log: Log = stderr_log,
+                               client: docker.DockerClient | None = None,
+                               python: str | None = None) -> str:
+    """The image a scenario's builds run in: ``base`` (None: memsla's offline Debian base),
+    then a virtualenv with the requirements (``memsla-env:<hash>``, keyed by the base's image
+    id and the requirements), then the project's wheel on top (``memsla-project:<hash>``, keyed
+    by that and the project's content hash). Each is built only when its tag is missing, so
+    an edit of the project rebuilds only the last, small layer."""
+    client = client or docker_client()
+    with build_lock():
+        if base is None:
+            base = build_base_image(log, client)
+        try:
+            base_id = client.images.get(base).id
+        except docker.errors.ImageNotFound:
+            raise ImageBuildError(f"the base image {base} does not exist: build or pull it "
+                                  "first") from None
+        found = image_python(client, base)
+        if python is not None and found != python:
+            raise ImageBuildError(
+                f"the scenario names Python {python} but the image {base} has {found}: set "
+                f"image: to one with Python {python} (e.g. python:{python}-slim where a "
+                "registry is reachable), or a dockerfile: that makes one")
+        python = found
+        if not requirements and project_wheel is None:
+            return base
+        env_tag = f"{ENV_REPOSITORY}:" + sha12({"base": base_id, "python": python,
+                                                "requirements": sorted(requirements),
+                                                "recipe": RECIPE_VERSION})
+        if not image_exists(client, env_tag):
+            wheels = _download_requirements(requirements, python, log) if requirements else None
+            install = (f" && {ENV_DIR}/bin/pip install --no-index --find-links /tmp/memsla/wheels "
+                       + " ".join(_quote(r) for r in requirements)) if requirements else ""
+            dockerfile = "\n".join([
+                f"FROM {base}",
+                "USER root",
+                *(["COPY wheels/ /tmp/memsla/wheels/"] if wheels else []),
+                f"RUN python3 -m venv {ENV_DIR}{install}"
+                f" && ({ENV_DIR}/bin/python -m compileall -q {ENV_DIR} >/dev/null || true)"
+                " && rm -rf /tmp/memsla",
+                f"ENV PATH={ENV_DIR}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+                "/sbin:/bin VIRTUAL_ENV=" + ENV_DIR + " PYTHONDONTWRITEBYTECODE=1",
+                ""])
+            log(f"building {env_tag}: the requirements on {base}")
+            try:
+                _build_from(client, env_tag, dockerfile, {"wheels": wheels} if wheels else {},
+                            log, {"org.memsla.base": base})
+            except ImageBuildError as exc:
+                raise ImageBuildError(f"{exc}\n({IMAGE_CONTRACT})") from None
+        if project_wheel is None:
+            return env_tag
+        tag = f"{PROJECT_REPOSITORY}:" + sha12({"env": env_tag, "project": project_hash,
+                                                "wheel": project_wheel.name})
+        if not image_exists(client, tag):
+            dockerfile = "\n".join([
+                f"FROM {env_tag}",
+                "USER root",
+                f"COPY {project_wheel.name} /tmp/memsla/",
+                f"RUN {ENV_DIR}/bin/pip install --no-deps --no-index --disable-pip-version-check "
+                f"/tmp/memsla/{project_wheel.name}"
+                f" && ({ENV_DIR}/bin/python -m compileall -q {ENV_DIR} >/dev/null || true)"
+                " && rm -rf /tmp/memsla",
+                ""])
+            log(f"building {tag}: the project ({project_hash}) on {env_tag}")
+            _build_from(client, tag, dockerfile, {project_wheel.name: project_wheel}, log,
+                        {"org.memsla.project": str(project_hash)})
+        return tag
+
+
+def user_image(dockerfile: Path, log: Log = stderr_log,
+               client: docker.DockerClient | None = None) -> str:
+    """Build the user's Dockerfile (its folder is the context), tagged ``memsla-user:<hash>``
+    over the Dockerfile and the context's files; reused while they are unchanged."""
+    from runner.workload.project import scan  # the same file list and content hash
+
+    client = client or docker_client()
+    if not dockerfile.is_file():
+        raise ImageBuildError(f"dockerfile {dockerfile} is not a file")
+    context = dockerfile.parent
+    tag = f"{USER_REPOSITORY}:" + sha12({"dockerfile": dockerfile.read_text(),
+                                         "context": scan(context).content_hash,
+                                         "recipe": RECIPE_VERSION})
+    if image_exists(client, tag):
+        return tag
+    log(f"building {tag} from {dockerfile}")
+    try:
+        image_id = follow_build(
+            client.api.build(path=str(context), dockerfile=dockerfile.name, tag=tag,
+                             network_mode="host", rm=True, forcerm=True, decode=True,
+                             labels={"org.memsla.dockerfile": str(dockerfile)}),
+            str(dockerfile), log)
+    except docker.errors.APIError as exc:
+        raise ImageBuildError(f"docker build of {dockerfile} failed: {exc}") from exc
+    if image_id is None and not image_exists(client, tag):
+        raise ImageBuildError(f"docker build of {dockerfile} reported no image")
+    return tag
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
