@@ -1,6 +1,7 @@
 """``runner history``: the recorded checks (list), a case's metric over commits (show), a check
-in a benchmark tracker's format (export), and the store's copy on a git branch (pull, push).
-One class per action, registered in HISTORY_ACTIONS."""
+in a benchmark tracker's format (export), the store's copy on a git branch (pull, push), past
+commits measured (backfill) and the first bad one found (bisect). One class per action,
+registered in HISTORY_ACTIONS."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from runner.errors import EXIT_OK, UsageError
+from runner.errors import EXIT_OK, EXIT_SLA_FAILED, UsageError
 
 if TYPE_CHECKING:
+    from runner.history.backfill import CheckOptions
     from runner.history.store import Store
 
 DEFAULT_STORE = ".memsla/history.db"
@@ -195,12 +197,138 @@ class PushAction(_BranchAction):
         return EXIT_OK
 
 
+def _measure_arguments(parser: argparse.ArgumentParser) -> None:
+    """What backfill and bisect share: the repository, the SLA file, how each commit is
+    checked, and the branch its checks are recorded on."""
+    parser.add_argument("--sla", type=Path, default=Path("sla.yaml"), metavar="SLA_FILE",
+                        help="the SLA file as it is now, inside the repository (default "
+                             "sla.yaml): put at its own path in every commit's tree, so every "
+                             "commit is judged by today's rules")
+    parser.add_argument("--sla-at-commit", action="store_true",
+                        help="use each commit's own SLA file (at the same path) instead")
+    parser.add_argument("--repo", type=Path, default=Path("."),
+                        help="the git repository (default: here)")
+    parser.add_argument("--branch", metavar="NAME",
+                        help="the branch the checks are recorded on (default: the branch "
+                             "checked out in --repo)")
+    parser.add_argument("--backend", choices=["auto", "cgroup", "docker", "process"],
+                        help="override the SLA file's backend")
+    parser.add_argument("--repeats", type=int, help="override the number of timed runs")
+    parser.add_argument("--only", action="append", default=[], metavar="SCENARIO",
+                        help="check only this scenario (repeatable)")
+    parser.add_argument("--size", action="append", type=int, default=[], metavar="N",
+                        help="check only this value of the size parameter (repeatable)")
+
+
+def _options(args: argparse.Namespace) -> CheckOptions:
+    from runner.history.backfill import CheckOptions
+
+    return CheckOptions(backend=args.backend, repeats=args.repeats, only=tuple(args.only),
+                        sizes=tuple(args.size), sla_at_commit=args.sla_at_commit)
+
+
+def _branch(args: argparse.Namespace) -> str | None:
+    from runner.history.backfill import git
+
+    if args.branch:
+        return str(args.branch)
+    name = git(args.repo, "rev-parse", "--abbrev-ref", "HEAD", check=False)
+    return name if name and name != "HEAD" else None
+
+
+class BackfillAction:
+    """Measure past commits and record each into the history, so a history starts on day one.
+
+    RANGE is A..B (the commits after A up to B, oldest first, first parents only unless
+    --all-parents) or single revisions. Each commit is checked in a clean worktree of its own
+    (removed after, also when interrupted), with the SLA file AS IT IS NOW put at its own path
+    in the commit's tree: project: . and relative paths are the commit's, the rules are
+    today's (--sla-at-commit: the commit's own file). Each check is recorded with its
+    commit's sha, parent and commit time. Commits the store already holds a check of in the
+    same environment are skipped unless --again. A commit whose check fails or cannot run (a
+    build that fails, a bad SLA file at that commit) is recorded with that status and the
+    backfill goes on. Exit 0 when every commit was recorded (whatever its status), 2 for a bad
+    range or SLA file, 3 when the host could not measure or the store cannot be written, 130
+    when interrupted (the commit being checked is not recorded).
+    """
+
+    name = "backfill"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("range", nargs="+", metavar="RANGE",
+                            help="A..B, or one or more revisions")
+        _measure_arguments(parser)
+        parser.add_argument("--again", action="store_true",
+                            help="measure commits the store already holds too")
+        parser.add_argument("--all-parents", action="store_true",
+                            help="A..B: every commit of the range, not only first parents")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from runner.history.backfill import backfill
+        from runner.reports.history import backfill_line, backfill_summary
+
+        spec: str | list[str] = args.range[0] if len(args.range) == 1 and ".." in args.range[0] \
+            else list(args.range)
+        with open_for(args, create=True) as store:
+            done = backfill(args.repo, spec, args.sla, store, options=_options(args),
+                            branch=_branch(args), first_parent=not args.all_parents,
+                            again=args.again,
+                            on_commit=lambda c, i, n: print(backfill_line(c, i, n), flush=True))
+        print(backfill_summary(done))
+        return EXIT_OK
+
+
+class BisectAction:
+    """Find the first commit of GOOD..BAD that breaks a rule or moves a metric, in O(log n)
+    checks.
+
+    --rule 'peak < 300MiB' calls a commit bad where a case breaks the rule (judged as the SLA
+    file's rules are: the rule's statistic across repeats); --metric M --by X where a case's
+    median of M moved by more than X against GOOD's (10%, or an amount such as 20MiB; +10%:
+    only up, -10%: only down). A binary search over git rev-list --first-parent GOOD..BAD:
+    GOOD is checked first, BAD only if the search ends on it. A check the store already holds
+    for a commit (same environment) is used instead of measuring again; what is measured is
+    recorded, as runner history backfill records it (clean worktrees, today's SLA file). A
+    commit that cannot be judged (its build failed) is skipped, as git bisect skip does. Exit
+    0 when the first bad commit was found (as git bisect run ends), 1 when there is none to
+    find (BAD is not bad, GOOD is bad already) or skipped commits leave it one of several, 2
+    for bad input (revisions, an unknown rule or metric), 3 when GOOD cannot be measured or
+    the store cannot be written.
+    """
+
+    name = "bisect"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("good", metavar="GOOD", help="a commit known to be good")
+        parser.add_argument("bad", metavar="BAD", help="a later commit known to be bad")
+        parser.add_argument("--rule", metavar="RULE", help="bad: breaks this rule, e.g. "
+                                                           "'peak < 300MiB'")
+        parser.add_argument("--metric", metavar="M", help="bad: moves this metric ...")
+        parser.add_argument("--by", metavar="X", help="... by more than X against GOOD "
+                                                      "(10%%, +10%%, 20MiB)")
+        parser.add_argument("--case", metavar="CASE",
+                            help="judge only this case (a label, or a scenario's cases)")
+        _measure_arguments(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        from runner.history.bisect import Criterion, bisect
+        from runner.reports.history import bisect_summary, step_line
+
+        criterion = Criterion.of(args.rule, args.metric, args.by, args.case)
+        with open_for(args, create=True) as store:
+            result = bisect(args.repo, args.good, args.bad, args.sla, store, criterion,
+                            options=_options(args), branch=_branch(args),
+                            on_step=lambda s: print(step_line(s, criterion.key), flush=True))
+        print(bisect_summary(result))
+        return EXIT_OK if result.found else EXIT_SLA_FAILED
+
+
 HISTORY_ACTIONS: list[type[Action]] = [ListAction, ShowAction, ExportAction, PullAction,
-                                       PushAction]
+                                       PushAction, BackfillAction, BisectAction]
 
 
 class HistoryCommand:
-    """The history of recorded checks: list, show, export, pull, push.
+    """The history of recorded checks: list, show, export, pull, push, backfill, bisect.
 
     The store is --history URL (a file, sqlite:///PATH or postgresql://...), else
     $MEMSLA_HISTORY, else .memsla/history.db. Record checks into it with runner check
