@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from runner.cli.detect_commands import AcceptAction, DetectAction
 from runner.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ class PushAction(_BranchAction):
 
 
 HISTORY_ACTIONS: list[type[Action]] = [ListAction, ShowAction, ExportAction, PullAction,
-                                       PushAction]
+                                       PushAction, DetectAction, AcceptAction]
 
 
 class HistoryCommand:
