@@ -97,9 +97,7 @@ def load_base(store: Store, results: Results, branch: str, *,
         by_metric: dict[str, list[Series]] = {}
         for segment in series([p for p in points if p.metric in HISTORIED], environments):
             by_metric.setdefault(segment.metric, []).append(segment)
-        for metric in HISTORIED:
-            if metric not in case.metrics:
-                continue
+        for metric in HISTORIED:  # the case's own metrics are not computed yet
             accepted = {a.sha for a in store.accepted(case.scenario, case.label, metric)}
             window = window_of(by_metric.get(metric, []), fingerprint.fingerprint, accepted,
                                commits, head)
@@ -152,6 +150,7 @@ def base_loader(args: argparse.Namespace, suite: Suite, sla_file: Path
                                  head=head.sha if head else None,
                                  every_metric=DEFAULT_BOUND if flag else None)
         except HistoryError as exc:
-            return HistoryBase(branch=branch, store=str(url), problem=str(exc))
+            return HistoryBase(branch=branch, store=str(url), problem=str(exc),
+                               every_metric=DEFAULT_BOUND if flag else None)
 
     return load
