@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ def commit(index: int, branch: str = "main") -> Commit:
                   subject=f"change {index}")
 
 
-def fill(path: Path, levels: list[float], limits: list[int] | None = None,
+def fill(path: Path, levels: Sequence[float], limits: list[int] | None = None,
          noise: float = 0.003) -> str:
     """One check per commit of case build[pages=100]: three repeats around each level."""
     draw = random.Random(7)
@@ -155,7 +156,7 @@ def test_other_branches_are_not_the_main_line(tmp_path: Path,
             record = results({"100": [400 * MiB if index > 8 else 100 * MiB] * 3})
             store.record(record, commit(index, "feature").model_copy(
                 update={"sha": "f" + SHA[index][1:]}))
-    code, out = run(["detect", "--history", url, "--json", str(tmp_path / "d.json")], capsys)
+    code, _ = run(["detect", "--history", url, "--json", str(tmp_path / "d.json")], capsys)
     found = json.loads((tmp_path / "d.json").read_text())
     assert code == 1 and [s["commit"] for s in found["shifts"]] == [SHA[STEP_AT]]
     assert run(["detect", "--history", url, "--branch", "feature"], capsys)[0] == 1

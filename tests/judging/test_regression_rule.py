@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,10 +45,9 @@ def fill(store: Store, levels: list[float], limit: int | None = None,
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    opened = open_store(tmp_path / "history.db")
-    yield opened  # type: ignore[misc]
-    opened.close()
+def store(tmp_path: Path) -> Iterator[Store]:
+    with open_store(tmp_path / "history.db") as opened:
+        yield opened
 
 
 def judged(checked: Results, history: HistoryBase | None,
