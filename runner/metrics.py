@@ -30,6 +30,7 @@ class Source(str, Enum):
     FIT = "fit"  # the scaling fit across a scenario's sizes
     LEAK = "leak"  # the repeated-call leak mode
     BASELINE = "baseline"  # a comparison with a baseline results file
+    HISTORY = "history"  # a comparison with the base branch's recorded history
 
 
 # What a metric describes, and so how a rule names it and where its values are read:
@@ -39,7 +40,9 @@ class Source(str, Enum):
 #           ``phase(NAME).peak``
 #   fit   - the scaling fit across a scenario's sizes: ``per_page(rss_peak)``
 #   leak  - the leak mode's trend over repeated calls in one process
-Scope = Literal["run", "case", "phase", "fit", "leak"]
+#   history - a run metric's change against the base branch's recorded history:
+#           ``regression(peak)``
+Scope = Literal["run", "case", "phase", "fit", "leak", "history"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class MetricDef:
         """How a rule writes it, with placeholders: ``phase(NAME).peak``, ``per_page(M)``."""
         if self.scope == "phase":
             return f"phase(NAME).{self.name}"
-        if self.scope == "fit":
+        if self.scope in ("fit", "history"):
             return f"{self.name}(M)"
         return self.name
 
@@ -181,6 +184,11 @@ METRICS: tuple[MetricDef, ...] = (
               "heap retained per call over repeated calls in one process: the trend's slope "
               "where growth is established, else 0",
               scope="leak", born="judging.leaks.find"),
+    MetricDef("regression", Kind.RATIO, Source.HISTORY,
+              "relative change of run metric M (`peak`, `rss_peak`, `python_peak`, `duration`, "
+              "...) against the base branch's recent history (`--history`): a rule on it fails "
+              "only where a significance test says the change is real and it exceeds the bound",
+              scope="history", born="judging.history_base.judge_regression"),
 )
 
 # The tables other modules read, each derived from METRICS.
@@ -189,6 +197,11 @@ PHASE_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == 
 # Fit metrics take the memory metric they describe as an optional argument: per_page(rss_peak).
 FIT_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == "fit"}
 OTHER_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == "leak"}
+# History metrics take the run metric they compare: regression(peak). Every memsla metric is
+# one where more is worse (memory, time, counts), so an increase is a regression.
+HISTORY_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == "history"}
+# The run metrics a history can hold and judge: per-run figures, not completion facts.
+HISTORIED = tuple(m.name for m in RUN_METRICS.values() if m.scope == "run" and not m.every_run)
 FITTABLE = tuple(m.name for m in RUN_METRICS.values() if m.fittable)
 # A fit is judged only across at least this many sizes: two points always fit a line exactly,
 # so R^2 and the prediction interval mean nothing. The SLA file is checked against it at load.
@@ -259,6 +272,8 @@ def definition_of(ref: MetricRef) -> MetricDef:
         return FIT_METRICS[ref.name]
     if ref.name in OTHER_METRICS:
         return OTHER_METRICS[ref.name]
+    if ref.name in HISTORY_METRICS:
+        return HISTORY_METRICS[ref.name]
     if ref.name.endswith(GROWTH_SUFFIX) and ref.name not in RUN_METRICS:
         return baseline_growth(RUN_METRICS[ref.name[: -len(GROWTH_SUFFIX)]].name)
     return RUN_METRICS[ref.name]
@@ -267,6 +282,7 @@ def definition_of(ref: MetricRef) -> MetricDef:
 def all_names() -> list[str]:
     """Every name a rule may use, for error messages and 'did you mean'."""
     names = [*RUN_METRICS, *FIT_METRICS, *OTHER_METRICS]
+    names += [f"{name}(M)" for name in HISTORY_METRICS]
     names += [f"{name}{GROWTH_SUFFIX}" for name in RUN_METRICS]
     names += [f"phase(NAME).{name}" for name in PHASE_METRICS]
     return names
@@ -294,6 +310,11 @@ def parse_metric(text: str) -> MetricRef:
         if arg is not None and arg not in FITTABLE:
             raise ValueError(f"{name}({arg}): the fit takes one of {', '.join(FITTABLE)}")
         return MetricRef(name=name, of=arg or "peak")
+    if name in HISTORY_METRICS:
+        if arg not in HISTORIED:
+            raise ValueError(f"{name}({arg or ''}) takes the run metric it compares: one of "
+                             f"{', '.join(HISTORIED)}")
+        return MetricRef(name=name, of=arg)
     if name == "phase" and arg is not None:
         raise ValueError(f"{clip(text.strip())} needs the phase's metric, e.g. "
                          f"phase({arg}).python_peak; phases have {', '.join(PHASE_METRICS)}")

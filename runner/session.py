@@ -6,6 +6,7 @@ by ``check`` and ``capacity``; how progress is shown is the caller's (``runner.c
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol
@@ -17,6 +18,7 @@ from runner.backends.interface import Backend
 from runner.errors import UsageError
 from runner.execute import Executor, remove_leftover_work_folders
 from runner.inbuild import reaper
+from runner.judging.history_base import HistoryBase
 from runner.judging.stage import judge
 from runner.judging.status import settle
 from runner.measure.host import host_facts
@@ -80,6 +82,8 @@ class Session:
         self.backends = backends.BackendPool(self._before_backend,
                                              lambda message: self.progress.note(message))
         self.baseline: Results | None = None  # judges the <metric>_growth rules
+        # loads the base branch's history for the regression rules, once the cases are measured
+        self.history: Callable[[Results], HistoryBase] | None = None
 
     def backend_for(self, name: str, image: str | None = None) -> Backend:
         """The backend of a case whose settings name ``name`` (and ``image``)."""
@@ -180,7 +184,8 @@ class Session:
             self.close()
             scheduler.mark_neighbours(results.cases)
             if ended:
-                judge(results, self.suite, self.baseline)
+                history = self.history(results) if self.history is not None else None
+                judge(results, self.suite, self.baseline, history)
                 settle(results)
             else:
                 results.status = "error"

@@ -40,7 +40,8 @@ JUDGED_IN = {Source.TIMED: "`judging.verdicts.judge_case`",
              Source.TRACED: "`judging.verdicts.judge_case` (traced run only)",
              Source.FIT: "`judging.scaling.judge`, stored as `ScalingFit`s",
              Source.LEAK: "`judging.leaks.judge`, stored as `LeakFinding`s",
-             Source.BASELINE: "`judging.baseline.judge_growth`"}
+             Source.BASELINE: "`judging.baseline.judge_growth`",
+             Source.HISTORY: "`judging.history_base.judge_regression`"}
 HOLDERS: dict[str, type] = {"run": Run, "phase": PhaseResult, "case": Case}
 
 
@@ -119,7 +120,7 @@ def test_each_metric_is_read_and_born_where_it_says(metric: MetricDef) -> None:
         assert metric.field in holder.model_fields or isinstance(
             getattr(holder, metric.field, None), property), f"{holder.__name__}.{metric.field}"
     else:
-        computed = (Source.FIT, Source.LEAK, Source.BASELINE)  # by judging, across runs
+        computed = (Source.FIT, Source.LEAK, Source.BASELINE, Source.HISTORY)  # by judging
         assert metric.source in computed or metric.per_size in RUN_METRICS
     if metric.scope == "run" and metric.born.startswith("measure.assemble."):
         assert metric.field in Run.model_fields  # stored on the run, never derived later

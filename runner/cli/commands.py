@@ -28,6 +28,7 @@ from runner.errors import (
     HostError,
     UsageError,
 )
+from runner.history.base import add_regression_arguments, base_loader
 from runner.history.recording import add_history_argument, check_history, record_after
 from runner.results import Results
 from runner.units import UnitError, parse_bytes
@@ -91,6 +92,7 @@ class CheckCommand:
                                    "earlier results")
         add_output_arguments(parser)  # last: it skips --baseline if defined above
         add_history_argument(parser)
+        add_regression_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from runner.session import Session
@@ -110,6 +112,7 @@ class CheckCommand:
         check_history(args)
         session = Session(args.sla_file, progress=RichProgress(console))
         session.baseline = outputs.load_baseline()
+        session.history = base_loader(args, session.suite, args.sla_file)
         results = session.check(backend=args.backend, only=args.only, sizes=args.size,
                                 repeats=args.repeats, keep_outputs=args.keep_outputs,
                                 json_path=args.json, jobs=jobs, memory_budget=budget,

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from runner.cli.detect_commands import AcceptAction, DetectAction
 from runner.errors import EXIT_OK, EXIT_SLA_FAILED, UsageError
 
 if TYPE_CHECKING:
@@ -324,7 +325,8 @@ class BisectAction:
 
 
 HISTORY_ACTIONS: list[type[Action]] = [ListAction, ShowAction, ExportAction, PullAction,
-                                       PushAction, BackfillAction, BisectAction]
+                                       PushAction, DetectAction, AcceptAction,
+                                       BackfillAction, BisectAction]
 
 
 class HistoryCommand:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from runner.judging import leaks, phases, scaling
 from runner.judging.baseline import attach_grown_sites, judge_growth
+from runner.judging.history_base import HistoryBase, judge_history
 from runner.judging.outlook import add_outlooks
 from runner.judging.statistics import case_metrics
 from runner.judging.verdicts import judge_case, skipped
@@ -21,8 +22,10 @@ from runner.slafile.model import Scenario, Suite
 from runner.slafile.rules import Rule
 
 
-def judge(results: Results, suite: Suite, baseline: Results | None = None) -> None:
-    """Fill every case's metrics and verdicts and ``results.scenarios`` from the runs alone."""
+def judge(results: Results, suite: Suite, baseline: Results | None = None,
+          history: HistoryBase | None = None) -> None:
+    """Fill every case's metrics and verdicts and ``results.scenarios`` from the runs alone
+    (and the regression rules from ``history``, the base branch's values loaded before)."""
     _judge_cases(results, lambda case: case_rules(suite, case.scenario, case.params))
     measured = dict.fromkeys(c.scenario for c in results.cases)
     for name in measured:
@@ -34,6 +37,7 @@ def judge(results: Results, suite: Suite, baseline: Results | None = None) -> No
             for rule in rules:
                 if rule.metric.source is Source.BASELINE and rule.applies_to(case.params):
                     case.verdicts.append(judge_growth(rule, case, baseline))
+            case.verdicts += judge_history(case, rules, history)
     attach_grown_sites(results, baseline)
     if results.selection.only and not results.interrupted:
         for name, scenario in suite.scenarios.items():

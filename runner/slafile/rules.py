@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from runner.metrics import MetricRef, parse_metric, pick
+from runner.metrics import MetricRef, Source, parse_metric, pick
 from runner.units import Kind, UnitError, clip, parse
 
 Op = Literal["<", "<=", ">", ">=", "==", "!="]
@@ -86,6 +86,9 @@ def parse_rule(text: str, *, stat: Stat = "worst",
     except UnitError as exc:
         raise ValueError(f"{metric.key} is {_describe(metric.kind)}: {exc}") from None
     op: Op = match.group()  # type: ignore[assignment]
+    if metric.source is Source.HISTORY and (op not in ("<", "<=") or bound <= 0):
+        raise ValueError(f"{clip(stripped)}: a regression rule bounds the growth a change may "
+                         f"have, e.g. '{metric.key} < 10%'")
     return Rule(text=stripped, metric=metric, op=op, bound=bound, stat=stat,
                 when=dict(when or {}))
 
