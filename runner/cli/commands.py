@@ -28,6 +28,7 @@ from runner.errors import (
     HostError,
     UsageError,
 )
+from runner.history.outlook import attach_history
 from runner.history.recording import add_history_argument, check_history, record_after
 from runner.results import Results
 from runner.units import UnitError, parse_bytes
@@ -129,6 +130,7 @@ def show_and_write(results: Results, args: argparse.Namespace, outputs: Outputs,
         REPORTERS[ReportFormat.EXPLAIN].render(results, sys.stdout)
     if args.json:
         console.print(f"results: {args.json}")
+    attach_history(results, args, say=console.print)  # "Memory over time" in the reports
     outputs.write(results, stdout=sys.stdout, say=console.print)
     return record_after(results, args, exit_code_for(results), say=console.print)
 
