@@ -591,6 +591,7 @@ class HistoryFigure(_Model):
     base: float | None = None  # the median of the window's commit medians; None: no history
     base_noise: float | None = None  # the window's relative noise (repeats of one commit)
     base_commits: int = 0  # commits in the window
+    base_since: str | None = None  # the window starts at the line's last change point
     relative: float | None = None  # (head - base) / |base|
     environment_changed: list[str] = Field(default_factory=list)  # why older points are apart
     changes: list[HistoryChange] = Field(default_factory=list)  # on the base line

@@ -87,8 +87,9 @@ def history_outlook(store: Store, results: Results, *, branch: str | None = None
                     window: int = WINDOW, where: str = "",
                     settings: dict[str, Requirements] | None = None) -> HistoryOutlook:
     """Each case's key metrics against the median of the base line's last ``window`` commits
-    measured in the same environment (``branch``: the base line; None: every check), and the
-    change points on that line. The results themselves are not in the store yet."""
+    measured in the same environment (``branch``: the base line; None: every check), from its
+    last change point on (its current level), and the change points on that line. The
+    results themselves are not in the store yet."""
     environments = store.environments()
     accepted = {(a.scenario, a.case, a.metric, a.sha) for a in store.accepted()}
     by_key: dict[tuple[str, str, str], list[Point]] = {}
@@ -126,17 +127,22 @@ def _compare(figure: HistoryFigure, segments: Sequence[Series], environment: Env
     segment = mine[-1]
     from runner.judging.changes import series_noise
 
-    recent = detector_points(segment)[-window:]
+    changes = find_changes(segment, accepted)
+    figure.changes = [HistoryChange(commit=m.point.commit, subject=m.subject,
+                                    before=m.point.before, after=m.point.after,
+                                    relative=m.point.relative, p_value=m.point.p_value,
+                                    accepted=m.accepted)
+                      for m in changes]
+    # the line's current level: never a window mixing the levels either side of a shift
+    start = changes[-1].point.index if changes else 0
+    recent = detector_points(segment)[start:][-window:]
+    if changes and len(recent) < len(detector_points(segment)[-window:]):
+        figure.base_since = changes[-1].point.commit
     figure.base = statistics.median(p.level for p in recent)
     figure.base_noise = series_noise(recent).relative
     figure.base_commits = len(dict.fromkeys(p.commit for p in recent))
     if figure.base:
         figure.relative = (figure.head - figure.base) / abs(figure.base)
-    figure.changes = [HistoryChange(commit=m.point.commit, subject=m.subject,
-                                    before=m.point.before, after=m.point.after,
-                                    relative=m.point.relative, p_value=m.point.p_value,
-                                    accepted=m.accepted)
-                      for m in find_changes(segment, accepted)]
 
 
 def attach_history(results: Results, args: argparse.Namespace,

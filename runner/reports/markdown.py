@@ -171,8 +171,8 @@ def history_section(outlook: HistoryOutlook, *, level: int = 3) -> list[str]:
     line = f"`{outlook.branch}`" if outlook.branch else "the history"
     lines = [f"{'#' * level} Memory over time", "",
              f"This commit against the median of the last {outlook.window} commits of {line} "
-             f"measured alike ({outlook.checks} check{'' if outlook.checks == 1 else 's'} in "
-             f"{code(outlook.store)}); ± is the "
+             f"since its last change point, measured alike ({outlook.checks} "
+             f"check{'' if outlook.checks == 1 else 's'} in {code(outlook.store)}); ± is the "
              "run-to-run noise.", ""]
     if not outlook.figures:
         return [*lines, "No key metric was measured."]
@@ -184,8 +184,10 @@ def history_section(outlook: HistoryOutlook, *, level: int = 3) -> list[str]:
             base = "no history" + (" in this environment" if figure.environment_changed else "")
             change = "-"
         else:
+            since = f" since {figure.base_since[:10]}" if figure.base_since else ""
             base = (f"{_with_noise(figure.metric, figure.base, figure.base_noise)} "
-                    f"({figure.base_commits} commit{'' if figure.base_commits == 1 else 's'})")
+                    f"({figure.base_commits} commit{'' if figure.base_commits == 1 else 's'}"
+                    f"{since})")
             change = _change_cell(figure.head, figure.base)
         notes = [_change_words(figure.metric, c) for c in figure.changes]
         if figure.environment_changed:

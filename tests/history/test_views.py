@@ -191,11 +191,16 @@ def test_memory_over_time_compares_with_the_base_window_and_names_the_step(
     (step,) = peak.changes
     assert step.commit == sha(STEP_AT) and step.relative == pytest.approx(0.15, abs=0.02)
     assert peak.environment_changed == ["limit 536870912 -> 268435456"]
+    # the base is the line's current level: the 4 commits from the step on, not a window
+    # mixing 200 and 230 MiB
+    assert peak.base_since == sha(STEP_AT) and peak.base_commits == ENV_AT - STEP_AT
+    assert peak.base == pytest.approx(230 * MiB, rel=0.01)
     out = io.StringIO()
     PullRequestComment().render(old, out)
     section = out.getvalue()[out.getvalue().index("### Memory over time"):]
     row = next(line for line in section.splitlines() if "cgroup peak" in line)
     assert f"{sha(STEP_AT)[:10]} +15." in row and "environment changed" in row
+    assert f"(4 commits since {sha(STEP_AT)[:10]})" in row
 
 
 def test_a_check_with_history_shows_memory_over_time(tmp_path: Path) -> None:
