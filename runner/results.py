@@ -27,6 +27,13 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
       expected at a round size past the largest measured, and the size the scenario's budget
       holds up to), and each scenario, judged against a baseline, its ``grown_sites`` (fields
       with defaults: an older file reads without them).
+  6 - each metric's ``Stats`` stores its ``noise``: the run-to-run noise of its repeats (MAD
+      scaled to a standard deviation, relative to the median), born in the judging stage
+      (``runner.judging.statistics.repeat_noise``); and results checked with a history store
+      carry its ``history`` (``HistoryOutlook``: each case's key metrics against the base
+      branch's recent checks, and the change points on that line), attached by
+      ``runner.history.outlook``. Fields with defaults: a version 2 to 5 file reads without
+      them (its reports show no noise, as they show no outlook of a version 4 file).
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runner.metrics import STATISTICS, case_label, params_label, pick
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
 
@@ -276,6 +283,9 @@ class Stats(_Model):
     mean: float
     stdev: float
     values: list[float]
+    # the run-to-run noise of the repeats: MAD x 1.4826 / |median| (0.006 is ±0.6%); None with
+    # fewer than two values, or in a file older than version 6 (born in the judging stage)
+    noise: float | None = None
 
     @classmethod
     def of(cls, values: list[float]) -> Stats:
@@ -557,6 +567,47 @@ class Shard(_Model):
     costs_from: str | None = None  # the earlier results whose durations balanced the split
 
 
+class HistoryChange(_Model):
+    """A level shift the change-point detector names on the base line: ``commit`` is the
+    first of the new level (``runner.judging.changes.ChangePoint``)."""
+
+    commit: str
+    subject: str = ""
+    before: float  # median level of the segment before, and after
+    after: float
+    relative: float
+    p_value: float
+    accepted: bool = False  # accepted in the store: the new level is the reference
+
+
+class HistoryFigure(_Model):
+    """One key metric of one case: this check's median against the base line's recent checks
+    in the same environment (never mixed with another environment's)."""
+
+    case: str  # the case label
+    metric: str
+    head: float  # the median of this check's repeats
+    head_noise: float | None = None  # their relative noise (``Stats.noise``)
+    base: float | None = None  # the median of the window's commit medians; None: no history
+    base_noise: float | None = None  # the window's relative noise (repeats of one commit)
+    base_commits: int = 0  # commits in the window
+    base_since: str | None = None  # the window starts at the line's last change point
+    relative: float | None = None  # (head - base) / |base|
+    environment_changed: list[str] = Field(default_factory=list)  # why older points are apart
+    changes: list[HistoryChange] = Field(default_factory=list)  # on the base line
+
+
+class HistoryOutlook(_Model):
+    """What a history store says about these results, for reports to show ("Memory over
+    time"); attached by ``runner.history.outlook`` before the reports are written."""
+
+    store: str  # where the history was read (a URL without its password)
+    branch: str | None = None  # the base line; None: the store's every check in commit order
+    window: int  # the most recent commits compared with
+    checks: int = 0  # checks the store held
+    figures: list[HistoryFigure] = Field(default_factory=list)
+
+
 class Results(_Model):
     schema_version: int = SCHEMA_VERSION
     memsla_version: str
@@ -576,6 +627,7 @@ class Results(_Model):
     status: Literal["running", "pass", "fail", "error", "interrupted", "measured"] = "running"
     problems: list[str] = Field(default_factory=list)  # why the check as a whole is no pass
     selection: Selection = Field(default_factory=Selection)
+    history: HistoryOutlook | None = None  # checked against a history store (version 6)
 
     @classmethod
     def new(cls, *, sla_file: str, host: Host, memsla_version: str | None = None,
@@ -618,6 +670,8 @@ class Results(_Model):
             version = 2
         if version in (2, 3, 4):  # 2 -> 3 -> 4 only added fields
             data = {**upgrade_heap_figures(data), "schema_version": SCHEMA_VERSION}
+        elif version == 5:  # 5 -> 6 only added fields
+            data = {**data, "schema_version": SCHEMA_VERSION}
         elif version != SCHEMA_VERSION:
             raise ValueError(f"{path}: results schema version {version!r}; this memsla reads "
                              f"versions 1 to {SCHEMA_VERSION}")

@@ -114,3 +114,66 @@ def test_the_action_documents_shards() -> None:
     check = next(s for s in action["runs"]["steps"] if s.get("id") == "check")
     assert "--shard" in check["run"] and "${{" not in check["run"]
     assert "runner merge" in action["inputs"]["shard"]["description"]
+
+
+def test_the_sla_workflow_keeps_a_history_on_main_and_compares_pull_requests() -> None:
+    workflow = _load(REPO / ".github/workflows/sla.yml")
+    store = workflow["env"]["HISTORY"]
+    assert store == ".memsla/history.db"
+    sla, history = workflow["jobs"]["sla"], workflow["jobs"]["history"]
+    # the job that runs the measured code never gets to write to the repository
+    assert sla["permissions"]["contents"] == "read"
+    assert history["permissions"] == {"contents": "write"}
+    assert history["needs"] == "sla"
+    for words in ("github.event_name == 'push'", "github.ref == 'refs/heads/main'",
+                  "needs.sla.outputs.recorded == 'true'", "!cancelled()"):
+        assert words in history["if"]
+    names = [s.get("name") for s in sla["steps"]]
+    pull = sla["steps"][names.index("Pull the history")]
+    assert names.index("Pull the history") < names.index("Check the SLAs")
+    assert pull["run"] == 'runner history pull --history "$HISTORY"'
+    check = sla["steps"][names.index("Check the SLAs")]["run"]
+    assert 'history=(--history "$HISTORY" --history-base "$BASE_REF")' in check
+    assert 'history=(--history "$HISTORY")' in check and '"${history[@]}"' in check
+    assert "--github" in check and "--markdown comment.md" in check  # summary and comment
+    assert sla["steps"][names.index("Check the SLAs")]["env"]["BASE_REF"] == (
+        "${{ github.base_ref }}")
+    upload = next(s for s in sla["steps"] if s.get("name") == "Upload the history store")
+    assert upload["with"]["path"] == "head/.memsla/" and upload["with"]["include-hidden-files"]
+    runs = [s.get("run", "") for s in history["steps"]]
+    detect = next(i for i, r in enumerate(runs) if r.startswith("runner history detect"))
+    push = next(i for i, r in enumerate(runs) if r.startswith("runner history push"))
+    assert detect < push and history["steps"][detect]["continue-on-error"] is True
+    assert runs[detect] == 'runner history detect --history "$HISTORY"'
+    assert any(r.startswith("runner history html") for r in runs)
+    download = next(s for s in history["steps"] if "download-artifact" in s.get("uses", ""))
+    assert download["with"]["name"] == upload["with"]["name"]
+
+
+def test_the_release_grants_what_the_reused_sla_workflow_asks_for() -> None:
+    release, sla = _load(REPO / ".github/workflows/release.yml"), _load(
+        REPO / ".github/workflows/sla.yml")
+    granted = release["jobs"]["sla"]["permissions"]
+    order = {"none": 0, "read": 1, "write": 2}
+    for job in sla["jobs"].values():
+        for scope, level in job.get("permissions", {}).items():
+            assert order[granted.get(scope, "none")] >= order[level], (scope, level)
+
+
+def test_the_action_pulls_records_detects_and_pushes_the_history() -> None:
+    action = _load(ACTION)
+    assert {"history", "history-branch", "history-push"} <= set(action["inputs"])
+    steps = action["runs"]["steps"]
+    names = [s.get("name") for s in steps]
+    order = [names.index(n) for n in ("Pull the history", "Check the SLAs",
+                                      "Detect level shifts in the history", "Push the history",
+                                      "Gate on the SLAs")]
+    assert order == sorted(order)
+    check = steps[names.index("Check the SLAs")]
+    assert '--history-base "$BASE_REF"' in check["run"] and '"${history[@]}"' in check["run"]
+    assert "${{" not in check["run"]
+    for name in ("Pull the history", "Detect level shifts in the history", "Push the history"):
+        step = steps[names.index(name)]
+        assert "${{" not in step["run"] and "--history \"$HISTORY\"" in step["run"]
+    push = steps[names.index("Push the history")]
+    assert push["if"] == "steps.check.outputs.push-history == 'true'"

@@ -29,6 +29,7 @@ from runner.errors import (
     UsageError,
 )
 from runner.history.base import add_regression_arguments, base_loader
+from runner.history.outlook import attach_history
 from runner.history.recording import add_history_argument, check_history, record_after
 from runner.results import Results
 from runner.units import UnitError, parse_bytes
@@ -132,6 +133,7 @@ def show_and_write(results: Results, args: argparse.Namespace, outputs: Outputs,
         REPORTERS[ReportFormat.EXPLAIN].render(results, sys.stdout)
     if args.json:
         console.print(f"results: {args.json}")
+    attach_history(results, args, say=console.print)  # "Memory over time" in the reports
     outputs.write(results, stdout=sys.stdout, say=console.print)
     return record_after(results, args, exit_code_for(results), say=console.print)
 

@@ -324,9 +324,61 @@ class BisectAction:
         return EXIT_OK if result.found else EXIT_SLA_FAILED
 
 
+class HtmlAction:
+    """One self-contained HTML page: a chart per case and metric over commits, environment
+    breaks and change points marked, the change points listed with links to their commits."""
+
+    name = "html"
+
+    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("output", type=Path, metavar="OUT.html", help="the page to write")
+        parser.add_argument("--scenario", action="append", metavar="NAME",
+                            help="only this scenario or case (repeatable)")
+        parser.add_argument("--metric", action="append", metavar="METRIC",
+                            help="only this metric (repeatable; default: every one)")
+        parser.add_argument("--branch", help="only checks of this branch (the main line)")
+        parser.add_argument("--commit-url", metavar="TEMPLATE", default=default_commit_url(),
+                            help="link commits here, {sha} replaced (default: "
+                                 "$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/commit/{sha} when set)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from runner.history.outlook import history_findings
+        from runner.history.store import _redacted
+        from runner.reports.history_html import HistoryPage
+        from runner.reports.html import missing_dependency
+
+        problem = missing_dependency()
+        if problem:
+            from runner.reports.common import ReportError
+
+            raise ReportError(problem)
+        with open_for(args) as store:
+            findings = history_findings(store, scenarios=args.scenario or (),
+                                        metrics=args.metric or (), branch=args.branch)
+        if not findings:
+            raise UsageError(f"no recorded series match in {store_url(args)}")
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.output.with_name(args.output.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as out:
+            HistoryPage().render(findings, out, commit_url=args.commit_url or None,
+                                 source=_redacted(store_url(args)))
+        tmp.replace(args.output)
+        alerts = sum(1 for f in findings for c in f.changes if not c.accepted)
+        print(f"history: {args.output} ({_count(len(findings), 'series segment')}, "
+              f"{_count(alerts, 'change point')} not accepted)")
+        return EXIT_OK
+
+
+def default_commit_url() -> str | None:
+    server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    return f"{server.rstrip('/')}/{repository}/commit/{{sha}}" if server and repository else None
+
+
 HISTORY_ACTIONS: list[type[Action]] = [ListAction, ShowAction, ExportAction, PullAction,
                                        PushAction, DetectAction, AcceptAction,
-                                       BackfillAction, BisectAction]
+                                       BackfillAction, BisectAction, HtmlAction]
+
+
 
 
 class HistoryCommand:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from runner.errors import EXIT_HOST, MemslaError
 from runner.metrics import STATISTICS, parse_metric
-from runner.results import Case, GrownSite, Results, Verdict
+from runner.results import Case, GrownSite, Results, Stats, Verdict
 from runner.units import Kind, format_value
 
 
@@ -25,6 +25,22 @@ def metric_kind(metric: str) -> Kind:
 
 def format_metric(metric: str, value: float | None, *, signed: bool = False) -> str:
     return format_value(metric_kind(metric), value, signed=signed)
+
+
+def format_noise(noise: float | None) -> str:
+    """``'±0.6%'``: a stored relative noise; ``''`` where none is stored."""
+    if noise is None:
+        return ""
+    percent = noise * 100
+    return f"±{percent:.{1 if percent < 10 else 0}f}%"
+
+
+def with_noise(metric: str, stats: Stats | None) -> str:
+    """``'242 MiB ±0.6%'``: the median of the repeats and their stored noise."""
+    if stats is None:
+        return format_metric(metric, None)
+    noise = format_noise(stats.noise)
+    return format_metric(metric, stats.median) + (f" {noise}" if noise else "")
 
 
 def format_bound(verdict: Verdict) -> str:

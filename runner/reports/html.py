@@ -29,6 +29,7 @@ from runner.reports.common import (
     summary_line,
     verdict_rows,
     verdict_text,
+    with_noise,
 )
 from runner.results import AllocationSite, Case, PeakSites, Results, Run, ScenarioResult
 from runner.units import format_bytes, format_seconds
@@ -229,7 +230,7 @@ class Page:
                      escape(case.backend + (" (approx.)" if case.approximate else ""))]
             numbers = [format_bytes(case.limit) if case.limit else "none"]
             for metric in KEY_METRICS:
-                text = format_metric(metric, case.pick(metric))
+                text = with_noise(metric, case.metrics.get(metric))
                 if self.baseline:
                     old = self.baseline.median(case.label, metric)
                     if old is not None:
@@ -241,7 +242,8 @@ class Page:
             rows.append(f"<tr>{row}</tr>")
         head = "".join(f'<th class="{"" if i < 2 else "num"}">{escape(h)}</th>'
                        for i, h in enumerate(header))
-        note = ("Medians of the timed runs; python peak from the traced run."
+        note = ("Medians of the timed runs, ± their run-to-run noise (the MAD of the repeats as "
+                "a standard deviation, relative to the median); python peak from the traced run."
                 + (" Changes are against the baseline." if self.baseline else ""))
         return (f'<section id="measured"><h2>Measured</h2><p class="muted">{note}</p><table>'
                 f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>")

@@ -19,14 +19,16 @@ from runner.reports.common import (
     format_bound,
     format_change,
     format_metric,
+    format_noise,
     grown_sites,
     relative_change,
     status_word,
     summary_line,
     verdict_rows,
     verdict_text,
+    with_noise,
 )
-from runner.results import Results
+from runner.results import HistoryChange, HistoryOutlook, Results
 from runner.units import format_bytes
 
 MARKER = "<!-- memsla-report -->"
@@ -104,15 +106,14 @@ def measured_table(results: Results, baseline: Results | None) -> list[str]:
     for case in results.cases:
         cells = [cell(case.label + (" (approx.)" if case.approximate else ""))]
         for metric in shown:
-            new = case.pick(metric)
+            new, figure = case.pick(metric), with_noise(metric, case.metrics.get(metric))
             if base:
                 old = base.median(case.label, metric)
-                cells.append(cell(format_metric(metric, new)) if old is None else
-                             cell(f"{format_metric(metric, new)} (was "
-                                  f"{format_metric(metric, old)})"))
+                cells.append(cell(figure) if old is None else
+                             cell(f"{figure} (was {format_metric(metric, old)})"))
                 cells.append(cell(_change_cell(new, old)))
             else:
-                cells.append(cell(format_metric(metric, new)))
+                cells.append(cell(figure))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -146,8 +147,11 @@ def body(results: Results, baseline: Results | None, *, level: int = 2) -> list[
     if errors:
         lines += ["", "**Not measured:**", ""]
         lines += [f"- {cell(case.label)}: {cell(case.error or '')}" for case in errors]
-    lines += ["", "<details><summary>Measured (median of timed runs; heap from the traced run)"
-              "</summary>", "", *measured_table(results, baseline), "", "</details>", ""]
+    lines += ["", "<details><summary>Measured (median of timed runs ± their run-to-run noise; "
+              "heap from the traced run)</summary>", "", *measured_table(results, baseline), "",
+              "</details>", ""]
+    if results.history is not None:
+        lines += [*history_section(results.history, level=level + 1), ""]
     grown = grown_sites(results) if baseline is not None else []
     if grown:
         lines += ["<details><summary>Allocation sites that grew at the heap's peak (traced run)"
@@ -159,6 +163,52 @@ def body(results: Results, baseline: Results | None, *, level: int = 2) -> list[
         lines += ["", "</details>", ""]
     lines.append(footer(results, baseline))
     return lines
+
+
+def history_section(outlook: HistoryOutlook, *, level: int = 3) -> list[str]:
+    """"Memory over time": each case's key metrics against the base line's recent commits (in
+    the same environment) with their noise, and the change points on that line."""
+    line = f"`{outlook.branch}`" if outlook.branch else "the history"
+    lines = [f"{'#' * level} Memory over time", "",
+             f"This commit against the median of the last {outlook.window} commits of {line} "
+             f"since its last change point, measured alike ({outlook.checks} "
+             f"check{'' if outlook.checks == 1 else 's'} in {code(outlook.store)}); ± is the "
+             "run-to-run noise.", ""]
+    if not outlook.figures:
+        return [*lines, "No key metric was measured."]
+    lines += ["| case | metric | this commit | base | change | change points |",
+              "|---|---|--:|--:|--:|---|"]
+    for figure in outlook.figures:
+        head = _with_noise(figure.metric, figure.head, figure.head_noise)
+        if figure.base is None:
+            base = "no history" + (" in this environment" if figure.environment_changed else "")
+            change = "-"
+        else:
+            since = f" since {figure.base_since[:10]}" if figure.base_since else ""
+            base = (f"{_with_noise(figure.metric, figure.base, figure.base_noise)} "
+                    f"({figure.base_commits} commit{'' if figure.base_commits == 1 else 's'}"
+                    f"{since})")
+            change = _change_cell(figure.head, figure.base)
+        notes = [_change_words(figure.metric, c) for c in figure.changes]
+        if figure.environment_changed:
+            notes.append("environment changed: " + "; ".join(figure.environment_changed))
+        lines.append("| " + " | ".join([cell(figure.case), cell(METRIC_TITLES[figure.metric]),
+                                         cell(head), cell(base), cell(change),
+                                         cell(" · ".join(notes)) or "none"]) + " |")
+    return lines
+
+
+def _with_noise(metric: str, value: float, noise: float | None) -> str:
+    text = format_noise(noise)
+    return format_metric(metric, value) + (f" {text}" if text else "")
+
+
+def _change_words(metric: str, change: HistoryChange) -> str:
+    """``abc1234567 +15.0% (200 MiB -> 230 MiB), p=2e-09``; ``(accepted)`` where it is."""
+    words = (f"{change.commit[:10]} {change.relative * 100:+.1f}% "
+             f"({format_metric(metric, change.before)} -> {format_metric(metric, change.after)}),"
+             f" p={change.p_value:.2g}")
+    return words + (" (accepted)" if change.accepted else "")
 
 
 def short_path(path: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TextIO
 
 from rich.console import Console
@@ -11,9 +10,9 @@ from rich.table import Table
 
 from runner.metrics import METRIC_TITLES, TRACKER_METRICS
 from runner.reports import findings
-from runner.reports.common import format_bound, format_metric, tally, verdict_text
+from runner.reports.common import format_bound, format_metric, tally, verdict_text, with_noise
 from runner.results import Case, Results, Verdict
-from runner.units import format_bytes, format_seconds
+from runner.units import format_bytes
 
 
 def verdict_cells(verdict: Verdict) -> tuple[str, str, str]:
@@ -44,8 +43,8 @@ class TerminalTable:
 
 
 def _render(results: Results, console: Console) -> None:
-    measured = Table(title="Measured (median ± stdev of timed runs; heap from the traced run)",
-                     title_justify="left")
+    measured = Table(title="Measured (median of timed runs ± their run-to-run noise; heap from "
+                           "the traced run)", title_justify="left")
     extra = [m for m in TRACKER_METRICS if any(m in case.metrics for case in results.cases)]
     for column in ("case", "backend", "limit", "cgroup peak", "rss peak", "python peak",
                    "duration", "oom", "runs", *(METRIC_TITLES[m] for m in extra)):
@@ -76,19 +75,12 @@ def _render(results: Results, console: Console) -> None:
     console.print(_summary(results))
 
 
-def _spread(case: Case, name: str, fmt: Callable[[float | None], str]) -> str:
-    stats = case.metrics.get(name)
-    if stats is None or stats.n < 2:
-        return fmt(None if stats is None else stats.median)
-    return f"{fmt(stats.median)} ± {fmt(stats.stdev)}"
-
-
 def _measured_row(case: Case) -> list[str]:
     oom = case.metrics.get("oom_kills")
     return [escape(case.label), case.backend + (" (approx.)" if case.approximate else ""),
             format_bytes(case.limit) if case.limit else "none",
-            _spread(case, "peak", format_bytes), format_bytes(case.pick("rss_peak")),
-            format_bytes(case.pick("python_peak")), _spread(case, "duration", format_seconds),
+            *(with_noise(m, case.metrics.get(m))
+              for m in ("peak", "rss_peak", "python_peak", "duration")),
             "-" if oom is None else f"{oom.max:.0f}", str(len(case.runs))]
 
 
