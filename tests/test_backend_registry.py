@@ -22,17 +22,24 @@ def test_the_sla_file_accepts_exactly_the_registry_s_backends() -> None:
     assert BUILTIN_SETTINGS.backend == registry.AUTO
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(action.choices)
+def _backend_options(parser: argparse.ArgumentParser, path: str = "runner"
+                     ) -> list[tuple[str, argparse.Action]]:
+    """Every ``--backend`` option of the CLI, in every subcommand at any depth."""
+    found = [(path, a) for a in parser._actions if "--backend" in a.option_strings]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in dict(action.choices).items():
+                found += _backend_options(sub, f"{path} {name}")
+    return found
 
 
-@pytest.mark.parametrize("command", ["check", "capacity"])
-def test_the_cli_offers_exactly_the_registry_s_backends(command: str) -> None:
-    sub = _subcommands(build_parser())[command]
-    option = next(a for a in sub._actions if "--backend" in a.option_strings)
-    assert option.choices is not None
-    assert list(option.choices) == list(registry.choices())
+def test_every_backend_option_of_the_cli_offers_exactly_the_registry_s_backends() -> None:
+    options = _backend_options(build_parser())
+    assert {"runner check", "runner capacity", "runner history backfill",
+            "runner history bisect"} <= {path for path, _ in options}
+    for path, option in options:
+        assert option.choices is not None, path
+        assert list(option.choices) == list(registry.choices()), path
 
 
 def test_the_architecture_table_is_the_registry() -> None:

@@ -14,7 +14,7 @@ from runner.cli.report_commands import read_results
 from runner.errors import EXIT_OK, EXIT_SLA_FAILED, HostError, UsageError
 from runner.execute import Executor
 from runner.judging import baseline, scaling
-from runner.metrics import FITTABLE
+from runner.metrics import FITTABLE, STATISTICS
 from runner.plan import CasePlan, with_size
 from runner.reports.analysis import prediction_lines, render_changes, render_probes
 from runner.results import Results
@@ -84,7 +84,7 @@ class CompareCommand:
         parser.add_argument("head", type=Path, help="the results .json to judge")
         parser.add_argument("--tolerance", action="append", default=[], metavar="RULE",
                             help="'METRIC: 10%% + 8MiB': allowed growth (repeatable)")
-        parser.add_argument("--stat", choices=["median", "min", "max", "mean"],
+        parser.add_argument("--stat", choices=STATISTICS,
                             default="median", help="statistic across repeats to compare")
 
     def run(self, args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from runner import backends
 from runner.cli.detect_commands import AcceptAction, DetectAction
 from runner.errors import EXIT_OK, EXIT_SLA_FAILED, UsageError
 
@@ -212,7 +213,7 @@ def _measure_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--branch", metavar="NAME",
                         help="the branch the checks are recorded on (default: the branch "
                              "checked out in --repo)")
-    parser.add_argument("--backend", choices=["auto", "cgroup", "docker", "process"],
+    parser.add_argument("--backend", choices=backends.choices(),
                         help="override the SLA file's backend")
     parser.add_argument("--repeats", type=int, help="override the number of timed runs")
     parser.add_argument("--only", action="append", default=[], metavar="SCENARIO",
