@@ -8,6 +8,7 @@ failure and the backfill goes on."""
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 import signal
@@ -119,6 +120,25 @@ def test_the_series_steps_by_the_planted_15_percent_at_the_seventh_commit(
     grown = statistics.median(peaks[RAISED_AT - 1:]) - statistics.median(peaks[:RAISED_AT - 1])
     planted_bytes = (RAISED_KIB - PLANTED_KIB) * 1024
     assert abs(grown - planted_bytes) / planted_bytes < 0.1, grown / 2**20
+
+
+@pytest.mark.cgroup
+def test_detect_names_the_seventh_commit_and_nothing_else(planted: PlantedRepo,
+                                                          backfilled: tuple[Path, Ran],
+                                                          tmp_path: Path) -> None:
+    store, _ = backfilled
+    out = tmp_path / "detect.json"
+    ran = runner(["history", "detect", "--history", str(store), "--branch", "main",
+                  "--json", str(out)], planted.path)
+    assert ran.code == 1, ran.stdout + ran.stderr  # a regression, and --fail-on regression
+    found = json.loads(out.read_text())
+    raised = planted.shas[RAISED_AT - 1]
+    # every shift of every metric is at the planted commit: no other alert
+    assert {(s["commit"], s["kind"]) for s in found["shifts"]} == {(raised, "regression")}, \
+        found["shifts"]
+    [rss] = [s for s in found["shifts"] if s["metric"] == "rss_peak"]
+    assert abs(rss["relative"] - 0.15) < 0.02, rss
+    assert raised[:10] in ran.stdout
 
 
 @pytest.mark.cgroup
