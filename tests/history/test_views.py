@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.history.model import Commit
 from runner.history.detection import history_findings
+from runner.history.model import Commit
 from runner.history.outlook import history_outlook
 from runner.history.store import open_store
 from runner.judging.statistics import repeat_noise
