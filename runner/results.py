@@ -569,7 +569,7 @@ class Shard(_Model):
 
 class HistoryChange(_Model):
     """A level shift the change-point detector names on the base line: ``commit`` is the
-    first of the new level (``runner.judging.changes.ChangePoint``)."""
+    first of the new level (``runner.history.detection.Shift``)."""
 
     commit: str
     subject: str = ""
@@ -588,10 +588,12 @@ class HistoryFigure(_Model):
     metric: str
     head: float  # the median of this check's repeats
     head_noise: float | None = None  # their relative noise (``Stats.noise``)
-    base: float | None = None  # the median of the window's commit medians; None: no history
-    base_noise: float | None = None  # the window's relative noise (repeats of one commit)
+    # the base window (runner.history.base.window_of, the regression rule's): the median of
+    # its values (None: no history) and their relative noise, as the rule judges them
+    base: float | None = None
+    base_noise: float | None = None
     base_commits: int = 0  # commits in the window
-    base_since: str | None = None  # the window starts at the line's last change point
+    base_since: str | None = None  # the change point the window starts at, where it cut it
     relative: float | None = None  # (head - base) / |base|
     environment_changed: list[str] = Field(default_factory=list)  # why older points are apart
     changes: list[HistoryChange] = Field(default_factory=list)  # on the base line

@@ -56,7 +56,7 @@ class DetectAction:
         render_detection(found, sys.stdout)
         if args.json:
             args.json.write_text(found.model_dump_json(indent=1) + "\n", encoding="utf-8")
-        failing = {"regression": found.regressions, "change": found.shifts,
+        failing = {"regression": found.regressions, "change": found.alerts,
                    "never": []}[args.fail_on]
         return EXIT_SLA_FAILED if failing else EXIT_OK
 

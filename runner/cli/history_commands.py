@@ -343,7 +343,7 @@ class HtmlAction:
                                  "$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/commit/{sha} when set)")
 
     def run(self, args: argparse.Namespace) -> int:
-        from runner.history.outlook import history_findings
+        from runner.history.detection import history_findings
         from runner.history.store import _redacted
         from runner.reports.history_html import HistoryPage
         from runner.reports.html import missing_dependency

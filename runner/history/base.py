@@ -1,29 +1,31 @@
-"""The base branch's history a check's regression rules are judged against: per case and metric,
-the raw values of the base branch's most recent commits in the case's own environment, from
-the newest accepted shift on (``HistoryBase``, read from the store once the cases are
-measured); the base branch chosen by default; and the ``runner check`` flags that ask for it
-(``--history-base``, ``--fail-on-regression``)."""
+"""The base branch's history a check is compared with: the base window (``window_of``, the one
+window of both the regression rule and "Memory over time": per case and metric, the raw values
+of the base branch's most recent commits in the case's own environment, from the newest change
+point on, accepted or detected); the windows the regression rules are judged against
+(``HistoryBase``, read from the store once the cases are measured); the base branch chosen by
+default; and the ``runner check`` flags that ask for it (``--history-base``,
+``--fail-on-regression``)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from runner.errors import HistoryError, UsageError
+from runner.judging.history_base import DEFAULT_COMMITS
 
 if TYPE_CHECKING:  # imported where used: runner check's start-up stays light
-    from runner.history.model import Point, Requirements
+    from runner.history.model import Requirements
     from runner.history.series import Series
     from runner.history.store import Store
     from runner.judging.history_base import BaseWindow, HistoryBase
     from runner.results import Results
     from runner.slafile.model import Suite
-
-DEFAULT_COMMITS = 20  # as runner.judging.history_base's
 
 
 def add_regression_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,27 +52,43 @@ def default_branch(store: Store) -> str:
     return counts.most_common(1)[0][0]
 
 
-def window_of(segments: list[Series], environment: str, accepted: set[str],
-              commits: int = DEFAULT_COMMITS, exclude: str | None = None) -> BaseWindow:
-    """The last ``commits`` commits of the newest segment of ``environment``, from the newest
-    accepted commit on (the accepted level is the reference), without commit ``exclude``."""
-    from runner.judging.history_base import BaseWindow
+def base_segment(segments: list[Series], environment: str,
+                 exclude: str | None = None) -> Series | None:
+    """The newest segment of ``environment`` (None where there is none), without the points
+    of commit ``exclude`` (the commit being checked is never its own base)."""
     mine = [s for s in segments if s.environment == environment]
     if not mine:
+        return None
+    newest = mine[-1]
+    return replace(newest, points=[p for p in newest.points
+                                   if not (p.commit and p.commit.sha == exclude)])
+
+
+def window_of(segments: list[Series], environment: str, accepted: Collection[str],
+              commits: int = DEFAULT_COMMITS, exclude: str | None = None) -> BaseWindow:
+    """The base window, the one both the regression rule and "Memory over time" compare with:
+    the last ``commits`` commits of the newest segment of ``environment`` (several checks of
+    one commit are one commit), from that segment's newest change point on, accepted (a commit
+    in ``accepted``) or detected (``segment_shifts``), so that a window never mixes the levels
+    either side of a shift; without commit ``exclude``. ``since`` names the change point where
+    it cuts the window short."""
+    from runner.history.detection import segment_shifts, series_points
+    from runner.judging.history_base import BaseWindow
+
+    segment = base_segment(segments, environment, exclude)
+    if segment is None:
         return BaseWindow(values=(), commits=0)
-    points = [p for p in mine[-1].points if not (p.commit and p.commit.sha == exclude)]
-    since = None
-    marks = [i for i, p in enumerate(points) if p.commit and p.commit.sha in accepted]
-    if marks:  # the newest accepted level is the reference
-        points = points[marks[-1]:]
-        since = points[0].commit.sha if points[0].commit else None
-    by_commit: dict[str, list[Point]] = {}
-    for point in points:
-        by_commit.setdefault(point.commit.sha if point.commit else point.check_id,
-                             []).append(point)
-    kept = list(by_commit.values())[-commits:]
-    values = tuple(v for group in kept for p in group for v in p.values)
-    return BaseWindow(values=values, commits=len(kept), since=since)
+    merged, _ = series_points(segment)
+    marks: list[tuple[int, Literal["accepted", "detected"]]] = [
+        (s.index, "accepted" if s.accepted else "detected")
+        for s in segment_shifts(segment, accepted)]
+    marks += [(i, "accepted") for i, p in enumerate(merged) if i and p.commit in accepted]
+    start, why = max(marks, key=lambda mark: mark[0]) if marks else (0, None)
+    kept = merged[start:][-commits:]
+    cut = start > 0 and len(kept) < min(commits, len(merged))
+    return BaseWindow(values=tuple(v for p in kept for v in p.values), commits=len(kept),
+                      since=merged[start].commit if cut else None,
+                      since_kind=why if cut else None)
 
 
 def load_base(store: Store, results: Results, branch: str, *,

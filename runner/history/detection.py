@@ -1,10 +1,15 @@
-"""``runner history detect``'s findings: the level shifts of every main-line series of the store
-(one per shift, from ``changes.change_points`` with the store's accepted commits), and where
-and why a series broke (the environment changed: no shift is looked for across it), as one
-typed model (``Detection``) that the text reporter and ``--json`` share."""
+"""The change points of the store's series, found in one place (``segment_shifts``): for
+``runner history detect``'s findings (``Detection``: the level shifts of every main-line series,
+and where and why a series broke, as one typed model that the text reporter and ``--json``
+share), the history page (``history_findings``) and the base window of the regression rule and
+of "Memory over time" (``runner.history.base.window_of``). Several checks of one commit are one
+point of a series (all their repeats); a shift at an accepted commit is listed, marked
+accepted, and is no alert."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from runner.history.model import Point
 from runner.history.series import Series, series
 from runner.history.store import Store
-from runner.judging.changes import SeriesPoint, change_points, series_noise
+from runner.judging.changes import MIN_SIZE, SeriesPoint, change_points, series_noise
 from runner.metrics import HISTORIED
 
 
@@ -21,8 +26,10 @@ class _Model(BaseModel):
 
 
 class Shift(_Model):
-    """A level shift: ``commit`` is the first commit of the new level. Every memsla metric is
-    one where more is worse, so an increase is a regression."""
+    """A level shift: ``commit`` (at ``index`` of the segment's commits, ``series_points``) is
+    the first commit of the new level. Every memsla metric is one where more is worse, so an
+    increase is a regression. ``accepted``: the store accepted it (its new level is the
+    reference), so it is no alert."""
 
     scenario: str
     case: str
@@ -40,6 +47,8 @@ class Shift(_Model):
     noise: float  # the series' relative noise (sigma / median)
     commits_before: int
     commits_after: int
+    index: int  # its position in the segment's commits (several checks of one commit: one)
+    accepted: bool = False
 
     @property
     def short(self) -> str:
@@ -70,8 +79,23 @@ class Detection(_Model):
     breaks: list[Break] = Field(default_factory=list)
 
     @property
+    def alerts(self) -> list[Shift]:
+        """The shifts not accepted."""
+        return [s for s in self.shifts if not s.accepted]
+
+    @property
     def regressions(self) -> list[Shift]:
-        return [s for s in self.shifts if s.kind == "regression"]
+        """The regressions not accepted."""
+        return [s for s in self.alerts if s.kind == "regression"]
+
+
+@dataclass
+class SeriesFindings:
+    """One segment of a series (one environment) and the shifts found on it (the history
+    page's input)."""
+
+    series: Series
+    changes: list[Shift] = field(default_factory=list)
 
 
 def series_points(segment: Series) -> tuple[list[SeriesPoint], list[Point]]:
@@ -80,6 +104,8 @@ def series_points(segment: Series) -> tuple[list[SeriesPoint], list[Point]]:
     merged: dict[str, list[float]] = {}
     first: dict[str, Point] = {}
     for point in segment.points:
+        if not point.values:
+            continue
         key = point.commit.sha if point.commit else point.check_id
         merged.setdefault(key, []).extend(point.values)
         first.setdefault(key, point)
@@ -87,13 +113,51 @@ def series_points(segment: Series) -> tuple[list[SeriesPoint], list[Point]]:
             list(first.values()))
 
 
+def segment_shifts(segment: Series, accepted: Collection[str] = (), *,
+                   min_size: int = MIN_SIZE) -> list[Shift]:
+    """The level shifts of one environment segment, in series order: those the detector
+    alerts (the series cut at the accepted commits: ``change_points(points,
+    accepted=...)``), and the shifts at accepted commits (found on the uncut series), marked
+    accepted. Fewer than ``2 * min_size`` commits: none."""
+    merged, firsts = series_points(segment)
+    if len(merged) < 2 * min_size:
+        return []
+    alerts = change_points(merged, accepted=accepted, min_size=min_size)
+    known = {c.commit for c in alerts}
+    settled = [c for c in change_points(merged, min_size=min_size)
+               if c.commit in accepted and c.commit not in known]
+    noise = series_noise(merged).relative
+    found = []
+    for shift in sorted([*alerts, *settled], key=lambda c: c.index):
+        point = firsts[shift.index]
+        found.append(Shift(
+            scenario=segment.scenario, case=segment.case, metric=segment.metric,
+            environment=segment.environment,
+            kind="regression" if shift.change > 0 else "improvement",
+            commit=shift.commit, subject=point.commit.subject if point.commit else "",
+            before=shift.before, after=shift.after, change=shift.change,
+            relative=shift.relative, p_value=shift.p_value, test=shift.test, noise=noise,
+            commits_before=shift.n_before, commits_after=shift.n_after, index=shift.index,
+            accepted=shift.commit in accepted))
+    return found
+
+
+def accepted_commits(store: Store, scenario: str | None = None, case: str | None = None,
+                     metric: str | None = None) -> dict[tuple[str, str, str], set[str]]:
+    """The store's accepted commits per (scenario, case, metric)."""
+    accepted: dict[tuple[str, str, str], set[str]] = {}
+    for acceptance in store.accepted(scenario, case, metric):
+        accepted.setdefault((acceptance.scenario, acceptance.case, acceptance.metric),
+                            set()).add(acceptance.sha)
+    return accepted
+
+
 def detect(store: Store, *, branch: str | None, scenario: str | None = None,
            case: str | None = None, metric: str | None = None,
            min_size: int | None = None) -> Detection:
     """The level shifts of every series of ``branch`` (its history metrics only: completion
-    facts are no level), one environment segment at a time."""
-    from runner.judging.changes import MIN_SIZE
-
+    facts are no level), one environment segment at a time; the accepted ones are listed,
+    marked accepted."""
     size = min_size or MIN_SIZE
     points = [p for p in store.points(scenario=scenario, case=case, metric=metric,
                                       branch=branch) if p.metric in HISTORIED]
@@ -101,10 +165,7 @@ def detect(store: Store, *, branch: str | None, scenario: str | None = None,
     segments = series(points, store.environments())
     found.series = len({s.key for s in segments})
     found.segments = len(segments)
-    accepted: dict[tuple[str, str, str], set[str]] = {}
-    for acceptance in store.accepted(scenario, case, metric):
-        accepted.setdefault((acceptance.scenario, acceptance.case, acceptance.metric),
-                            set()).add(acceptance.sha)
+    accepted = accepted_commits(store, scenario, case, metric)
     for segment in segments:
         if segment.broke:
             first = segment.points[0].commit
@@ -112,23 +173,25 @@ def detect(store: Store, *, branch: str | None, scenario: str | None = None,
                                       metric=segment.metric,
                                       commit=first.sha if first else None,
                                       environment=segment.environment, why=segment.broke))
-        merged, firsts = series_points(segment)
-        if len(merged) < 2 * size:
+        if len(series_points(segment)[0]) < 2 * size:
             found.too_short += 1
             continue
-        noise = series_noise(merged).relative
-        for shift in change_points(merged, accepted=accepted.get(segment.key, set()),
-                                   min_size=size):
-            point = firsts[shift.index]
-            found.shifts.append(Shift(
-                scenario=segment.scenario, case=segment.case, metric=segment.metric,
-                environment=segment.environment,
-                kind="regression" if shift.change > 0 else "improvement",
-                commit=shift.commit, subject=point.commit.subject if point.commit else "",
-                before=shift.before, after=shift.after, change=shift.change,
-                relative=shift.relative, p_value=shift.p_value, test=shift.test, noise=noise,
-                commits_before=shift.n_before, commits_after=shift.n_after))
+        found.shifts += segment_shifts(segment, accepted.get(segment.key, set()),
+                                       min_size=size)
     return found
+
+
+def history_findings(store: Store, *, scenarios: Collection[str] = (),
+                     metrics: Collection[str] = (), branch: str | None = None,
+                     ) -> list[SeriesFindings]:
+    """Every series of the store (only these scenarios, metrics and branch where given), one
+    entry per environment segment, with its shifts (``segment_shifts``)."""
+    points = [p for p in store.points(branch=branch)
+              if (not scenarios or p.scenario in scenarios or p.case in scenarios)
+              and (not metrics or p.metric in metrics)]
+    accepted = accepted_commits(store)
+    return [SeriesFindings(segment, segment_shifts(segment, accepted.get(segment.key, set())))
+            for segment in series(points, store.environments())]
 
 
 def resolve_commit(store: Store, scenario: str, case: str, metric: str, commit: str) -> str:

@@ -1,102 +1,44 @@
-"""What the history says about a metric, for people to see: each series' change points (the
-detector's, with the accepted ones marked) for the history page, and a check's key metrics
-against the base line's recent checks (``HistoryOutlook``) for the markdown summary and the
-pull-request comment. Reads the store once, here; reports take the typed results."""
+"""What the history says about a check, for people to see: its key metrics against the base
+line's recent checks (``HistoryOutlook``, "Memory over time") for the markdown summary and the
+pull-request comment, with the same base window the regression rule judges
+(``runner.history.base.window_of``) and the change points on that line
+(``runner.history.detection.segment_shifts``). Reads the store once, here; reports take the
+typed results."""
 
 from __future__ import annotations
 
 import argparse
-import statistics
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runner.history.base import base_segment, window_of
+from runner.history.detection import accepted_commits, segment_shifts
 from runner.history.model import Environment, Point, environment_of
 from runner.history.series import Series, series
+from runner.judging.history_base import DEFAULT_COMMITS
 from runner.metrics import KEY_METRICS
 from runner.results import HistoryChange, HistoryFigure, HistoryOutlook, Results
 
 if TYPE_CHECKING:
     from runner.history.model import Requirements
     from runner.history.store import Store
-    from runner.judging.changes import ChangePoint, SeriesPoint
-
-WINDOW = 10  # the base line's most recent commits a check is compared with
-
-
-@dataclass(frozen=True)
-class MarkedChange:
-    """A change point the detector names, and whether the store accepted it (its new level is
-    the reference, so no alert)."""
-
-    point: ChangePoint
-    accepted: bool = False
-    subject: str = ""
-
-
-@dataclass
-class SeriesFindings:
-    """One segment of a series (one environment) and the change points found on it."""
-
-    series: Series
-    changes: list[MarkedChange] = field(default_factory=list)
-
-
-def detector_points(segment: Series) -> list[SeriesPoint]:
-    """The detector's input: one point per check, named by its commit (or check, outside
-    git), with every repeat."""
-    from runner.judging.changes import SeriesPoint
-
-    return [SeriesPoint(p.commit.sha if p.commit else p.check_id, tuple(p.values))
-            for p in segment.points if p.values]
-
-
-def find_changes(segment: Series, accepted: Collection[str] = ()) -> list[MarkedChange]:
-    """The change points detect names on the segment (the series cut at accepted commits),
-    and the accepted shifts, marked as such, in commit order."""
-    from runner.judging.changes import change_points
-
-    points = detector_points(segment)
-    subjects = {p.commit.sha: p.commit.subject for p in segment.points if p.commit}
-    alerts = change_points(points, accepted=accepted)
-    known = {c.commit for c in alerts}
-    settled = [c for c in change_points(points) if c.commit in accepted and c.commit not in known]
-    found = [MarkedChange(c, c.commit in accepted, subjects.get(c.commit, ""))
-             for c in [*alerts, *settled]]
-    return sorted(found, key=lambda m: m.point.index)
-
-
-def history_findings(store: Store, *, scenarios: Collection[str] = (),
-                     metrics: Collection[str] = (), branch: str | None = None,
-                     ) -> list[SeriesFindings]:
-    """Every series of the store (only these scenarios, metrics and branch where given), one
-    entry per environment segment, with its change points."""
-    points = [p for p in store.points(branch=branch)
-              if (not scenarios or p.scenario in scenarios or p.case in scenarios)
-              and (not metrics or p.metric in metrics)]
-    accepted: dict[tuple[str, str, str], set[str]] = {}
-    for acceptance in store.accepted():
-        key = (acceptance.scenario, acceptance.case, acceptance.metric)
-        accepted.setdefault(key, set()).add(acceptance.sha)
-    return [SeriesFindings(segment, find_changes(segment, accepted.get(segment.key, set())))
-            for segment in series(points, store.environments())]
 
 
 def history_outlook(store: Store, results: Results, *, branch: str | None = None,
-                    window: int = WINDOW, where: str = "",
+                    commits: int = DEFAULT_COMMITS, where: str = "", head: str | None = None,
                     settings: dict[str, Requirements] | None = None) -> HistoryOutlook:
-    """Each case's key metrics against the median of the base line's last ``window`` commits
-    measured in the same environment (``branch``: the base line; None: every check), from its
-    last change point on (its current level), and the change points on that line. The
-    results themselves are not in the store yet."""
+    """Each case's key metrics against the base window (``window_of``: the base line's last
+    ``commits`` commits measured in the same environment, from its newest change point on,
+    without commit ``head``; ``branch``: the base line, None: every check), and the change
+    points on that line. The results themselves are not in the store yet."""
     environments = store.environments()
-    accepted = {(a.scenario, a.case, a.metric, a.sha) for a in store.accepted()}
+    accepted = accepted_commits(store)
     by_key: dict[tuple[str, str, str], list[Point]] = {}
     for point in store.points(branch=branch):
         if point.metric in KEY_METRICS:
             by_key.setdefault((point.scenario, point.case, point.metric), []).append(point)
-    outlook = HistoryOutlook(store=where, branch=branch, window=window,
+    outlook = HistoryOutlook(store=where, branch=branch, window=commits,
                              checks=len(store.checks(None)))
     for case in results.cases:
         environment = environment_of(results, case, (settings or {}).get(case.scenario))
@@ -106,41 +48,39 @@ def history_outlook(store: Store, results: Results, *, branch: str | None = None
                 continue
             figure = HistoryFigure(case=case.label, metric=metric, head=stats.median,
                                    head_noise=stats.noise)
-            segments = series(by_key.get((case.scenario, case.label, metric), []), environments)
-            _compare(figure, segments, environment, environments, window,
-                     {sha for s, c, m, sha in accepted
-                      if (s, c, m) == (case.scenario, case.label, metric)})
+            key = (case.scenario, case.label, metric)
+            segments = series(by_key.get(key, []), environments)
+            _compare(figure, segments, environment, environments, commits,
+                     accepted.get(key, set()), head)
             outlook.figures.append(figure)
     return outlook
 
 
 def _compare(figure: HistoryFigure, segments: Sequence[Series], environment: Environment,
-             environments: dict[str, Environment], window: int, accepted: set[str]) -> None:
+             environments: dict[str, Environment], commits: int, accepted: set[str],
+             head: str | None) -> None:
+    from runner.judging.changes import noise
+
     fingerprint = environment.fingerprint
-    mine = [s for s in segments if s.environment == fingerprint]
     if segments and segments[-1].environment != fingerprint:
         last = environments.get(segments[-1].environment)
         figure.environment_changed = (last.differences(environment) if last else []) or [
             f"environment {segments[-1].environment} -> {fingerprint}"]
-    if not mine:
+    segment = base_segment(list(segments), fingerprint, head)
+    if segment is None:
         return
-    segment = mine[-1]
-    from runner.judging.changes import series_noise
-
-    changes = find_changes(segment, accepted)
-    figure.changes = [HistoryChange(commit=m.point.commit, subject=m.subject,
-                                    before=m.point.before, after=m.point.after,
-                                    relative=m.point.relative, p_value=m.point.p_value,
-                                    accepted=m.accepted)
-                      for m in changes]
-    # the line's current level: never a window mixing the levels either side of a shift
-    start = changes[-1].point.index if changes else 0
-    recent = detector_points(segment)[start:][-window:]
-    if changes and len(recent) < len(detector_points(segment)[-window:]):
-        figure.base_since = changes[-1].point.commit
-    figure.base = statistics.median(p.level for p in recent)
-    figure.base_noise = series_noise(recent).relative
-    figure.base_commits = len(dict.fromkeys(p.commit for p in recent))
+    figure.changes = [HistoryChange(commit=s.commit, subject=s.subject, before=s.before,
+                                    after=s.after, relative=s.relative, p_value=s.p_value,
+                                    accepted=s.accepted)
+                      for s in segment_shifts(segment, accepted)]
+    window = window_of(list(segments), fingerprint, accepted, commits, head)
+    if not window.values:
+        return
+    level = noise(window.values)  # as the regression rule's compare_to_base has it
+    figure.base = level.median
+    figure.base_noise = level.relative
+    figure.base_commits = window.commits
+    figure.base_since = window.since
     if figure.base:
         figure.relative = (figure.head - figure.base) / abs(figure.base)
 
@@ -159,14 +99,15 @@ def attach_history(results: Results, args: argparse.Namespace,
     from runner.history.store import _redacted, open_store
 
     sla_file = Path(results.sla_file)
+    commit = commit_of(sla_file.parent if str(sla_file.parent) else Path.cwd())
     branch = getattr(args, "history_base", None)
     if branch is None:
-        commit = commit_of(sla_file.parent if str(sla_file.parent) else Path.cwd())
         branch = commit.branch if commit else None
     settings = requirements_of(sla_file) if sla_file.is_file() else {}
     with open_store(url) as store:
         results.history = history_outlook(store, results, branch=branch,
-                                          where=_redacted(str(url)), settings=settings)
+                                          where=_redacted(str(url)), settings=settings,
+                                          head=commit.sha if commit else None)
     json_path = getattr(args, "json", None)
     if json_path:  # written while measuring: now with the outlook
         results.write(Path(json_path))

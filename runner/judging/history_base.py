@@ -11,6 +11,7 @@ judged where the store could not be read (the check then ends in error, exit 3).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from runner.judging.changes import compare_to_base
 from runner.judging.verdicts import verdict
@@ -19,18 +20,31 @@ from runner.results import Case, Verdict
 from runner.slafile.rules import Rule, parse_rule
 
 MIN_BASE_VALUES = 5  # fewer base values than this: the rule is skipped
-DEFAULT_COMMITS = 20  # the window: the base branch's most recent N commits
+DEFAULT_COMMITS = 20  # the base window: the base branch's most recent N commits
 DEFAULT_BOUND = 0.10  # --fail-on-regression's bound
 
 
 @dataclass(frozen=True)
 class BaseWindow:
-    """The base branch's recent values of one case's metric, in the head's environment."""
+    """The base branch's recent values of one case's metric, in the head's environment (chosen
+    by ``runner.history.base.window_of``, docs/history.md "The base window")."""
 
     values: tuple[float, ...]  # every repeat of the window's commits
     commits: int  # how many commits they come from
-    since: str | None = None  # the accepted commit the window starts at, where one is
+    # the change point the window starts at, where it cuts the window short, and why: a shift
+    # the store accepted, or one the detector found
+    since: str | None = None
+    since_kind: Literal["accepted", "detected"] | None = None
     note: str = ""  # why there are few or none (another environment, ...)
+
+    @property
+    def starts(self) -> str:
+        """``'since accepted 0a0a0a0a0a'``, ``'since the shift at 0a0a0a0a0a'``, or ``''``."""
+        if self.since is None:
+            return ""
+        if self.since_kind == "accepted":
+            return f"since accepted {self.since[:10]}"
+        return f"since the shift at {self.since[:10]}"
 
 
 @dataclass
@@ -81,7 +95,7 @@ def judge_regression(rule: Rule, case: Case, history: HistoryBase | None) -> Ver
     assert window is not None
     kind = RUN_METRICS[metric].kind
     compared = compare_to_base(stats.values, values, threshold=rule.bound, kind=kind)
-    since = f", since accepted {window.since[:10]}" if window.since else ""
+    since = f", {window.starts}" if window.since else ""
     reason = (f"{compared.message}; base: {history.branch}'s last {window.commits} commits "
               f"({len(values)} values{since})")
     return verdict(rule, compared.relative, passed=compared.verdict != "regression",

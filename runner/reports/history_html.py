@@ -3,9 +3,9 @@
 environment breaks marked and said, the change points marked (a vertical line with their size
 and p-value) and listed with links to their commits, accepted ones shown as accepted.
 
-It renders what it is given (``runner.history.outlook.SeriesFindings``: the series and the
-change points found on them); it opens no store. Charts are inline SVG drawn by matplotlib
-(``memsla[html]``), as in the results page; the page makes no request of its own.
+It renders what it is given (``runner.history.detection.SeriesFindings``: the series and the
+shifts ``segment_shifts`` found on them); it opens no store. Charts are inline SVG drawn by
+matplotlib (``memsla[html]``), as in the results page; the page makes no request of its own.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from runner.units import Kind
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from runner.history.outlook import MarkedChange, SeriesFindings
+    from runner.history.detection import SeriesFindings, Shift
 
 ALERT, ACCEPTED, BREAK = "#b91c1c", "#15803d", "#6b7280"
 EXTRA_CSS = """
@@ -41,12 +41,11 @@ def commit_link(sha: str, template: str | None) -> str:
     return f'<a href="{target}"><code>{short}</code></a>'
 
 
-def change_words(metric: str, change: MarkedChange) -> str:
+def change_words(metric: str, change: Shift) -> str:
     """``'+15.0% (200 MiB -> 230 MiB), p=2e-09'``."""
-    point = change.point
-    size = "+inf%" if math.isinf(point.relative) else f"{point.relative * 100:+.1f}%"
-    return (f"{size} ({format_metric(metric, point.before)} -> "
-            f"{format_metric(metric, point.after)}), p={point.p_value:.2g}")
+    size = "+inf%" if math.isinf(change.relative) else f"{change.relative * 100:+.1f}%"
+    return (f"{size} ({format_metric(metric, change.before)} -> "
+            f"{format_metric(metric, change.after)}), p={change.p_value:.2g}")
 
 
 class HistoryPage:
@@ -117,7 +116,7 @@ def _change_table(groups: list[list[SeriesFindings]], commit_url: str | None) ->
                 rows.append(
                     f'<tr class="{state}"><td><a href="{target}">{escape(found.series.case)}'
                     f"</a></td><td>{escape(METRIC_TITLES.get(found.series.metric, ''))}</td>"
-                    f"<td>{commit_link(change.point.commit, commit_url)}</td>"
+                    f"<td>{commit_link(change.commit, commit_url)}</td>"
                     f"<td>{escape(change.subject[:80])}</td>"
                     f'<td class="num size">{escape(change_words(found.series.metric, change))}'
                     f"</td><td>{state}</td></tr>")
@@ -186,13 +185,17 @@ def _draw(axes: Axes, group: Sequence[SeriesFindings]) -> None:
             axes.axvline(start - 0.5, color=BREAK, linestyle="--", linewidth=1.2, zorder=1,
                          label="environment changed" if number == 1 else None)
         labels += [p.commit.short[:7] if p.commit else p.check_id[:7] for p in points]
+        # a shift's index counts commits; the chart has a dot column per check
+        column: dict[str, int] = {}
+        for position, point in enumerate(points):
+            column.setdefault(point.commit.sha if point.commit else point.check_id, position)
         for change in found.changes:
-            x = start + change.point.index - 0.5
+            x = start + column.get(change.commit, change.index) - 0.5
             colour = ACCEPTED if change.accepted else ALERT
             axes.axvline(x, color=colour, linewidth=1.4, zorder=1)
-            size = ("+inf%" if math.isinf(change.point.relative)
-                    else f"{change.point.relative * 100:+.1f}%")
-            text = (f"{size}, p={change.point.p_value:.1g}"
+            size = ("+inf%" if math.isinf(change.relative)
+                    else f"{change.relative * 100:+.1f}%")
+            text = (f"{size}, p={change.p_value:.1g}"
                     + (" (accepted)" if change.accepted else ""))
             axes.annotate(text, (x, 1.0), xycoords=("data", "axes fraction"),
                           xytext=(3, -2), textcoords="offset points", va="top", ha="left",

@@ -171,7 +171,8 @@ def history_section(outlook: HistoryOutlook, *, level: int = 3) -> list[str]:
     line = f"`{outlook.branch}`" if outlook.branch else "the history"
     lines = [f"{'#' * level} Memory over time", "",
              f"This commit against the median of the last {outlook.window} commits of {line} "
-             f"since its last change point, measured alike ({outlook.checks} "
+             "since its newest change point, measured alike (the regression rule's base; "
+             f"{outlook.checks} "
              f"check{'' if outlook.checks == 1 else 's'} in {code(outlook.store)}); ± is the "
              "run-to-run noise.", ""]
     if not outlook.figures:

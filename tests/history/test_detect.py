@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runner.cli import main
-from runner.history.detection import Detection, detect
+from runner.history.detection import Detection, detect, history_findings
 from runner.history.model import Commit
 from runner.history.store import open_store
 from tests.history.conftest import MiB, results
@@ -91,8 +91,15 @@ def test_accepted_shift_is_no_longer_alerted(tmp_path: Path,
     code, out = run(["accept", "--history", url, "build", "build[pages=100]", "peak",
                      SHA[STEP_AT][:8], "--note", "the cache is worth it"], capsys)
     assert code == 0 and f"at {SHA[STEP_AT][:10]}" in out
-    code, out = run(["detect", "--history", url], capsys)
+    code, out = run(["detect", "--history", url, "--json", str(tmp_path / "d.json")], capsys)
     assert code == 0 and "0 regressions" in out and not out.startswith("regression")
+    assert out.startswith(f"accepted regression build[pages=100] peak  at {SHA[STEP_AT][:10]}")
+    assert "not accepted (1 accepted)" in out
+    assert run(["detect", "--history", url, "--fail-on", "change"], capsys)[0] == 0
+    found = Detection.model_validate_json((tmp_path / "d.json").read_text())
+    assert [(s.commit, s.accepted, s.index) for s in found.shifts] == [(SHA[STEP_AT], True,
+                                                                        STEP_AT)]
+    assert found.regressions == [] and found.alerts == []
     with open_store(url) as store:
         assert [a.note for a in store.accepted()] == ["the cache is worth it"]
 
@@ -160,3 +167,20 @@ def test_other_branches_are_not_the_main_line(tmp_path: Path,
     found = json.loads((tmp_path / "d.json").read_text())
     assert code == 1 and [s["commit"] for s in found["shifts"]] == [SHA[STEP_AT]]
     assert run(["detect", "--history", url, "--branch", "feature"], capsys)[0] == 1
+
+
+def test_the_history_page_and_detect_find_the_same_shifts(tmp_path: Path) -> None:
+    # commits checked twice are one point of the series, for detect and the history page alike
+    url = planted(tmp_path / "h.db")
+    draw = random.Random(11)
+    with open_store(url) as store:
+        for index in range(0, COMMITS, 2):
+            level = 200 * MiB if index < STEP_AT else 230 * MiB
+            store.record(results({"100": [level * (1 + draw.gauss(0, 0.003))
+                                          for _ in range(3)]}), commit(index))
+        found = detect(store, branch="main", metric="peak")
+        (page,) = history_findings(store, metrics=["peak"], branch="main")
+    assert len(page.series.points) == COMMITS + COMMITS // 2
+    assert page.changes == found.shifts
+    assert [(s.commit, s.index, s.commits_before) for s in found.shifts] == [
+        (SHA[STEP_AT], STEP_AT, STEP_AT)]

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from runner.history.detection import history_findings
 from runner.history.model import Commit
-from runner.history.outlook import history_findings, history_outlook
+from runner.history.outlook import history_outlook
 from runner.history.store import open_store
 from runner.judging.statistics import repeat_noise
 from runner.reports.history_html import HistoryPage
@@ -24,7 +25,7 @@ from runner.reports.terminal import TerminalTable
 from runner.results import SCHEMA_VERSION, Results
 from tests.conftest import run_cli
 from tests.history.conftest import MiB, results
-from tests.history.test_cli import planted_repo, runner
+from tests.history.test_cli import git, planted_repo, runner
 from tests.judging import helpers
 
 URL = "https://github.com/o/r/commit/{sha}"
@@ -103,8 +104,8 @@ def test_the_history_page_marks_the_step_and_the_environment_break(tmp_path: Pat
         findings = history_findings(opened, metrics=["peak"])
     assert [len(f.series.points) for f in findings] == [ENV_AT, COMMITS - ENV_AT]
     (change,) = findings[0].changes
-    assert change.point.commit == sha(STEP_AT) and not change.accepted
-    assert change.point.relative == pytest.approx(0.15, abs=0.02) and change.point.p_value < 1e-6
+    assert change.commit == sha(STEP_AT) and not change.accepted and change.index == STEP_AT
+    assert change.relative == pytest.approx(0.15, abs=0.02) and change.p_value < 1e-6
     assert findings[1].changes == [] and findings[1].series.broke == [
         "limit 268435456 -> 536870912"]
     out = io.StringIO()
@@ -128,7 +129,7 @@ def test_an_accepted_step_is_shown_as_accepted(tmp_path: Path) -> None:
         findings = history_findings(opened, metrics=["peak"])
         outlook = history_outlook(opened, helpers.results([]), branch="main")
     (change,) = findings[0].changes
-    assert change.accepted and change.point.commit == sha(STEP_AT)
+    assert change.accepted and change.commit == sha(STEP_AT)
     out = io.StringIO()
     HistoryPage().render(findings, out)
     assert '<tr class="accepted">' in out.getvalue() and "(accepted)" in out.getvalue()
@@ -168,7 +169,7 @@ def test_memory_over_time_compares_with_the_base_window_and_names_the_step(
     head = results({"100": [260 * MiB, 261 * MiB, 262 * MiB]}, limit=512 * MiB)
     head.cases[0].metrics["peak"].noise = repeat_noise(head.cases[0].metrics["peak"].values)
     with open_store(store) as opened:
-        head.history = history_outlook(opened, head, branch="main", window=4,
+        head.history = history_outlook(opened, head, branch="main", commits=4,
                                        where="h.db")
     peak = next(f for f in head.history.figures if f.metric == "peak")
     # the window: the 4 commits in the new environment, all after the step (230 MiB)
@@ -210,6 +211,7 @@ def test_a_check_with_history_shows_memory_over_time(tmp_path: Path) -> None:
                     cwd=repo)
     assert first.exit_code == 0, first.stdout + first.stderr
     assert "no history" in (repo / "one.md").read_text()
+    git(repo, "commit", "-q", "--allow-empty", "-m", "a second commit")  # never its own base
     second = run_cli(["check", "sla.yaml", "--history", str(store), "--markdown", "two.md"],
                      cwd=repo)
     assert second.exit_code == 0, second.stdout + second.stderr

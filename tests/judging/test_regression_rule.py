@@ -1,12 +1,14 @@
 """The regression rule, ``regression(peak) < 10%``, judged by the judging stage against a base
 window loaded from a real SQLite store of synthetic checks: a planted +15% head fails, +2%
-passes, no history skips (never passes), an unreadable store is no verdict, an accepted
-level is the new reference, and another environment is never mixed in."""
+passes, no history skips (never passes), an unreadable store is no verdict, the window starts
+at the newest shift (detected or accepted; an accepted level is the new reference), another
+environment is never mixed in, and "Memory over time" shows the same base window."""
 
 from __future__ import annotations
 
 import json
 import random
+import statistics
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,9 @@ import pytest
 
 from runner.history.base import load_base
 from runner.history.model import Commit, check_record
+from runner.history.outlook import history_outlook
 from runner.history.store import Store, open_store
+from runner.judging.changes import noise
 from runner.judging.history_base import DEFAULT_BOUND, HistoryBase
 from runner.judging.stage import judge
 from runner.judging.status import settle
@@ -116,13 +120,44 @@ def test_an_unreadable_store_is_no_verdict(store: Store) -> None:
     assert checked.status == "error"
 
 
-def test_an_accepted_level_is_the_reference(store: Store) -> None:
+def test_the_window_starts_after_a_detected_shift(store: Store) -> None:
+    # a shift on the base branch that nobody accepted: the window never mixes the two levels
     fill(store, [BASE] * 10 + [BASE * 1.15] * 6)
+    verdict = rule(against(store, head(BASE * 1.15)))
+    assert verdict.passed is True and verdict.value == pytest.approx(0, abs=0.01)
+    assert f"6 commits (18 values, since the shift at {commit(10).sha[:10]})" in verdict.reason
+    assert rule(against(store, head(BASE * 1.15 * 1.15))).passed is False
+    store.accept("build", "build[pages=100]", "peak", commit(10).sha, "bigger cache")
+    accepted = rule(against(store, head(BASE * 1.15)))
+    assert accepted.passed is True
+    assert f"6 commits (18 values, since accepted {commit(10).sha[:10]})" in accepted.reason
+
+
+def test_an_accepted_level_is_the_reference(store: Store) -> None:
+    # two commits of the new level: too few for the detector to name the shift
+    fill(store, [BASE] * 10 + [BASE * 1.15] * 2)
     assert rule(against(store, head(BASE * 1.15))).passed is False  # window holds both levels
     store.accept("build", "build[pages=100]", "peak", commit(10).sha, "bigger cache")
     verdict = rule(against(store, head(BASE * 1.15)))
     assert verdict.passed is True
-    assert f"6 commits (18 values, since accepted {commit(10).sha[:10]})" in verdict.reason
+    assert f"2 commits (6 values, since accepted {commit(10).sha[:10]})" in verdict.reason
+
+
+def test_memory_over_time_shows_the_base_the_rule_judged(store: Store) -> None:
+    fill(store, [BASE] * 10 + [BASE * 1.15] * 6 + [BASE * 2])
+    checked = head(BASE * 1.2)
+    this = commit(16).sha  # the commit being checked, already in the store: never its own base
+    base = load_base(store, checked, "main", head=this)
+    window = base.window("build", "build[pages=100]", "peak")
+    assert window is not None and window.commits == 6 and window.since == commit(10).sha
+    verdict = rule(judged(checked, base))
+    outlook = history_outlook(store, checked, branch="main", head=this)
+    figure = next(f for f in outlook.figures if f.metric == "peak")
+    assert figure.base == statistics.median(window.values) == pytest.approx(BASE * 1.15,
+                                                                             rel=0.01)
+    assert figure.base_commits == window.commits and figure.base_since == window.since
+    assert figure.base_noise == pytest.approx(noise(window.values).relative)
+    assert figure.relative == pytest.approx(verdict.value) and outlook.window == base.commits
 
 
 def test_another_environment_is_never_mixed_in(store: Store) -> None:
