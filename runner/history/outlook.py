@@ -88,8 +88,9 @@ def _compare(figure: HistoryFigure, segments: Sequence[Series], environment: Env
 def attach_history(results: Results, args: argparse.Namespace,
                    say: Callable[[str], object] = print) -> None:
     """``runner check --history URL`` (and merge): the outlook against the store, attached to
-    the results before the reports are written. The base line is ``--history-base`` where
-    given, else the checked commit's branch. The ``--json`` file, written while measuring,
+    the results before the reports are written. The base line is the one the regression rule
+    judges against (``runner.history.base.default_branch``: ``--history-base`` where given,
+    else ``$GITHUB_BASE_REF``, else ``main``...). The ``--json`` file, written while measuring,
     is written again with it. A store that cannot be read raises HistoryError (exit 3)."""
     url = getattr(args, "history", None)
     if not url or results.status in ("running", "interrupted", "measured"):
@@ -100,11 +101,11 @@ def attach_history(results: Results, args: argparse.Namespace,
 
     sla_file = Path(results.sla_file)
     commit = commit_of(sla_file.parent if str(sla_file.parent) else Path.cwd())
-    branch = getattr(args, "history_base", None)
-    if branch is None:
-        branch = commit.branch if commit else None
+    from runner.history.base import default_branch
+
     settings = requirements_of(sla_file) if sla_file.is_file() else {}
     with open_store(url) as store:
+        branch = getattr(args, "history_base", None) or default_branch(store)
         results.history = history_outlook(store, results, branch=branch,
                                           where=_redacted(str(url)), settings=settings,
                                           head=commit.sha if commit else None)
