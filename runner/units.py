@@ -195,6 +195,15 @@ def format_seconds(value: float | None, *, signed: bool = False) -> str:
     return f"{sign}{_g3(magnitude / 60)} min"
 
 
+def format_percent(ratio: float, *, signed: bool = False) -> str:
+    """``'15%'``, ``'+4.2%'``, ``'+inf%'``: a ratio in percent, one decimal below 10%."""
+    if math.isinf(ratio):
+        return "+inf%" if ratio > 0 else "-inf%"
+    value = ratio * 100
+    digits = 1 if abs(value) < 10 else 0
+    return f"{value:+.{digits}f}%" if signed else f"{value:.{digits}f}%"
+
+
 def format_value(kind: Kind, value: float | None, *, signed: bool = False) -> str:
     if value is None:
         return "-"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Literal
 
-from runner.units import Kind, format_value
+from runner.units import Kind, format_percent, format_value
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,7 +55,7 @@ class Noise:
         value = format_value(kind, self.median)
         if self.n < 2:
             return f"{value}, noise unknown (1 value)"
-        return f"{value}, noise ±{_percent(self.relative)}"
+        return f"{value}, noise ±{format_percent(self.relative)}"
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,8 @@ class ChangePoint:
         """``'abc123: 200 MiB -> 230 MiB (+30 MiB, +15%), p=2e-09 (welch-t)'``."""
         return (f"{self.commit}: {format_value(kind, self.before)} -> "
                 f"{format_value(kind, self.after)} ({format_value(kind, self.change, signed=True)},"
-                f" {_percent(self.relative, signed=True)}), p={self.p_value:.2g} ({self.test})")
+                f" {format_percent(self.relative, signed=True)}),"
+                f" p={self.p_value:.2g} ({self.test})")
 
 
 Verdict = Literal["regression", "improvement", "unchanged", "inconclusive"]
@@ -203,10 +204,10 @@ def compare_to_base(head: Sequence[float], base: Sequence[float], *, threshold: 
         verdict = "inconclusive"
     else:
         verdict = "unchanged"
-    size = (f"{format_value(kind, change, signed=True)} ({_percent(relative, signed=True)}): "
+    size = (f"{format_value(kind, change, signed=True)} ({format_percent(relative, signed=True)}): "
             f"{format_value(kind, base_noise.median)} -> {format_value(kind, head_median)}")
-    bounds = (f"threshold {_percent(threshold)} and {format_value(kind, floor)}, "
-              f"base noise ±{_percent(base_noise.relative)}")
+    bounds = (f"threshold {format_percent(threshold)} and {format_value(kind, floor)}, "
+              f"base noise ±{format_percent(base_noise.relative)}")
     if verdict == "inconclusive":
         why = f"too few values to test ({len(head)} head, {len(base)} base)"
     else:
@@ -374,11 +375,3 @@ def _permutation(a: Sequence[float], b: Sequence[float]) -> float:
         permutation_type="independent", alternative="two-sided", n_resamples=20_000,
         vectorized=True, rng=np.random.default_rng(0))
     return float(result.pvalue)
-
-
-def _percent(ratio: float, *, signed: bool = False) -> str:
-    if math.isinf(ratio):
-        return "+inf%" if ratio > 0 else "-inf%"
-    value = ratio * 100
-    digits = 1 if abs(value) < 10 else 0
-    return f"{value:+.{digits}f}%" if signed else f"{value:.{digits}f}%"

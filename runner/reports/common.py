@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from runner.errors import EXIT_HOST, MemslaError
 from runner.metrics import STATISTICS, parse_metric
 from runner.results import Case, GrownSite, Results, Stats, Verdict
-from runner.units import Kind, format_value
+from runner.units import Kind, format_percent, format_value
 
 
 class ReportError(MemslaError):
@@ -29,10 +29,7 @@ def format_metric(metric: str, value: float | None, *, signed: bool = False) -> 
 
 def format_noise(noise: float | None) -> str:
     """``'±0.6%'``: a stored relative noise; ``''`` where none is stored."""
-    if noise is None:
-        return ""
-    percent = noise * 100
-    return f"±{percent:.{1 if percent < 10 else 0}f}%"
+    return "" if noise is None else f"±{format_percent(noise)}"
 
 
 def with_noise(metric: str, stats: Stats | None) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 from runner.metrics import METRIC_TITLES
 from runner.reports.common import ReportError, format_metric, metric_kind
 from runner.reports.html import CSS, anchor, missing_dependency
-from runner.units import Kind
+from runner.units import Kind, format_percent
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -43,7 +43,7 @@ def commit_link(sha: str, template: str | None) -> str:
 
 def change_words(metric: str, change: Shift) -> str:
     """``'+15.0% (200 MiB -> 230 MiB), p=2e-09'``."""
-    size = "+inf%" if math.isinf(change.relative) else f"{change.relative * 100:+.1f}%"
+    size = format_percent(change.relative, signed=True)
     return (f"{size} ({format_metric(metric, change.before)} -> "
             f"{format_metric(metric, change.after)}), p={change.p_value:.2g}")
 
@@ -193,8 +193,7 @@ def _draw(axes: Axes, group: Sequence[SeriesFindings]) -> None:
             x = start + column.get(change.commit, change.index) - 0.5
             colour = ACCEPTED if change.accepted else ALERT
             axes.axvline(x, color=colour, linewidth=1.4, zorder=1)
-            size = ("+inf%" if math.isinf(change.relative)
-                    else f"{change.relative * 100:+.1f}%")
+            size = format_percent(change.relative, signed=True)
             text = (f"{size}, p={change.p_value:.1g}"
                     + (" (accepted)" if change.accepted else ""))
             axes.annotate(text, (x, 1.0), xycoords=("data", "axes fraction"),

@@ -5,21 +5,12 @@ alert."""
 
 from __future__ import annotations
 
-import math
 from typing import TextIO
 
 from runner.history.detection import Detection, Shift
 from runner.judging.changes import MIN_SIZE
 from runner.metrics import RUN_METRICS
-from runner.units import Kind, format_value
-
-
-def percent(ratio: float, *, signed: bool = False) -> str:
-    if math.isinf(ratio):
-        return "+inf%" if ratio > 0 else "-inf%"
-    value = ratio * 100
-    digits = 1 if abs(value) < 10 else 0
-    return f"{value:+.{digits}f}%" if signed else f"{value:.{digits}f}%"
+from runner.units import Kind, format_percent, format_value
 
 
 def shift_line(shift: Shift) -> str:
@@ -31,8 +22,9 @@ def shift_line(shift: Shift) -> str:
     return (f"{kind:11} {shift.case} {shift.metric}  at {shift.short}{subject}: "
             f"{format_value(unit, shift.before)} -> {format_value(unit, shift.after)} "
             f"({format_value(unit, shift.change, signed=True)}, "
-            f"{percent(shift.relative, signed=True)}), p={shift.p_value:.2g} ({shift.test}), "
-            f"noise ±{percent(shift.noise)}")
+            f"{format_percent(shift.relative, signed=True)}), "
+            f"p={shift.p_value:.2g} ({shift.test}), "
+            f"noise ±{format_percent(shift.noise)}")
 
 
 def render_detection(found: Detection, out: TextIO) -> None:

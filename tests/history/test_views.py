@@ -114,7 +114,7 @@ def test_the_history_page_marks_the_step_and_the_environment_break(tmp_path: Pat
     assert f'<a href="https://github.com/o/r/commit/{sha(STEP_AT)}"><code>{sha(STEP_AT)[:10]}' \
         in page
     row = re.search(r'<tr class="alert">.*?</tr>', page)
-    assert row is not None and "change 8" in row.group(0) and "+15." in row.group(0)
+    assert row is not None and "change 8" in row.group(0) and "+15%" in row.group(0)
     assert "p=" in row.group(0) and "200 MiB -&gt; 23" in row.group(0)
     assert (f"The environment changed at <a href=\"https://github.com/o/r/commit/{sha(ENV_AT)}"
             in page and "limit 268435456 -&gt; 536870912" in page)
