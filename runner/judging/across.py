@@ -111,8 +111,9 @@ def _side_value(case: Case | None, metric: MetricRef, stat: str
     """One side's statistic, or why it has none: only completed runs make a value."""
     if case is None:
         return None, "its case was not measured"
-    if case.error is not None:
-        return None, f"{case.label} failed: {case.error}"
+    if case.error is not None:  # its whole error is listed with the case
+        first = case.error.splitlines()[0].split("; the end of its output")[0]
+        return None, f"{case.label} was not measured: {first}"
     points = case_series(case).get(metric.key, [])
     failures = [run.failure for run, _ in points if run is not None and run.failure]
     if failures:
