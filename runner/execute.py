@@ -34,7 +34,13 @@ from runner.plan import CasePlan, fill
 from runner.results import Case, RunKind
 from runner.slafile.model import Scenario, python_version
 from runner.workload import project as projects
-from runner.workload.cache import COMPLETE, prepare_fixture, prepare_virtualenv, work_root
+from runner.workload.cache import (
+    COMPLETE,
+    find_interpreter,
+    prepare_fixture,
+    prepare_virtualenv,
+    work_root,
+)
 
 ProgressHook = Callable[[str], None]
 
@@ -49,7 +55,7 @@ class Executor:
     on_progress: ProgressHook = field(default=lambda message: None)
     keep_outputs: bool = False
     clock_origin: float = field(default_factory=time.monotonic)  # Run.started/ended count from
-    _environments: dict[tuple[str, str, str], tuple[dict[str, str], BackendOptions | None]] = field(
+    _environments: dict[tuple[str, ...], tuple[dict[str, str], BackendOptions | None]] = field(
         default_factory=dict, init=False, repr=False)
 
     def prepare(self, plan: CasePlan) -> None:
@@ -71,9 +77,11 @@ class Executor:
         """The scenario's requirements and project, made ready for ``backend`` (cached): the
         environment variables that put them first for a build on the host, and the backend's
         own part of the case's run requests (Docker: the image that holds them). Made once per
-        scenario and backend in a check: the project is taken as it is when its first case
+        scenario, backend and version sweep's combination (``python:`` and ``requirements:`` at
+        the case's matrix values) in a check: the project is taken as it is when its first case
         starts."""
-        key = (plan.scenario_name, backend.name, plan.settings.image)
+        key = (plan.scenario_name, backend.name, plan.settings.image, plan.python or "",
+               "\0".join(plan.requirements))
         if key not in self._environments:
             self._environments[key] = self._environment(plan, backend)
         env, options = self._environments[key]
@@ -86,18 +94,19 @@ class Executor:
         if scenario.project is not None:
             project = projects.scan(projects.resolve_path(scenario.project, self.spec_dir))
         wheel = projects.build_wheel(project, self.cache) if project else None
-        requirements = [*scenario.requirements, *(projects.dependencies(wheel) if wheel else ())]
+        requirements = [*plan.requirements, *(projects.dependencies(wheel) if wheel else ())]
         env: dict[str, str] = {}
-        version = python_version(scenario.python)
+        python = plan.python
+        version = python_version(python)
         options = backend.case_options(CaseEnvironment(
             plan=plan, spec_dir=self.spec_dir, requirements=tuple(requirements),
             project_wheel=wheel, project_hash=project.content_hash if project else None,
             python=version, log=self.on_progress))
         if not backend.uses_host_environment or (
-                not requirements and project is None and scenario.python is None):
+                not requirements and project is None and python is None):
             return env, options
-        venv = prepare_virtualenv(requirements, f"python{version}" if version
-                                  else scenario.python, self.cache)
+        venv = prepare_virtualenv(requirements, find_interpreter(version) if version
+                                  else python, self.cache)
         paths = [venv / "bin"]
         env["VIRTUAL_ENV"] = str(venv)
         if project is not None:

@@ -31,6 +31,7 @@ class Source(str, Enum):
     LEAK = "leak"  # the repeated-call leak mode
     BASELINE = "baseline"  # a comparison with a baseline results file
     HISTORY = "history"  # a comparison with the base branch's recorded history
+    ACROSS = "across"  # one case's figure against another's: ``peak(a=1) / peak(a=2)``
 
 
 # What a metric describes, and so how a rule names it and where its values are read:
@@ -232,9 +233,12 @@ class MetricRef:
     name: str
     phase: str | None = None
     of: str | None = None  # the memory metric a fit metric describes
+    across: Across | None = None  # a rule across matrix values: the two cases it compares
 
     @property
     def key(self) -> str:
+        if self.across is not None:
+            return self.across.text(self.name)
         if self.phase is not None:
             return f"phase({self.phase}).{self.name}"
         if self.of is not None:
@@ -254,15 +258,108 @@ class MetricRef:
 
     @property
     def kind(self) -> Kind:
+        if self.across is not None and self.across.form == "ratio":
+            return Kind.NUMBER
         if self.baseline_growth:
             return Kind.RATIO
         return self.definition.kind
 
     @property
     def source(self) -> Source:
+        if self.across is not None:
+            return Source.ACROSS
         if self.baseline_growth:
             return Source.BASELINE
         return self.definition.source
+
+
+Selector = tuple[tuple[str, str], ...]  # (matrix parameter, value as written), in order
+
+
+@dataclass(frozen=True)
+class Across:
+    """A rule across matrix values: the run metric of the case at ``left`` against the case at
+    ``right``, every other matrix parameter the same; their ratio or their difference."""
+
+    form: Literal["ratio", "difference"]
+    left: Selector
+    right: Selector
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The matrix parameters the two sides choose values of."""
+        return tuple(key for key, _ in self.left)
+
+    def side_text(self, name: str, side: Selector) -> str:
+        return f"{name}(" + ", ".join(f"{k}={v}" for k, v in side) + ")"
+
+    def text(self, name: str) -> str:
+        sign = "/" if self.form == "ratio" else "-"
+        return f"{self.side_text(name, self.left)} {sign} {self.side_text(name, self.right)}"
+
+
+_TERM = r"\s*(?P<{0}>\w+)\((?P<{0}_sel>[^()]*=[^()]*)\)\s*"
+_ACROSS = re.compile(f"^{_TERM.format('a')}(?:(?P<sign>[/-]){_TERM.format('b')})?$")
+_SELECTOR = re.compile(r"^\s*(?P<key>[^=,\s]+)\s*=\s*(?P<value>[^=,]*?)\s*$")
+
+
+def is_across_term(text: str) -> bool:
+    """Whether ``text`` is one side of a rule across matrix values: ``peak(py=3.12)``."""
+    match = _ACROSS.match(text)
+    return match is not None and match.group("sign") is None
+
+
+def parse_across(text: str, right: str | None = None) -> MetricRef | None:
+    """``peak(a=1) / peak(a=2)`` or ``peak(a=1) - peak(a=2)`` (or the two sides of
+    ``peak(a=1) <= peak(a=2)``, given apart: their difference) as a metric; None where ``text``
+    names no matrix values. Raises ValueError for a malformed one."""
+    match = _ACROSS.match(text)
+    if match is None:
+        return None
+    if match.group("sign") is None:
+        if right is None:
+            raise ValueError(
+                f"{clip(text.strip())} names matrix values, so it compares two cases: write "
+                "e.g. 'peak(parallel=true) / peak(parallel=false) < 1.3' or "
+                "'duration(py=3.13) <= duration(py=3.11)' ('when:' scopes a rule to values)")
+        other = _ACROSS.match(right)
+        if other is None or other.group("sign") is not None:
+            raise ValueError(f"{clip(text.strip())} is compared with {clip(right.strip())}: "
+                             "write the same metric at other matrix values, e.g. "
+                             "'duration(py=3.13) <= duration(py=3.11)'")
+        form, names, sels = "difference", (match["a"], other["a"]), (match["a_sel"],
+                                                                     other["a_sel"])
+    else:
+        form = "ratio" if match["sign"] == "/" else "difference"
+        names, sels = (match["a"], match["b"]), (match["a_sel"], match["b_sel"])
+    if names[0] != names[1]:
+        raise ValueError(f"{clip(text.strip())}: both sides take the same metric "
+                         f"({names[0]} and {names[1]} differ)")
+    name = names[0]
+    if name not in RUN_METRICS or RUN_METRICS[name].scope != "run":
+        raise ValueError(f"{name}(...) at matrix values: a rule across matrix values compares "
+                         "a run metric (" + ", ".join(m for m, d in RUN_METRICS.items()
+                                                      if d.scope == "run") + ")")
+    left, right_side = _selector(sels[0]), _selector(sels[1])
+    if [k for k, _ in left] != [k for k, _ in right_side]:
+        raise ValueError(f"{clip(text.strip())}: both sides name the same matrix parameters "
+                         "in the same order, at other values")
+    if left == right_side:
+        raise ValueError(f"{clip(text.strip())}: both sides name the same case")
+    return MetricRef(name=name, across=Across(form, left, right_side))  # type: ignore[arg-type]
+
+
+def _selector(text: str) -> Selector:
+    pairs: list[tuple[str, str]] = []
+    for part in text.split(","):
+        match = _SELECTOR.match(part)
+        if match is None or not match["value"]:
+            raise ValueError(f"cannot read {clip(part.strip())}: a side names matrix values as "
+                             "PARAMETER=VALUE, separated by commas")
+        if any(key == match["key"] for key, _ in pairs):
+            raise ValueError(f"{clip(match['key'])} is named twice on one side")
+        pairs.append((match["key"], match["value"]))
+    return tuple(pairs)
 
 
 def definition_of(ref: MetricRef) -> MetricDef:
@@ -293,6 +390,9 @@ def parse_metric(text: str) -> MetricRef:
     import difflib
 
     match = _REF.match(text.strip())
+    across = parse_across(text) if not match and "=" in text else None
+    if across is not None:
+        return across
     if not match:
         raise ValueError(f"cannot read metric {clip(text.strip())}")
     if match.group("phase") is not None:

@@ -42,6 +42,16 @@ class CasePlan:
     def label(self) -> str:
         return case_label(self.scenario_name, self.params)
 
+    @property
+    def python(self) -> str | None:
+        """``python:`` at this case's matrix values (a version sweep: ``python: "{py}"``)."""
+        return self.scenario.python_for(self.params)
+
+    @property
+    def requirements(self) -> list[str]:
+        """``requirements:`` at this case's matrix values."""
+        return self.scenario.requirements_for(self.params)
+
 
 def build_plan(suite: Suite, *, only: list[str] | None = None,
                overrides: Settings | None = None,
@@ -59,7 +69,9 @@ def build_plan(suite: Suite, *, only: list[str] | None = None,
             continue
         settings = suite.settings_for(scenario).model_copy(
             update=overrides.model_dump(exclude_none=True) if overrides else {})
-        for params in expand_matrix(scenario.matrix):
+        swept = [*scenario.swept, *(key for rule in suite.slas if rule.metric.across
+                                    for key in rule.metric.across.keys)]
+        for params in expand_matrix(scenario.matrix, fastest=swept):
             size_name = scenario.size_parameter
             if sizes and size_name and params.get(size_name) not in sizes:
                 continue
@@ -84,10 +96,16 @@ def rules_for(rules: Sequence[Rule], params: Mapping[str, int | str]
     return applied, [r for r in IMPLICIT_RULES if r.metric.key not in written]
 
 
-def expand_matrix(matrix: Mapping[str, list[int | str]]) -> list[dict[str, int | str]]:
+def expand_matrix(matrix: Mapping[str, list[int | str]], fastest: Sequence[str] = ()
+                  ) -> list[dict[str, int | str]]:
+    """Every combination, the last axis changing fastest; the ``fastest`` axes (the swept
+    versions, a rule's compared values) are moved last, so their values sit side by side in
+    the plan and in every report. Each combination keeps the matrix's order of keys."""
     keys = list(matrix)
-    return [dict(zip(keys, values, strict=True))
-            for values in itertools.product(*(matrix[k] for k in keys))]
+    order = [k for k in keys if k not in fastest] + [k for k in keys if k in fastest]
+    return [{k: combo[k] for k in keys}
+            for combo in (dict(zip(order, values, strict=True))
+                          for values in itertools.product(*(matrix[k] for k in order)))]
 
 
 def fill(template: str, values: Mapping[str, object]) -> str:

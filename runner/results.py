@@ -34,6 +34,10 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
       branch's recent checks, and the change points on that line), attached by
       ``runner.history.outlook``. Fields with defaults: a version 2 to 5 file reads without
       them (its reports show no noise, as they show no outlook of a version 4 file).
+  7 - each scenario's analysis stores its ``comparisons``: the rules across matrix values
+      (``peak(parallel=true) / peak(parallel=false) < 1.3``) judged on each pair of cases, with
+      both sides' values (``runner.judging.across``). A field with a default: a version 2 to 6
+      file reads without it.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runner.metrics import STATISTICS, case_label, params_label, pick
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
 
@@ -502,6 +506,26 @@ class CasePhases(_Model):
         return next((p for p in self.phases if p.name == self.largest), None)
 
 
+class Comparison(_Model):
+    """A rule across matrix values judged on one pair of cases: the metric's statistic in the
+    case at the left side's values and in the case at the right side's, every other matrix
+    parameter (``params``) the same; ``value`` is their ratio or difference."""
+
+    rule: str
+    metric: str  # the run metric both sides take
+    form: Literal["ratio", "difference"]
+    params: dict[str, int | str] = Field(default_factory=dict)  # shared by both cases
+    left: str  # the cases' labels
+    right: str
+    left_stat: str  # the statistic of the repeats taken on each side
+    right_stat: str
+    left_value: float | None = None
+    right_value: float | None = None
+    value: float | None = None
+    passed: bool | None = None  # None: a side failed or was not measured (see reason)
+    reason: str = ""
+
+
 class ScenarioAnalysis(_Model):
     """What the judging stage found about a scenario, for reports to read."""
 
@@ -509,6 +533,7 @@ class ScenarioAnalysis(_Model):
     leaks: list[LeakFinding] = Field(default_factory=list)
     phases: list[CasePhases] = Field(default_factory=list)
     grown_sites: list[GrownSite] = Field(default_factory=list)  # against the baseline, if any
+    comparisons: list[Comparison] = Field(default_factory=list)  # rules across matrix values
 
     def fits(self, metric: str) -> list[ScalingFit]:
         return [f for f in self.scaling if f.metric == metric]
@@ -672,7 +697,7 @@ class Results(_Model):
             version = 2
         if version in (2, 3, 4):  # 2 -> 3 -> 4 only added fields
             data = {**upgrade_heap_figures(data), "schema_version": SCHEMA_VERSION}
-        elif version == 5:  # 5 -> 6 only added fields
+        elif version in (5, 6):  # 5 -> 6 -> 7 only added fields
             data = {**data, "schema_version": SCHEMA_VERSION}
         elif version != SCHEMA_VERSION:
             raise ValueError(f"{path}: results schema version {version!r}; this memsla reads "

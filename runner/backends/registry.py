@@ -137,9 +137,11 @@ def unhonoured(name: str, explicit: set[str]) -> list[tuple[str, str]]:
 
 def explicit_settings(scenario: Scenario, defaults: Settings) -> set[str]:
     """The settings the SLA file writes for ``scenario`` (its own and the defaults) that not
-    every backend honours: a ``python:`` naming a version is honoured by all."""
+    every backend honours: a ``python:`` naming a version (at every matrix value, for a
+    version sweep) is honoured by all."""
     explicit = (set(scenario.model_fields_set) | set(defaults.model_fields_set)) & RESTRICTED
-    if python_version(scenario.python) is not None:
+    choices = scenario.python_choices
+    if choices and all(python_version(python) is not None for python in choices):
         explicit.discard("python")
     return explicit
 

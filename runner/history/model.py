@@ -136,6 +136,16 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
+def _filled(template: str | None, case: Case) -> str | None:
+    """A version sweep's ``python:`` or requirement at the case's matrix values."""
+    if template is None:
+        return None
+    try:
+        return template.format_map({k: str(v) for k, v in case.params.items()})
+    except (KeyError, ValueError, IndexError, AttributeError):  # not a template of this case
+        return template
+
+
 def environment_of(results: Results, case: Case,
                    settings: Requirements | None = None) -> Environment:
     from runner.merge import host_kind
@@ -147,8 +157,8 @@ def environment_of(results: Results, case: Case,
     settings = settings or Requirements()
     return Environment(
         memsla=results.memsla_version, backend=case.backend, limit=case.limit,
-        python=results.host.python, build_python=settings.python,
-        requirements=list(settings.requirements),
+        python=results.host.python, build_python=_filled(settings.python, case),
+        requirements=[_filled(text, case) or text for text in settings.requirements],
         image=settings.image if case.backend == "docker" else None,
         kernel=str(kind["kernel"]), cgroup_version=results.host.cgroup_version, host_kind=host)
 

@@ -43,7 +43,7 @@ def parse_tolerance(text: str) -> Tolerance:
     if not match:
         raise ValueError(f"cannot read tolerance {text!r}; write METRIC: 10% + 8MiB")
     ref = parse_metric(match.group("metric"))
-    if ref.source in (Source.LEAK, Source.BASELINE):
+    if ref.source in (Source.LEAK, Source.BASELINE, Source.ACROSS):
         raise ValueError(f"tolerance {text!r}: compare applies to case metrics and scaling "
                          f"fits, not {ref.key}")
     relative = absolute = 0.0

@@ -1,6 +1,7 @@
 """The judging stage, run once after the cases were measured: per case its statistics and the
 verdicts of its rules; per scenario the scaling fits (with their outlook), leak trends and phase
-summaries with the verdicts of the rules that need them; and growth against a baseline (the
+summaries with the verdicts of the rules that need them, and the rules across matrix values
+(``across``); and growth against a baseline (the
 growth rules, the allocation sites that grew). ``judge`` judges the cases of an SLA file;
 ``judge_rules`` those measured without one (``runner.api.measure_callable``) the same way. The
 final status is ``runner.judging.status``'s."""
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from runner.judging import leaks, phases, scaling
+from runner.judging import across, leaks, phases, scaling
 from runner.judging.baseline import attach_grown_sites, judge_growth
 from runner.judging.history_base import HistoryBase, judge_history
 from runner.judging.outlook import add_outlooks
@@ -67,7 +68,8 @@ def _judge_cases(results: Results,
 
 def analyse_scenario(name: str, cases: list[Case], rules: list[Rule],
                      selection: Selection | None = None) -> ScenarioResult:
-    """A scenario's analysis and the verdicts of its fit and leak rules, from its cases (whose
+    """A scenario's analysis and the verdicts of its fit, leak and across-values rules, from
+    its cases (whose
     own verdicts are given already: the outlook's budget reads their peak bounds)."""
     findings = [leaks.find(c) for c in cases if any(r.kind == "leak" for r in c.runs)]
     fits = scaling.analysis(cases)
@@ -79,11 +81,16 @@ def analyse_scenario(name: str, cases: list[Case], rules: list[Rule],
             result.verdicts += scaling.judge(rule, cases, selection)
         elif rule.metric.source is Source.LEAK:
             result.verdicts += leaks.judge(rule, findings)
+        elif rule.metric.source is Source.ACROSS:
+            comparisons, verdicts = across.judge(rule, cases, selection)
+            result.analysis.comparisons += comparisons
+            result.verdicts += verdicts
     return result
 
 
 def _scenario_rules(scenario: Scenario, suite: Suite) -> list[Rule]:
     """The scenario's rules, and the suite-wide ones it can measure: a suite-wide fit rule
     skips scenarios without sizes, a leak rule those without a leak entry point."""
-    suite_rules = [r for r in suite.slas if scenario.cannot_measure(r.metric) is None]
+    suite_rules = [r for r in suite.slas if scenario.cannot_measure(r.metric) is None
+                   and scenario.cannot_compare(r) is None]
     return [*scenario.slas, *suite_rules]

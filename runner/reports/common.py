@@ -23,6 +23,14 @@ def metric_kind(metric: str) -> Kind:
         return Kind.NUMBER
 
 
+def compares_cases(verdict: Verdict) -> bool:
+    """A rule across matrix values: its reason holds both sides' values, shown on a pass too."""
+    try:
+        return parse_metric(verdict.metric).across is not None
+    except (ValueError, KeyError):
+        return False
+
+
 def format_metric(metric: str, value: float | None, *, signed: bool = False) -> str:
     return format_value(metric_kind(metric), value, signed=signed)
 
@@ -59,7 +67,7 @@ def verdict_text(verdict: Verdict) -> str:
     if verdict.passed is None:
         return f"not judged: {verdict.reason or 'no value'}"
     if verdict.passed:
-        return "pass"
+        return f"pass: {verdict.reason}" if verdict.reason and compares_cases(verdict) else "pass"
     return f"FAIL: {verdict.reason}" if verdict.reason else "FAIL"
 
 
@@ -92,6 +100,8 @@ def describe_value(row: VerdictRow) -> str:
     stats = row.case.metrics.get(verdict.metric) if row.case else None
     if stats is not None and stats.n > 1:
         text += f" ({verdict.stat} of {stats.n} runs)"
+    if verdict.passed and verdict.reason and compares_cases(verdict):
+        text += f" ({verdict.reason})"
     return text
 
 

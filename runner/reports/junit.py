@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from typing import TextIO
 
 from runner.metrics import KEY_METRICS, TRACKER_METRICS
-from runner.reports.common import VerdictRow, failure_message, verdict_rows
+from runner.reports.common import VerdictRow, compares_cases, failure_message, verdict_rows
 from runner.results import Case, Results
 
 # Characters XML 1.0 cannot carry at all (e.g. the ANSI escapes of a build's stderr).
@@ -136,6 +136,8 @@ def _testcase(suite: ET.Element, row: VerdictRow) -> None:
         element = ET.SubElement(testcase, "failure", type="SLAFailure",
                                 message=_text(failure_message(row)))
         element.text = _text(_details(row))
+    elif compares_cases(verdict):  # both sides' values, on a pass too
+        ET.SubElement(testcase, "system-out").text = _text(_details(row))
 
 
 def _details(row: VerdictRow) -> str:

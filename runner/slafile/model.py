@@ -450,6 +450,10 @@ class Scenario(Settings):
                 filled += len(literal)
                 if name is None:
                     continue
+                if path[0] in ("python", "requirements") and name in PATH_PLACEHOLDERS:
+                    raise NodeError(f"{{{name}}} in {clip(text)}: python: and requirements: "
+                                    "take matrix parameters (an environment is made once per "
+                                    "combination, before any run)", *path)
                 if name not in known:
                     if path == ("generate", "sitegen", "pages") and text == "{pages}":
                         raise NodeError("sitegen makes '{pages}' pages by default, so the "
@@ -513,7 +517,7 @@ class Scenario(Settings):
                             f"rule {clip(rule.text)}: {key}={clip(value)} is not in the matrix ("
                             + ", ".join(map(clip, self.matrix[key])) + ")",
                             "slas", index, "when", key, position)
-            missing = self.cannot_measure(rule.metric)
+            missing = self.cannot_measure(rule.metric) or self.cannot_compare(rule)
             if missing:
                 raise NodeError(f"rule {clip(rule.text)}: {missing}", "slas", index)
 
@@ -527,6 +531,55 @@ class Scenario(Settings):
         if metric.source is Source.LEAK and self.leak is None:
             return f"{metric.key} needs a 'leak' entry point"
         return None
+
+    def cannot_compare(self, rule: Rule) -> str | None:
+        """Why this scenario's matrix has no pair of cases a rule across matrix values names
+        (None: it has, or the rule is not one)."""
+        across = rule.metric.across
+        if across is None:
+            return None
+        for side in (across.left, across.right):
+            for key, value in side:
+                if key not in self.matrix:
+                    known = f"the matrix has {', '.join(self.matrix)}" if self.matrix else \
+                        "the scenario has no matrix"
+                    return f"{clip(key)} is not a matrix parameter ({known})"
+                if matrix_value(self.matrix[key], value) is None:
+                    return (f"{key}={clip(value)} is not in the matrix ("
+                            + ", ".join(map(clip, self.matrix[key])) + ")")
+        named = [key for key in rule.when if key in across.keys]
+        if named:
+            return (f"'when' names {clip(named[0])}, which the rule's sides choose: 'when' "
+                    "scopes the other parameters")
+        return None
+
+    def python_for(self, params: Mapping[str, int | str]) -> str | None:
+        """``python:`` for one case, its matrix placeholders filled."""
+        return _fill(self.python, params) if self.python is not None else None
+
+    def requirements_for(self, params: Mapping[str, int | str]) -> list[str]:
+        """``requirements:`` for one case, its matrix placeholders filled."""
+        return [_fill(text, params) for text in self.requirements]
+
+    @property
+    def python_choices(self) -> list[str]:
+        """Every ``python:`` the matrix gives (one without placeholders: itself)."""
+        if self.python is None:
+            return []
+        names = sorted(set(placeholders(self.python)))
+        return list(dict.fromkeys(
+            _fill(self.python, dict(zip(names, combo, strict=True)))
+            for combo in itertools.product(*(self.matrix[name] for name in names))))
+
+    @property
+    def swept(self) -> list[str]:
+        """The matrix parameters the environment or a rule across values compares: the
+        reports keep their values side by side."""
+        names = [name for text in (self.python or "", *self.requirements)
+                 for name in placeholders(text)]
+        names += [key for rule in self.slas if rule.metric.across
+                  for key in rule.metric.across.keys]
+        return [name for name in dict.fromkeys(names) if name in self.matrix]
 
     def _template_fields(self) -> list[tuple[NodePath, str]]:
         """Every text that may use ``{placeholders}``, with its path in the scenario."""
@@ -548,6 +601,9 @@ class Scenario(Settings):
                 fields.append((("generate", "sitegen", "pages"), self.generate.sitegen.pages))
         if self.leak:
             fields.extend((("leak", "args", i), text) for i, text in enumerate(self.leak.args))
+        if self.python is not None:
+            fields.append((("python",), self.python))
+        fields.extend((("requirements", i), text) for i, text in enumerate(self.requirements))
         return fields
 
     def _templates(self) -> list[str]:
@@ -605,7 +661,8 @@ class Suite(_Strict):
         # A suite-wide rule applies to every scenario that can measure its metric (a fit needs
         # sizes, a leak figure a leak entry point), so 'when' only has to match one of them.
         for index, rule in enumerate(self.slas):
-            reasons = [s.cannot_measure(rule.metric) for s in self.scenarios.values()]
+            reasons = [s.cannot_measure(rule.metric) or s.cannot_compare(rule)
+                       for s in self.scenarios.values()]
             if all(reasons):
                 raise NodeError(f"rule {clip(rule.text)} applies to no scenario: {reasons[0]}",
                                 "slas", index)
@@ -655,6 +712,16 @@ def python_version(python: str | None) -> str | None:
     can honour (an interpreter on the host, an image with it); None for a path or a command."""
     match = PYTHON_VERSION.match(python or "")
     return match.group(1) if match else None
+
+
+def matrix_value(values: list[int | str], text: str) -> int | str | None:
+    """The value of a matrix axis written as ``text`` in a rule (None: not on the axis)."""
+    return next((value for value in values if str(value) == text), None)
+
+
+def _fill(template: str, params: Mapping[str, int | str]) -> str:
+    # as runner.plan.fill does (this layer may not import the plan)
+    return template.format_map({k: str(v) for k, v in params.items()})
 
 
 def placeholders(template: str) -> list[str]:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from runner.metrics import MetricRef, Source, parse_metric, pick
+from runner.metrics import MetricRef, Source, is_across_term, parse_across, parse_metric, pick
 from runner.units import Kind, UnitError, clip, parse
 
 Op = Literal["<", "<=", ">", ">=", "==", "!="]
@@ -80,12 +80,17 @@ def parse_rule(text: str, *, stat: Stat = "worst",
         raise ValueError(
             f"cannot read rule {clip(stripped)}; write METRIC OP VALUE, e.g. 'peak < 2GiB' "
             "(OP is one of < <= > >= == !=)")
+    op: Op = match.group()  # type: ignore[assignment]
+    if is_across_term(metric_text) and is_across_term(bound_text):  # peak(a=1) <= peak(a=2)
+        across = parse_across(metric_text, bound_text)
+        assert across is not None
+        return Rule(text=stripped, metric=across, op=op, bound=0.0, stat=stat,
+                    when=dict(when or {}))
     metric = parse_metric(metric_text)
     try:
         bound = parse(metric.kind, bound_text)
     except UnitError as exc:
         raise ValueError(f"{metric.key} is {_describe(metric.kind)}: {exc}") from None
-    op: Op = match.group()  # type: ignore[assignment]
     if metric.source is Source.HISTORY and (op not in ("<", "<=") or bound <= 0):
         raise ValueError(f"{clip(stripped)}: a regression rule bounds the growth a change may "
                          f"have, e.g. '{metric.key} < 10%'")

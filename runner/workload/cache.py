@@ -263,6 +263,37 @@ def content_digest(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def find_interpreter(version: str) -> str:
+    """The host's interpreter of Python ``version`` (``X.Y``): ``pythonX.Y`` on PATH where it
+    runs (a pyenv shim of a version not selected does not), else the newest
+    ``$PYENV_ROOT/versions/X.Y.*`` (``~/.pyenv``), else ``/usr/bin/pythonX.Y``. None found is
+    the case's error, saying what to give."""
+    name = f"python{version}"
+    found = shutil.which(name)
+    candidates = [found] if found else []
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    if pyenv.is_dir():
+        def patch(folder: Path) -> tuple[int, ...]:
+            tail = folder.name[len(version) + 1:]
+            return tuple(int(p) for p in tail.split(".") if p.isdigit()) or (-1,)
+
+        folders = [f for f in pyenv.iterdir() if re.fullmatch(re.escape(version) + r"\.\d+",
+                                                               f.name)]
+        candidates += [str(f / "bin" / name) for f in sorted(folders, key=patch, reverse=True)]
+    candidates.append(f"/usr/bin/{name}")
+    for candidate in candidates:
+        try:
+            done = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % "
+                                   "sys.version_info[:2])"], capture_output=True, text=True,
+                                  check=False, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0 and done.stdout.strip() == version:
+            return candidate
+    raise FixtureError(f"no Python {version} on this host (looked for {name} on PATH, in "
+                       f"{pyenv} and /usr/bin): install it, or give python: the path of one")
+
+
 def prepare_virtualenv(requirements: list[str], python: str | None, root: Path) -> Path:
     """A virtualenv with the scenario's requirements, keyed by their hash and the interpreter.
 
