@@ -34,6 +34,10 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
       branch's recent checks, and the change points on that line), attached by
       ``runner.history.outlook``. Fields with defaults: a version 2 to 5 file reads without
       them (its reports show no noise, as they show no outlook of a version 4 file).
+  7 - a run of a step scenario stores its steps (``Run.steps``: each step's name and its own
+      ``Run``, None for a step not run because one before it failed); the run's own figures
+      are made of its steps' (``runner.measure.assemble.assemble_steps``). A field with a
+      default: a version 2 to 6 file reads without it.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runner.metrics import STATISTICS, case_label, params_label, pick
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
 
@@ -240,6 +244,8 @@ class Run(_Model):
     ended: float | None = None
     cpus: list[int] | None = None  # the CPUs the build was confined to (None: not confined)
     neighbours: list[str] = Field(default_factory=list)  # cases with a run at the same time
+    # a step scenario's steps, in order, each measured on its own (version 7)
+    steps: list[StepResult] = Field(default_factory=list)
 
     @property
     def completed(self) -> bool:
@@ -271,6 +277,21 @@ class Run(_Model):
         last = [line.strip() for line in self.stderr_tail.splitlines() if line.strip()][-1:]
         return f"{self.kind} run {self.index + 1} did not complete: {how}" + (
             f" ({last[0][:200]})" if last else "")
+
+
+class StepResult(_Model):
+    """One step of a step scenario's run: its own build, in its own cgroup reading, on the
+    fixture copy the steps before it left."""
+
+    name: str
+    run: Run | None = None  # None: not run, because a step before it did not complete
+
+    @property
+    def not_run(self) -> bool:
+        return self.run is None
+
+
+Run.model_rebuild()
 
 
 class Stats(_Model):

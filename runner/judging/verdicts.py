@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.judging.statistics import COMPLETION_METRICS, Series, case_series
+from runner.judging.statistics import COMPLETION_METRICS, Series, case_series, not_run_steps
 from runner.metrics import RUN_METRICS, TRACKER_METRICS, Source
 from runner.results import Case, Verdict
 from runner.slafile.rules import Rule
@@ -42,6 +42,11 @@ def judge_case(case: Case, rules: list[Rule], implicit: list[Rule]) -> list[Verd
                                     implicit=is_implicit))
         elif unheld is not None:
             verdicts.append(verdict(rule, None, reason=unheld, implicit=is_implicit))
+        elif rule.metric.step is not None and (missed := not_run_steps(
+                case, rule.metric.step,
+                ("traced",) if rule.metric.source is Source.TRACED else ("timed",))):
+            # a step some repeat never reached was not measured there: the case cannot pass
+            verdicts.append(verdict(rule, None, reason="; ".join(missed), implicit=is_implicit))
         elif not points:
             verdicts.append(verdict(rule, None, reason=_missing_reason(case, rule),
                                     implicit=is_implicit))
@@ -92,6 +97,9 @@ def _missing_reason(case: Case, rule: Rule) -> str:
                 "high-water mark cannot be reset at a phase's start); use tracker: tracemalloc")
     if metric.source is Source.TRACED:
         return "the traced run reported no Python heap: is the command a Python program?"
+    if metric.step is not None:
+        seen = list(dict.fromkeys(s.name for r in case.runs for s in r.steps))
+        return f"no step {metric.step!r} was measured (steps: {', '.join(seen) or 'none'})"
     if metric.phase is not None:
         seen = sorted({p.name for r in case.runs for p in r.phases})
         if metric.name == "peak" and seen:
