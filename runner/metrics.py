@@ -59,7 +59,8 @@ class MetricDef:
     scope: Scope = "run"
     title: str = ""  # its column title and plot label ("" - the name with spaces)
     # where its per-run value is read: the attribute of a ``Run`` (scope run), of a
-    # ``PhaseResult`` (phase) or of a ``Case`` (case); None - derived as ``per_size`` says
+    # ``PhaseResult`` (phase) or of a ``Case`` (case); a ``StepResult``'s ``run`` (step), read
+    # as the run metric M; None - derived as ``per_size`` says
     field: str | None = None
     per_size: str | None = None  # case scope: this run metric divided by the case's size
     born: str = ""  # the function (module.name under runner/) where its per-run value is born
@@ -197,7 +198,7 @@ METRICS: tuple[MetricDef, ...] = (
               "run metric M (`peak`, `rss_peak`, `duration`, `cpu_time`, `python_peak`, ...) of "
               "one step of a step scenario, measured in its own cgroup reading (the whole run's "
               "figure is the largest of its steps' peaks, the sum of their times and kills)",
-              scope="step", born="measure.assemble.assemble_steps"),
+              scope="step", field="run", born="measure.assemble.assemble_steps"),
 )
 
 # The tables other modules read, each derived from METRICS.
