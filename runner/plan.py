@@ -73,8 +73,8 @@ def case_rules(suite: Suite, scenario_name: str,
     the implicit ones that hold unless a written rule judges the same metric."""
     scenario = suite.scenarios[scenario_name]
     # a suite-wide step rule applies to the scenarios that have that step
-    shared = [r for r in suite.slas
-              if r.metric.step is None or not scenario.cannot_measure(r.metric)]
+    shared = [r for r in suite.slas if r.metric.step is None or not (
+        scenario.cannot_measure(r.metric) or (r.over and scenario.cannot_measure(r.over)))]
     return rules_for([*scenario.slas, *shared], params)
 
 

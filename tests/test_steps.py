@@ -15,6 +15,7 @@ import pytest
 
 from runner.errors import SpecError
 from runner.judging.statistics import case_metrics
+from runner.judging.steps import judge_ratios
 from runner.judging.verdicts import judge_case
 from runner.measure.assemble import assemble_steps
 from runner.results import Case, Run, StepResult
@@ -56,6 +57,8 @@ def steps_suite(folder: Path, first: str) -> None:
             slas:
               - step(incremental).peak < 100MiB
               - step(full).peak < 100MiB
+              - step(incremental).peak / step(full).peak < 0.5
+              - step(incremental).rss_peak / step(full).rss_peak < 10%
         """)
 
 
@@ -85,7 +88,15 @@ def test_planted_steps_are_measured_each_on_its_own(tmp_path: Path) -> None:
     verdicts = {v["rule"]: v["passed"] for v in case["verdicts"]}
     assert verdicts == {"step(incremental).peak < 100MiB": True,
                         "step(full).peak < 100MiB": False,
+                        "step(incremental).peak / step(full).peak < 0.5": True,
+                        "step(incremental).rss_peak / step(full).rss_peak < 10%": False,
                         "exit_code == 0": True, "oom_kills == 0": True}
+    # a ratio is judged in each run, both steps of the same run: its worst across the repeats
+    ratio = next(v for v in case["verdicts"] if v["rule"].startswith("step(incremental).peak /"))
+    assert ratio["metric"] == "step(incremental).peak / step(full).peak"
+    expected = max(run["steps"][2]["run"]["cgroup_peak"] / run["steps"][1]["run"]["cgroup_peak"]
+                   for run in timed)
+    assert ratio["value"] == pytest.approx(expected)
     # every report shows the steps
     assert "Steps" in run.stdout and "incremental" in run.stdout
     markdown = (tmp_path / "report.md").read_text()
@@ -108,8 +119,10 @@ def test_a_failing_step_leaves_the_next_not_run(tmp_path: Path) -> None:
         assert whole["exit_code"] == full["run"]["exit_code"]
     verdicts = {v["rule"]: v for v in case["verdicts"]}
     assert not any(v["passed"] for rule, v in verdicts.items() if rule.startswith("step("))
-    assert verdicts["step(incremental).peak < 100MiB"]["passed"] is None
-    assert "not run" in verdicts["step(incremental).peak < 100MiB"]["reason"]
+    for rule in ("step(incremental).peak < 100MiB",
+                 "step(incremental).peak / step(full).peak < 0.5"):
+        assert verdicts[rule]["passed"] is None
+        assert "not run" in verdicts[rule]["reason"]
     assert verdicts["exit_code == 0"]["passed"] is False
     assert "2 of 2" in run.stdout or "3 of 3" in run.stdout  # the step table's not-run count
 
@@ -147,6 +160,19 @@ def test_a_step_not_run_in_one_repeat_is_not_judged() -> None:
     assert judged.passed is None and "not run" in judged.reason
 
 
+def test_a_step_ratio_is_judged_per_run() -> None:
+    runs = [assemble_steps("timed", i, [StepResult(name="full", run=step_run(0, full, 1.0)),
+                                        StepResult(name="incremental", run=step_run(0, 30, 1.0))])
+            for i, full in enumerate((100, 60))]
+    case = Case(scenario="site", params={}, backend="cgroup", limit=None, runs=runs)
+    rule = parse_rule("step(incremental).peak / step(full).peak < 0.4")
+    (judged,) = judge_ratios(case, [rule])
+    assert judged.value == pytest.approx(0.5) and judged.passed is False  # the worst run: 30/60
+    assert judged.metric == "step(incremental).peak / step(full).peak"
+    (held,) = judge_ratios(case, [parse_rule("step(incremental).peak / step(full).peak < 60%")])
+    assert held.passed is True
+
+
 # --- the SLA file
 
 
@@ -182,6 +208,12 @@ def test_steps_are_read() -> None:
                  id="unknown-step-in-rule"),
     pytest.param(STEPS + "    slas: [step(full).peek < 1GiB]\n", 7, "did you mean 'peak'",
                  id="unknown-step-metric"),
+    pytest.param(STEPS + "    slas: ['step(full).peak / step(cold).peak < 0.5']\n", 7,
+                 "no step 'cold'", id="unknown-step-in-ratio"),
+    pytest.param(STEPS + "    slas: ['step(full).peak / step(incremental).duration < 2']\n", 7,
+                 "not in the same unit", id="ratio-of-units"),
+    pytest.param(STEPS + "    slas: ['step(full).peak / step(incremental).peak < 1GiB']\n", 7,
+                 "plain number or a percentage", id="ratio-bound-in-bytes"),
     pytest.param(STEPS.replace("shell: true", "shell: false"), 6, "needs 'shell: true'",
                  id="string-without-shell"),
     pytest.param(STEPS.replace("[build]", "[build, '{nope}']"), 5, "unknown placeholder",

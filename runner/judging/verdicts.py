@@ -34,8 +34,8 @@ def judge_case(case: Case, rules: list[Rule], implicit: list[Rule]) -> list[Verd
     # case can pass (runner.measure.assemble says how the limit did not hold)
     unheld = next((run.limit_changed for run in case.runs if run.limit_changed), None)
     for rule, is_implicit in [*((r, False) for r in rules), *((r, True) for r in implicit)]:
-        if rule.metric.source not in CASE_SOURCES:
-            continue
+        if rule.metric.source not in CASE_SOURCES or rule.over is not None:
+            continue  # a ratio of two steps: judging.steps
         points = series.get(rule.metric.key)
         if case.error is not None:
             verdicts.append(verdict(rule, None, reason=f"not measured: {case.error}",
@@ -51,12 +51,12 @@ def judge_case(case: Case, rules: list[Rule], implicit: list[Rule]) -> list[Verd
             verdicts.append(verdict(rule, None, reason=_missing_reason(case, rule),
                                     implicit=is_implicit))
         else:
-            judged = _judge_points(rule, points, approximate=case.approximate)
+            judged = judge_points(rule, points, approximate=case.approximate)
             verdicts.append(judged.model_copy(update={"implicit": is_implicit}))
     return verdicts
 
 
-def _judge_points(rule: Rule, points: Series, *, approximate: bool) -> Verdict:
+def judge_points(rule: Rule, points: Series, *, approximate: bool) -> Verdict:
     """A rule on values some of which may come from runs that did not complete.
 
     A run that did not complete (non-zero exit, signal, timeout, OOM kill) never makes a pass:

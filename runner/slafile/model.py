@@ -540,7 +540,8 @@ class Scenario(Settings):
                             f"rule {clip(rule.text)}: {key}={clip(value)} is not in the matrix ("
                             + ", ".join(map(clip, self.matrix[key])) + ")",
                             "slas", index, "when", key, position)
-            missing = self.cannot_measure(rule.metric)
+            missing = self.cannot_measure(rule.metric) or (
+                rule.over is not None and self.cannot_measure(rule.over))
             if missing:
                 raise NodeError(f"rule {clip(rule.text)}: {missing}", "slas", index)
 
@@ -644,7 +645,9 @@ class Suite(_Strict):
         # A suite-wide rule applies to every scenario that can measure its metric (a fit needs
         # sizes, a leak figure a leak entry point), so 'when' only has to match one of them.
         for index, rule in enumerate(self.slas):
-            reasons = [s.cannot_measure(rule.metric) for s in self.scenarios.values()]
+            reasons = [s.cannot_measure(rule.metric) or (
+                rule.over is not None and s.cannot_measure(rule.over))
+                for s in self.scenarios.values()]
             if all(reasons):
                 raise NodeError(f"rule {clip(rule.text)} applies to no scenario: {reasons[0]}",
                                 "slas", index)

@@ -37,6 +37,13 @@ class Rule:
     when: Mapping[str, tuple[int | str, ...]] = field(default_factory=dict)
     file: str | None = None
     line: int | None = None
+    # a ratio of two steps' figures, ``step(a).peak / step(b).peak < 0.5``: metric / over
+    over: MetricRef | None = None
+
+    @property
+    def metric_key(self) -> str:
+        """The metric as the rule writes it (a ratio: both sides)."""
+        return self.metric.key if self.over is None else f"{self.metric.key} / {self.over.key}"
 
     def holds(self, value: float) -> bool:
         return OPERATORS[self.op](value, self.bound)
@@ -80,6 +87,8 @@ def parse_rule(text: str, *, stat: Stat = "worst",
         raise ValueError(
             f"cannot read rule {clip(stripped)}; write METRIC OP VALUE, e.g. 'peak < 2GiB' "
             "(OP is one of < <= > >= == !=)")
+    if "/" in metric_text and metric_text.startswith("step("):
+        return _step_ratio(stripped, metric_text, match.group(), bound_text, stat, when)
     metric = parse_metric(metric_text)
     try:
         bound = parse(metric.kind, bound_text)
@@ -102,3 +111,25 @@ def _describe(kind: Kind) -> str:
         Kind.RATIO: "a ratio (e.g. 10%)",
         Kind.NUMBER: "a plain number",
     }[kind]
+
+
+def _step_ratio(text: str, metric_text: str, op: str, bound_text: str, stat: Stat,
+                when: Mapping[str, tuple[int | str, ...]] | None) -> Rule:
+    """``step(incremental).peak / step(full).peak < 0.5``: two steps' figures of the same
+    unit, divided in each run; the bound is a plain number or a percentage."""
+    top_text, _, bottom_text = metric_text.partition("/")
+    top, bottom = parse_metric(top_text), parse_metric(bottom_text)
+    if top.step is None or bottom.step is None:
+        raise ValueError(f"{clip(text)}: a ratio divides two steps' figures, e.g. "
+                         "'step(incremental).peak / step(full).peak < 0.5'")
+    if top.kind != bottom.kind:
+        raise ValueError(f"{clip(text)}: {top.key} and {bottom.key} are not in the same unit")
+    if top.source != bottom.source:
+        raise ValueError(f"{clip(text)}: {top.key} and {bottom.key} come from different runs "
+                         "(a heap figure from the traced run, the others from timed runs)")
+    try:
+        bound = parse(Kind.RATIO, bound_text)
+    except UnitError as exc:
+        raise ValueError(f"a ratio is a plain number or a percentage: {exc}") from None
+    return Rule(text=text, metric=top, op=op, bound=bound,  # type: ignore[arg-type]
+                stat=stat, when=dict(when or {}), over=bottom)
