@@ -29,9 +29,9 @@ from runner.backends.interface import Backend, BackendOptions, CaseEnvironment, 
 from runner.errors import MemslaError, UsageError
 from runner.inbuild import reaper
 from runner.measure import staging
-from runner.measure.assemble import assemble, assemble_run
+from runner.measure.assemble import assemble, assemble_run, assemble_steps
 from runner.plan import CasePlan, fill
-from runner.results import Case, RunKind
+from runner.results import Case, Run, RunKind, StepResult
 from runner.slafile.model import Scenario, python_version
 from runner.workload import project as projects
 from runner.workload.cache import (
@@ -143,7 +143,6 @@ class Executor:
     def _run_all(self, plan: CasePlan, backend: Backend, case: Case, work: Path,
                  cpus: tuple[int, ...] | None = None) -> None:
         scenario = plan.scenario
-        workdir_template = scenario.workdir
         values: dict[str, object] = dict(plan.params)
         fixture = None
         if scenario.generate is not None:
@@ -154,7 +153,7 @@ class Executor:
         env, options = self.environment(plan, backend)
         stage = staging.stage(self.cache)
         kinds: list[RunKind] = []
-        if scenario.command is not None:
+        if scenario.command is not None or scenario.steps is not None:
             warmups: list[RunKind] = ["warmup"] * plan.settings.warmup
             timed: list[RunKind] = ["timed"] * plan.settings.repeats
             kinds = warmups + timed
@@ -175,31 +174,16 @@ class Executor:
                 copy = run_dir / "fixture_copy"
                 shutil.copytree(fixture, copy, symlinks=True,
                                 ignore=shutil.ignore_patterns(COMPLETE))
-            paths = backend.placeholder_paths(fixture, output, scratch, copy)
-            filled = {**values, **paths}
-            argv = self._argv(plan, filled, env, kind)
-            run_env = {**env, **{k: fill(v, filled) for k, v in scenario.env.items()},
-                       **staging.probe_settings(phases=scenario.phases,
-                                                stack_depth=plan.settings.stack_depth,
-                                                tracker=plan.settings.tracker,
-                                                native=plan.settings.native)}
-            if "PYTHONPATH" in env and "PYTHONPATH" in scenario.env:  # the project's stays
-                run_env["PYTHONPATH"] += os.pathsep + env["PYTHONPATH"]
-            # by default the build starts in its input: the writable copy where it has one
-            workdir = Path(fill(workdir_template, filled) if workdir_template else (
-                paths["fixture_copy"] or paths["fixture"] or self.spec_dir))
-            if backend.uses_host_environment and not workdir.is_dir():
-                raise UsageError(f"the build's workdir {workdir} is not a folder")
-            request = RunRequest(
-                argv=argv, env=run_env, workdir=workdir, limit=plan.settings.limit,
-                timeout=plan.settings.timeout, sample_interval=plan.settings.sample_interval,
-                trace=kind == "traced", probe_stage=stage, probe_out=probe_out, output=output,
-                scratch=scratch, fixture=fixture, fixture_copy=copy, options=options, cpus=cpus)
+            site = _RunSite(plan, backend, kind, index, values, env, fixture, copy, output,
+                            stage, options, cpus)
             before = after
             started = time.monotonic()
-            readings = backend.run(request)
+            if scenario.steps is not None and kind != "leak":
+                run = self._run_steps(site, run_dir)
+            else:
+                run = self._build(site, self._argv(plan, site.filled(scratch), env, kind),
+                                  scratch, probe_out)
             ended = time.monotonic()
-            run = assemble_run(kind, index, readings, probe_out)
             if fixture is not None:
                 after = fixture_state(fixture)
                 run.fixture_changed = fixture_change(before, after)
@@ -216,21 +200,100 @@ class Executor:
             if not self.keep_outputs:
                 shutil.rmtree(run_dir, ignore_errors=True)
 
+    def _build(self, site: _RunSite, argv: list[str], scratch: Path, probe_out: Path) -> Run:
+        """One build of a run, through the backend, with the run's placeholders filled."""
+        plan, scenario = site.plan, site.plan.scenario
+        filled = site.filled(scratch)
+        run_env = {**site.env, **{k: fill(v, filled) for k, v in scenario.env.items()},
+                   **staging.probe_settings(phases=scenario.phases,
+                                            stack_depth=plan.settings.stack_depth,
+                                            tracker=plan.settings.tracker,
+                                            native=plan.settings.native)}
+        if "PYTHONPATH" in site.env and "PYTHONPATH" in scenario.env:  # the project's stays
+            run_env["PYTHONPATH"] += os.pathsep + site.env["PYTHONPATH"]
+        # by default the build starts in its input: the writable copy where it has one
+        workdir = Path(fill(scenario.workdir, filled) if scenario.workdir else (
+            str(filled["fixture_copy"]) or str(filled["fixture"]) or self.spec_dir))
+        if site.backend.uses_host_environment and not workdir.is_dir():
+            raise UsageError(f"the build's workdir {workdir} is not a folder")
+        request = RunRequest(
+            argv=argv, env=run_env, workdir=workdir, limit=plan.settings.limit,
+            timeout=plan.settings.timeout, sample_interval=plan.settings.sample_interval,
+            trace=site.kind == "traced", probe_stage=site.stage, probe_out=probe_out,
+            output=site.output, scratch=scratch, fixture=site.fixture,
+            fixture_copy=site.fixture_copy, options=site.options, cpus=site.cpus)
+        return assemble_run(site.kind, site.index, site.backend.run(request), probe_out)
+
+    def _run_steps(self, site: _RunSite, run_dir: Path) -> Run:
+        """A step scenario's run: its steps in order, each a build of its own (its own cgroup
+        reading, scratch and probe folders) on the run's one fixture copy and output folder;
+        a step that does not complete leaves the steps after it not run."""
+        steps = site.plan.scenario.steps
+        assert steps is not None
+        done: list[StepResult] = []
+        for position, step in enumerate(steps):
+            if any(s.run is None or not s.run.completed for s in done):
+                done.append(StepResult(name=step.name))
+                continue
+            self.on_progress(f"{site.plan.label}: {site.kind} run {site.index + 1}, step "
+                             f"{step.name} ({position + 1}/{len(steps)})")
+            folder = run_dir / "steps" / f"{position}-{step.name}"
+            scratch, probe_out = folder / "scratch", folder / "probe"
+            for made in (scratch, probe_out):
+                made.mkdir(parents=True)
+            argv = self._command_argv(step.command, site.filled(scratch), site.env)
+            done.append(StepResult(name=step.name,
+                                   run=self._build(site, argv, scratch, probe_out)))
+        return assemble_steps(site.kind, site.index, done)
+
     def _argv(self, plan: CasePlan, values: dict[str, object], env: dict[str, str],
               kind: RunKind) -> list[str]:
-        command = plan.scenario.command
         if kind == "leak":
-            argv = leak_argv(plan.scenario, values)
-        elif isinstance(command, str):
+            return self._found(leak_argv(plan.scenario, values), env)
+        command = plan.scenario.command
+        assert command is not None
+        return self._command_argv(command, values, env)
+
+    def _command_argv(self, command: list[str] | str, values: dict[str, object],
+                      env: dict[str, str]) -> list[str]:
+        """A command filled in: a string through the shell, a list as it is, its program
+        found on the environment's PATH (the virtualenv's first)."""
+        if isinstance(command, str):
             return ["/bin/sh", "-c", fill(command, values)]
-        else:
-            assert command is not None
-            argv = [fill(part, values) for part in command]
+        return self._found([fill(part, values) for part in command], env)
+
+    @staticmethod
+    def _found(argv: list[str], env: dict[str, str]) -> list[str]:
         if "PATH" in env and "/" not in argv[0]:
             found = shutil.which(argv[0], path=env["PATH"])
             if found:
                 argv[0] = found
         return argv
+
+
+@dataclass(frozen=True)
+class _RunSite:
+    """What every build of one run shares: its case, kind, placeholders' values, environment
+    and folders (a step scenario's steps share the fixture copy and the output folder)."""
+
+    plan: CasePlan
+    backend: Backend
+    kind: RunKind
+    index: int
+    values: Mapping[str, object]
+    env: dict[str, str]
+    fixture: Path | None
+    fixture_copy: Path | None
+    output: Path
+    stage: Path
+    options: BackendOptions | None
+    cpus: tuple[int, ...] | None
+
+    def filled(self, scratch: Path) -> dict[str, object]:
+        """The matrix values and the path placeholders as the build sees them."""
+        paths = self.backend.placeholder_paths(self.fixture, self.output, scratch,
+                                               self.fixture_copy)
+        return {**self.values, **paths}
 
 
 def fixture_state(fixture: Path) -> dict[str, tuple[int, int]]:

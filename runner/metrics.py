@@ -43,7 +43,9 @@ class Source(str, Enum):
 #   leak  - the leak mode's trend over repeated calls in one process
 #   history - a run metric's change against the base branch's recorded history:
 #           ``regression(peak)``
-Scope = Literal["run", "case", "phase", "fit", "leak", "history"]
+#   step  - a run metric of one step of a step scenario, read from that step's own run:
+#           ``step(incremental).peak``
+Scope = Literal["run", "case", "phase", "fit", "leak", "history", "step"]
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ class MetricDef:
     scope: Scope = "run"
     title: str = ""  # its column title and plot label ("" - the name with spaces)
     # where its per-run value is read: the attribute of a ``Run`` (scope run), of a
-    # ``PhaseResult`` (phase) or of a ``Case`` (case); None - derived as ``per_size`` says
+    # ``PhaseResult`` (phase) or of a ``Case`` (case); a ``StepResult``'s ``run`` (step), read
+    # as the run metric M; None - derived as ``per_size`` says
     field: str | None = None
     per_size: str | None = None  # case scope: this run metric divided by the case's size
     born: str = ""  # the function (module.name under runner/) where its per-run value is born
@@ -78,6 +81,8 @@ class MetricDef:
         """How a rule writes it, with placeholders: ``phase(NAME).peak``, ``per_page(M)``."""
         if self.scope == "phase":
             return f"phase(NAME).{self.name}"
+        if self.scope == "step":
+            return "step(NAME).M"
         if self.scope in ("fit", "history"):
             return f"{self.name}(M)"
         return self.name
@@ -190,6 +195,11 @@ METRICS: tuple[MetricDef, ...] = (
               "...) against the base branch's recent history (`--history`): a rule on it fails "
               "only where a significance test says the change is real and it exceeds the bound",
               scope="history", born="judging.history_base.judge_regression"),
+    MetricDef("step", Kind.BYTES, Source.TIMED,
+              "run metric M (`peak`, `rss_peak`, `duration`, `cpu_time`, `python_peak`, ...) of "
+              "one step of a step scenario, measured in its own cgroup reading (the whole run's "
+              "figure is the largest of its steps' peaks, the sum of their times and kills)",
+              scope="step", field="run", born="measure.assemble.assemble_steps"),
 )
 
 # The tables other modules read, each derived from METRICS.
@@ -203,6 +213,8 @@ OTHER_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == 
 HISTORY_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == "history"}
 # The run metrics a history can hold and judge: per-run figures, not completion facts.
 HISTORIED = tuple(m.name for m in RUN_METRICS.values() if m.scope == "run" and not m.every_run)
+# A step has every figure of a run (step(NAME).M): read from the step's own ``Run``.
+STEP_METRICS: dict[str, MetricDef] = {m.name: m for m in RUN_METRICS.values() if m.scope == "run"}
 FITTABLE = tuple(m.name for m in RUN_METRICS.values() if m.fittable)
 # A fit is judged only across at least this many sizes: two points always fit a line exactly,
 # so R^2 and the prediction interval mean nothing. The SLA file is checked against it at load.
@@ -221,6 +233,7 @@ def baseline_growth(of: str) -> MetricDef:
 
 _REF = re.compile(
     r"^(?:phase\((?P<phase>[^()]+)\)\.(?P<phase_metric>\w+)"
+    r"|step\((?P<step>[^()]+)\)\.(?P<step_metric>\w+)"
     r"|(?P<name>\w+)(?:\((?P<arg>\w+)\))?)$"
 )
 
@@ -234,11 +247,14 @@ class MetricRef:
     phase: str | None = None
     of: str | None = None  # the memory metric a fit metric describes
     across: Across | None = None  # a rule across matrix values: the two cases it compares
+    step: str | None = None  # step(NAME).M: the run metric ``name`` of that step
 
     @property
     def key(self) -> str:
         if self.across is not None:
             return self.across.text(self.name)
+        if self.step is not None:
+            return f"step({self.step}).{self.name}"
         if self.phase is not None:
             return f"phase({self.phase}).{self.name}"
         if self.of is not None:
@@ -253,7 +269,7 @@ class MetricRef:
     def baseline_growth(self) -> bool:
         """``peak_growth``: a relative change against a baseline (a phase's ``python_growth``
         is bytes the phase added)."""
-        return (self.phase is None and self.name.endswith(GROWTH_SUFFIX)
+        return (self.phase is None and self.step is None and self.name.endswith(GROWTH_SUFFIX)
                 and self.name not in RUN_METRICS)
 
     @property
@@ -363,6 +379,8 @@ def _selector(text: str) -> Selector:
 
 
 def definition_of(ref: MetricRef) -> MetricDef:
+    if ref.step is not None:  # a step's figure is defined as the run's
+        return RUN_METRICS[ref.name]
     if ref.phase is not None:
         return PHASE_METRICS[ref.name]
     if ref.name in FIT_METRICS:
@@ -382,6 +400,7 @@ def all_names() -> list[str]:
     names += [f"{name}(M)" for name in HISTORY_METRICS]
     names += [f"{name}{GROWTH_SUFFIX}" for name in RUN_METRICS]
     names += [f"phase(NAME).{name}" for name in PHASE_METRICS]
+    names += [f"step(NAME).{name}" for name in STEP_METRICS]
     return names
 
 
@@ -405,6 +424,16 @@ def parse_metric(text: str) -> MetricRef:
             raise ValueError(f"unknown phase metric {clip(name)}{hint}; phases have "
                              f"{', '.join(PHASE_METRICS)}")
         return MetricRef(name=name, phase=phase)
+    if match.group("step") is not None:
+        name, step = match.group("step_metric"), match.group("step").strip()
+        if not step:
+            raise ValueError(f"{clip(text.strip())}: the step name is empty")
+        if name not in STEP_METRICS:
+            close = difflib.get_close_matches(name, STEP_METRICS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown step metric {clip(name)}{hint}; steps have "
+                             f"{', '.join(STEP_METRICS)}")
+        return MetricRef(name=name, step=step)
     name, arg = match.group("name"), match.group("arg")
     if name in FIT_METRICS:
         if arg is not None and arg not in FITTABLE:
@@ -415,9 +444,10 @@ def parse_metric(text: str) -> MetricRef:
             raise ValueError(f"{name}({arg or ''}) takes the run metric it compares: one of "
                              f"{', '.join(HISTORIED)}")
         return MetricRef(name=name, of=arg)
-    if name == "phase" and arg is not None:
-        raise ValueError(f"{clip(text.strip())} needs the phase's metric, e.g. "
-                         f"phase({arg}).python_peak; phases have {', '.join(PHASE_METRICS)}")
+    if name in ("phase", "step") and arg is not None:
+        raise ValueError(f"{clip(text.strip())} needs the {name}'s metric, e.g. "
+                         f"{name}({arg}).peak; {name}s have "
+                         f"{', '.join(PHASE_METRICS if name == 'phase' else STEP_METRICS)}")
     if arg is not None:
         raise ValueError(f"metric {clip(name)} takes no argument")
     known = name in RUN_METRICS or name in OTHER_METRICS or (

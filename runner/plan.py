@@ -84,7 +84,10 @@ def case_rules(suite: Suite, scenario_name: str,
     """The rules that apply to one case: those written (the scenario's, then the suite's), and
     the implicit ones that hold unless a written rule judges the same metric."""
     scenario = suite.scenarios[scenario_name]
-    return rules_for([*scenario.slas, *suite.slas], params)
+    # a suite-wide step rule applies to the scenarios that have that step
+    shared = [r for r in suite.slas if r.metric.step is None or not (
+        scenario.cannot_measure(r.metric) or (r.over and scenario.cannot_measure(r.over)))]
+    return rules_for([*scenario.slas, *shared], params)
 
 
 def rules_for(rules: Sequence[Rule], params: Mapping[str, int | str]

@@ -38,6 +38,10 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
       (``peak(parallel=true) / peak(parallel=false) < 1.3``) judged on each pair of cases, with
       both sides' values (``runner.judging.across``). A field with a default: a version 2 to 6
       file reads without it.
+  8 - a run of a step scenario stores its steps (``Run.steps``: each step's name and its own
+      ``Run``, None for a step not run because one before it failed); the run's own figures
+      are made of its steps' (``runner.measure.assemble.assemble_steps``). A field with a
+      default: a version 2 to 7 file reads without it.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runner.metrics import STATISTICS, case_label, params_label, pick
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
 
@@ -244,6 +248,8 @@ class Run(_Model):
     ended: float | None = None
     cpus: list[int] | None = None  # the CPUs the build was confined to (None: not confined)
     neighbours: list[str] = Field(default_factory=list)  # cases with a run at the same time
+    # a step scenario's steps, in order, each measured on its own (version 7)
+    steps: list[StepResult] = Field(default_factory=list)
 
     @property
     def completed(self) -> bool:
@@ -275,6 +281,21 @@ class Run(_Model):
         last = [line.strip() for line in self.stderr_tail.splitlines() if line.strip()][-1:]
         return f"{self.kind} run {self.index + 1} did not complete: {how}" + (
             f" ({last[0][:200]})" if last else "")
+
+
+class StepResult(_Model):
+    """One step of a step scenario's run: its own build, in its own cgroup reading, on the
+    fixture copy the steps before it left."""
+
+    name: str
+    run: Run | None = None  # None: not run, because a step before it did not complete
+
+    @property
+    def not_run(self) -> bool:
+        return self.run is None
+
+
+Run.model_rebuild()
 
 
 class Stats(_Model):
@@ -697,7 +718,7 @@ class Results(_Model):
             version = 2
         if version in (2, 3, 4):  # 2 -> 3 -> 4 only added fields
             data = {**upgrade_heap_figures(data), "schema_version": SCHEMA_VERSION}
-        elif version in (5, 6):  # 5 -> 6 -> 7 only added fields
+        elif version in (5, 6, 7):  # 5 -> ... -> 8 only added fields
             data = {**data, "schema_version": SCHEMA_VERSION}
         elif version != SCHEMA_VERSION:
             raise ValueError(f"{path}: results schema version {version!r}; this memsla reads "

@@ -29,7 +29,7 @@ from runner.metrics import (
     Source,
     baseline_growth,
 )
-from runner.results import Case, PhaseResult, Run
+from runner.results import Case, PhaseResult, Run, StepResult
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -42,7 +42,7 @@ JUDGED_IN = {Source.TIMED: "`judging.verdicts.judge_case`",
              Source.LEAK: "`judging.leaks.judge`, stored as `LeakFinding`s",
              Source.BASELINE: "`judging.baseline.judge_growth`",
              Source.HISTORY: "`judging.history_base.judge_regression`"}
-HOLDERS: dict[str, type] = {"run": Run, "phase": PhaseResult, "case": Case}
+HOLDERS: dict[str, type] = {"run": Run, "phase": PhaseResult, "case": Case, "step": StepResult}
 
 
 def documented() -> list[MetricDef]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from runner.judging import across, leaks, phases, scaling
+from runner.judging import across, leaks, phases, scaling, steps
 from runner.judging.baseline import attach_grown_sites, judge_growth
 from runner.judging.history_base import HistoryBase, judge_history
 from runner.judging.outlook import add_outlooks
@@ -63,7 +63,9 @@ def _judge_cases(results: Results,
     results.scenarios = []
     for case in results.cases:
         case.metrics = case_metrics(case)
-        case.verdicts = judge_case(case, *rules_of(case))
+        written, implicit = rules_of(case)
+        case.verdicts = [*judge_case(case, written, implicit),
+                         *steps.judge_ratios(case, written)]
 
 
 def analyse_scenario(name: str, cases: list[Case], rules: list[Rule],

@@ -63,6 +63,7 @@ def case_series(case: Case) -> dict[str, Series]:
                 series[metric.name] = [(run, value / size)
                                        for run, value in series[metric.per_size]]
     series.update(_phase_series(timed, traced))
+    series.update(_step_series(timed, traced))
     return series
 
 
@@ -97,6 +98,32 @@ def _phase_series(timed: list[Run], traced: list[Run]) -> dict[str, Series]:
                 if metric.source is source:
                     _per_run(series, run, metric)
     return dict(series)
+
+
+def _step_series(timed: list[Run], traced: list[Run]) -> dict[str, Series]:
+    """A step scenario's figures per step, ``step(NAME).M``: each read from the step's own run
+    as the run metric M is read from a run (timed figures from the timed runs' steps, heap
+    figures from the traced run's). A step not run gives no value."""
+    series: dict[str, Series] = defaultdict(list)
+    for runs, getters in ((timed, TIMED_VALUES), (traced, TRACED_VALUES)):
+        for run in runs:
+            for step in run.steps:
+                if step.run is None:
+                    continue
+                for name, getter in getters.items():
+                    value = getter(step.run)
+                    if value is not None:
+                        series[f"step({step.name}).{name}"].append((step.run, float(value)))
+    return dict(series)
+
+
+def not_run_steps(case: Case, step: str, kinds: tuple[str, ...]) -> list[str]:
+    """How the runs of ``kinds`` that did not run step ``step`` failed, in words."""
+    said = []
+    for run in case.runs:
+        if run.kind in kinds and any(s.name == step and s.run is None for s in run.steps):
+            said.append(f"step {step!r} was not run: {run.failure or 'a step before it failed'}")
+    return said
 
 
 def _per_run(series: dict[str, Series], run: Run, metric: MetricDef) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.judging.statistics import COMPLETION_METRICS, Series, case_series
+from runner.judging.statistics import COMPLETION_METRICS, Series, case_series, not_run_steps
 from runner.metrics import RUN_METRICS, TRACKER_METRICS, Source
 from runner.results import Case, Verdict
 from runner.slafile.rules import Rule
@@ -34,24 +34,29 @@ def judge_case(case: Case, rules: list[Rule], implicit: list[Rule]) -> list[Verd
     # case can pass (runner.measure.assemble says how the limit did not hold)
     unheld = next((run.limit_changed for run in case.runs if run.limit_changed), None)
     for rule, is_implicit in [*((r, False) for r in rules), *((r, True) for r in implicit)]:
-        if rule.metric.source not in CASE_SOURCES:
-            continue
+        if rule.metric.source not in CASE_SOURCES or rule.over is not None:
+            continue  # a ratio of two steps: judging.steps
         points = series.get(rule.metric.key)
         if case.error is not None:
             verdicts.append(verdict(rule, None, reason=f"not measured: {case.error}",
                                     implicit=is_implicit))
         elif unheld is not None:
             verdicts.append(verdict(rule, None, reason=unheld, implicit=is_implicit))
+        elif rule.metric.step is not None and (missed := not_run_steps(
+                case, rule.metric.step,
+                ("traced",) if rule.metric.source is Source.TRACED else ("timed",))):
+            # a step some repeat never reached was not measured there: the case cannot pass
+            verdicts.append(verdict(rule, None, reason="; ".join(missed), implicit=is_implicit))
         elif not points:
             verdicts.append(verdict(rule, None, reason=_missing_reason(case, rule),
                                     implicit=is_implicit))
         else:
-            judged = _judge_points(rule, points, approximate=case.approximate)
+            judged = judge_points(rule, points, approximate=case.approximate)
             verdicts.append(judged.model_copy(update={"implicit": is_implicit}))
     return verdicts
 
 
-def _judge_points(rule: Rule, points: Series, *, approximate: bool) -> Verdict:
+def judge_points(rule: Rule, points: Series, *, approximate: bool) -> Verdict:
     """A rule on values some of which may come from runs that did not complete.
 
     A run that did not complete (non-zero exit, signal, timeout, OOM kill) never makes a pass:
@@ -92,6 +97,9 @@ def _missing_reason(case: Case, rule: Rule) -> str:
                 "high-water mark cannot be reset at a phase's start); use tracker: tracemalloc")
     if metric.source is Source.TRACED:
         return "the traced run reported no Python heap: is the command a Python program?"
+    if metric.step is not None:
+        seen = list(dict.fromkeys(s.name for r in case.runs for s in r.steps))
+        return f"no step {metric.step!r} was measured (steps: {', '.join(seen) or 'none'})"
     if metric.phase is not None:
         seen = sorted({p.name for r in case.runs for p in r.phases})
         if metric.name == "peak" and seen:

@@ -11,7 +11,7 @@ from pathlib import Path
 from runner.measure.leak_records import read_leak
 from runner.measure.probe_records import ProbeData, read_probe_dir
 from runner.measure.readings import Readings
-from runner.results import LeakRecord, LimitChange, PythonHeap, Run, RunKind
+from runner.results import LeakRecord, LimitChange, PythonHeap, Run, RunKind, StepResult, Timeline
 from runner.units import format_bytes, format_seconds
 
 NO_LIMIT_NOTE = "no memory limit was set: the build could use all of the host's memory"
@@ -55,6 +55,66 @@ def assemble(kind: RunKind, index: int, readings: Readings, probe: ProbeData,
         tracker_error=probe.tracker_error if kind == "traced" else None,
         notes=[*([changed] if changed else []), *notes(readings, run_limit), *readings.notes,
                *probe.problems])
+
+
+def assemble_steps(kind: RunKind, index: int, steps: list[StepResult]) -> Run:
+    """One run of a step scenario, made of its steps' own runs (each assembled from its own
+    readings): the steps are kept as they are (``Run.steps``), and the run's figures are the
+    whole sequence's. Peaks (cgroup, RSS, heap) are the largest of the steps', since each step
+    was a build of its own; durations, CPU times, OOM kills and memray's bytes and calls
+    allocated are summed; the heap at exit and
+    the blocks held are the last step's that ran; the exit status and how the run failed are
+    the first step's that did not complete (the steps after it were not run). The timeline is
+    the steps' timelines one after the other."""
+    ran = [step.run for step in steps if step.run is not None]
+    failed = next((run for run in ran if not run.completed), None)
+    last = failed or ran[-1]
+
+    def largest(field: str) -> int | None:
+        values = [getattr(run, field) for run in ran if getattr(run, field) is not None]
+        return max(values) if values else None
+
+    cpu = [run.cpu_time for run in ran if run.cpu_time is not None]
+    kills = sum(run.oom_kills for run in ran)
+    changed = next((run.limit_changed for run in ran if run.limit_changed), None)
+    not_run = [step.name for step in steps if step.run is None]
+    said = [f"steps not run, as step {_step_of(steps, failed)!r} did not complete: "
+            + ", ".join(not_run)] if not_run and failed is not None else []
+    return Run(
+        kind=kind, index=index, exit_code=last.exit_code, signal=last.signal,
+        timed_out=last.timed_out, oom_killed=kills > 0, oom_kills=kills,
+        duration=sum(run.duration for run in ran), cpu_time=sum(cpu) if cpu else None,
+        cgroup_peak=largest("cgroup_peak"), rss_peak=largest("rss_peak"),
+        cache_peak=largest("cache_peak"), limit=ran[0].limit, limit_changed=changed,
+        limit_changes=[c for run in ran for c in run.limit_changes],
+        approximate=any(run.approximate for run in ran),
+        python=[heap for run in ran for heap in run.python],
+        python_peak=largest("python_peak"), python_final=last.python_final,
+        allocations=last.allocations, allocated=_total([run.allocated for run in ran]),
+        allocation_calls=_total([run.allocation_calls for run in ran]),
+        phases=[phase for run in ran for phase in run.phases], timeline=_joined(ran),
+        stderr_tail=last.stderr_tail,
+        tracker_error=next((run.tracker_error for run in ran if run.tracker_error), None),
+        notes=[*said, *dict.fromkeys(note for run in ran for note in run.notes)], steps=steps)
+
+
+def _step_of(steps: list[StepResult], run: Run | None) -> str:
+    return next((step.name for step in steps if step.run is run), "")
+
+
+def _joined(runs: list[Run]) -> Timeline | None:
+    """The steps' timelines one after the other, each from where the one before it ended."""
+    lines = [run.timeline for run in runs if run.timeline is not None]
+    if len(lines) != len(runs) or not lines:
+        return None
+    joined = Timeline(interval=lines[0].interval)
+    offset = 0.0
+    for run, line in zip(runs, lines, strict=True):
+        joined.t.extend(round(offset + t, 4) for t in line.t)
+        joined.cgroup.extend(line.cgroup)
+        joined.anon.extend(line.anon)
+        offset += run.duration
+    return joined
 
 
 def approximate(readings: Readings) -> bool:

@@ -173,3 +173,33 @@ class Baseline:
     def median(self, label: str, metric: str) -> float | None:
         case = self.cases.get(label)
         return None if case is None else case.pick(metric)
+
+
+# The columns of every report's step table: each step's figures, median of its repeats.
+STEP_COLUMNS = ("peak", "rss_peak", "duration", "cpu_time", "python_peak")
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """One step of a step scenario's case, as the reports show it: its stored figures (median
+    of the repeats, with their noise) and in how many runs it was not run."""
+
+    case: str
+    step: str
+    figures: tuple[str, ...]  # formatted, in STEP_COLUMNS' order
+    not_run: int
+    runs: int
+
+
+def step_rows(results: Results) -> list[StepRow]:
+    rows = []
+    for case in results.cases:
+        measured = [run for run in case.runs if run.steps and run.kind in ("timed", "traced")]
+        names = list(dict.fromkeys(step.name for run in measured for step in run.steps))
+        for name in names:
+            figures = tuple(with_noise(metric, case.metrics.get(f"step({name}).{metric}"))
+                            for metric in STEP_COLUMNS)
+            missed = sum(1 for run in measured for step in run.steps
+                         if step.name == name and step.run is None)
+            rows.append(StepRow(case.label, name, figures, missed, len(measured)))
+    return rows

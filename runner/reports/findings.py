@@ -1,5 +1,5 @@
 """Terminal tables of the scenario-level findings the judging stage stored: scaling fits, leak
-trends and phases."""
+trends, phases and steps."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from runner.metrics import MIN_SIZES, case_label
+from runner.metrics import METRIC_TITLES, MIN_SIZES, case_label
+from runner.reports.common import STEP_COLUMNS, step_rows
 from runner.results import LeakFinding, Results
 from runner.units import format_bytes, format_seconds
 
@@ -22,6 +23,7 @@ def render(results: Results, console: Console) -> None:
     scaling_table(results, console)
     leak_table(results, console)
     phase_table(results, console)
+    step_table(results, console)
 
 
 def scaling_table(results: Results, console: Console) -> None:
@@ -92,5 +94,17 @@ def phase_table(results: Results, console: Console) -> None:
                               format_bytes(row.python_peak), format_bytes(row.python_growth),
                               format_bytes(row.peak), format_bytes(row.growth),
                               format_seconds(row.duration))
+    if table.row_count:
+        console.print(table)
+
+
+def step_table(results: Results, console: Console) -> None:
+    table = Table(title="Steps (each its own cgroup reading; median of timed runs, heap from the "
+                  "traced run)", title_justify="left")
+    for column in ("case", "step", *(METRIC_TITLES[m] for m in STEP_COLUMNS), "not run"):
+        table.add_column(column, justify="left" if column in ("case", "step") else "right")
+    for row in step_rows(results):
+        table.add_row(escape(row.case), escape(row.step), *row.figures,
+                      f"{row.not_run} of {row.runs}" if row.not_run else "-")
     if table.row_count:
         console.print(table)

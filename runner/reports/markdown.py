@@ -13,6 +13,7 @@ from typing import TextIO
 from runner.judging.baseline import context_differences
 from runner.metrics import KEY_METRICS, METRIC_TITLES, TRACKER_METRICS
 from runner.reports.common import (
+    STEP_COLUMNS,
     Baseline,
     VerdictRow,
     describe_value,
@@ -23,6 +24,7 @@ from runner.reports.common import (
     grown_sites,
     relative_change,
     status_word,
+    step_rows,
     summary_line,
     verdict_rows,
     verdict_text,
@@ -118,6 +120,20 @@ def measured_table(results: Results, baseline: Results | None) -> list[str]:
     return lines
 
 
+def step_table(results: Results) -> list[str]:
+    """Each step of the step scenarios: its own figures (medians), and the runs it missed."""
+    rows = step_rows(results)
+    if not rows:
+        return []
+    header = ["case", "step", *(METRIC_TITLES[m] for m in STEP_COLUMNS), "not run"]
+    lines = ["<details><summary>Steps (each its own cgroup reading)</summary>", "",
+             "| " + " | ".join(header) + " |", "|---|---|" + "--:|" * (len(header) - 2)]
+    lines += ["| " + " | ".join([cell(row.case), cell(row.step), *map(cell, row.figures),
+                                 f"{row.not_run} of {row.runs}" if row.not_run else "-"]) + " |"
+              for row in rows]
+    return [*lines, "", "</details>", ""]
+
+
 def headline(results: Results) -> str:
     status, _, rest = summary_line(results).partition(": ")
     return f"{STATUS_ICONS[results.status]} memsla {status}: {rest}"
@@ -150,6 +166,7 @@ def body(results: Results, baseline: Results | None, *, level: int = 2) -> list[
     lines += ["", "<details><summary>Measured (median of timed runs ± their run-to-run noise; "
               "heap from the traced run)</summary>", "", *measured_table(results, baseline), "",
               "</details>", ""]
+    lines += step_table(results)
     if results.history is not None:
         lines += [*history_section(results.history, level=level + 1), ""]
     grown = grown_sites(results) if baseline is not None else []

@@ -59,6 +59,7 @@ MAX_STACK_DEPTH = 64
 MAX_PHASES = 64  # zero-code phases of one scenario
 PHASE_NAME = re.compile(r"[A-Za-z0-9_][\w.-]*")
 PHASE_TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+MAX_STEPS = 32  # steps of one step scenario; each is a build of its own in every repeat
 
 
 class NodeError(ValueError):
@@ -291,6 +292,27 @@ class LeakMode(_Strict):
         return self
 
 
+class Step(_Strict):
+    """One named step of a step scenario: a command run on the scenario's writable fixture
+    copy after the steps before it, measured in a cgroup reading of its own."""
+
+    name: str
+    command: list[str] | str
+    shell: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not PHASE_NAME.fullmatch(name):
+            raise ValueError(f"step name {clip(name)}: use letters, digits, '.', '-', '_'")
+        return name
+
+    @model_validator(mode="after")
+    def _command(self) -> Step:
+        _check_command(self.command, self.shell)
+        return self
+
+
 class Scenario(Settings):
     _lines: dict[str, int] = PrivateAttr(default_factory=dict)  # key -> line (the loader's)
     _file: str | None = PrivateAttr(default=None)
@@ -316,6 +338,8 @@ class Scenario(Settings):
     # zero-code phases: phase name -> the callable the probe runs as that phase, wrapped when
     # its module is imported ('package.module:Class.method' or 'module:function')
     phases: dict[str, str] = Field(default_factory=dict, max_length=MAX_PHASES)
+    # a step scenario: these commands in order on one writable fixture copy, instead of command
+    steps: list[Step] | None = Field(None, min_length=1, max_length=MAX_STEPS)
 
     @field_validator("phases")
     @classmethod
@@ -405,19 +429,22 @@ class Scenario(Settings):
         return self
 
     def _check_command(self) -> None:
-        if self.command is None:
+        if self.steps is not None:
+            if self.command is not None:
+                raise NodeError("a scenario gives either 'command' or 'steps', not both",
+                                "steps", key=True)
+            seen: set[str] = set()
+            for index, step in enumerate(self.steps):
+                if step.name in seen:
+                    raise NodeError(f"step name {clip(step.name)} is used twice", "steps",
+                                    index, "name")
+                seen.add(step.name)
+        elif self.command is None:
             if self.leak is None:
-                raise NodeError("a scenario needs a 'command' (or a 'leak' entry point)")
-        elif isinstance(self.command, str):
-            if not self.shell:
-                raise NodeError("'command' is a list of arguments; a string needs 'shell: true'",
-                                "command")
-            if not self.command.strip():
-                raise NodeError("'command' is empty", "command")
-        elif not self.command:
-            raise NodeError("'command' is an empty list", "command")
-        elif not self.command[0]:
-            raise NodeError("the program name in 'command' is empty", "command", 0)
+                raise NodeError("a scenario needs a 'command' (or 'steps', or a 'leak' entry "
+                                "point)")
+        else:
+            _check_command(self.command, self.shell)
 
     def _check_size(self) -> None:
         if self.size is None:
@@ -517,7 +544,8 @@ class Scenario(Settings):
                             f"rule {clip(rule.text)}: {key}={clip(value)} is not in the matrix ("
                             + ", ".join(map(clip, self.matrix[key])) + ")",
                             "slas", index, "when", key, position)
-            missing = self.cannot_measure(rule.metric) or self.cannot_compare(rule)
+            missing = self.cannot_measure(rule.metric) or self.cannot_compare(rule) or (
+                rule.over is not None and self.cannot_measure(rule.over))
             if missing:
                 raise NodeError(f"rule {clip(rule.text)}: {missing}", "slas", index)
 
@@ -530,6 +558,12 @@ class Scenario(Settings):
                         f"parameter with at least {MIN_SIZES} values")
         if metric.source is Source.LEAK and self.leak is None:
             return f"{metric.key} needs a 'leak' entry point"
+        if metric.step is not None:
+            names = [step.name for step in self.steps or ()]
+            if metric.step not in names:
+                return (f"{metric.key}: the scenario has no step {clip(metric.step)} ("
+                        + (f"its steps: {', '.join(names)}" if names else "it has no 'steps'")
+                        + ")")
         return None
 
     def cannot_compare(self, rule: Rule) -> str | None:
@@ -588,6 +622,12 @@ class Scenario(Settings):
             fields.append((("command",), self.command))
         elif self.command:
             fields.extend((("command", i), text) for i, text in enumerate(self.command))
+        for index, step in enumerate(self.steps or ()):
+            if isinstance(step.command, str):
+                fields.append((("steps", index, "command"), step.command))
+            else:
+                fields.extend((("steps", index, "command", i), text)
+                              for i, text in enumerate(step.command))
         fields.extend((("env", name), text) for name, text in self.env.items())
         if self.workdir:
             fields.append((("workdir",), self.workdir))
@@ -661,8 +701,9 @@ class Suite(_Strict):
         # A suite-wide rule applies to every scenario that can measure its metric (a fit needs
         # sizes, a leak figure a leak entry point), so 'when' only has to match one of them.
         for index, rule in enumerate(self.slas):
-            reasons = [s.cannot_measure(rule.metric) or s.cannot_compare(rule)
-                       for s in self.scenarios.values()]
+            reasons = [s.cannot_measure(rule.metric) or s.cannot_compare(rule) or (
+                rule.over is not None and s.cannot_measure(rule.over))
+                for s in self.scenarios.values()]
             if all(reasons):
                 raise NodeError(f"rule {clip(rule.text)} applies to no scenario: {reasons[0]}",
                                 "slas", index)
@@ -687,6 +728,20 @@ class Suite(_Strict):
                 if value is not None:
                     merged[key] = value
         return BUILTIN_SETTINGS.model_copy(update=merged)
+
+
+def _check_command(command: list[str] | str, shell: bool) -> None:
+    """A command is a non-empty list of arguments, or with ``shell`` a non-empty string."""
+    if isinstance(command, str):
+        if not shell:
+            raise NodeError("'command' is a list of arguments; a string needs 'shell: true'",
+                            "command")
+        if not command.strip():
+            raise NodeError("'command' is empty", "command")
+    elif not command:
+        raise NodeError("'command' is an empty list", "command")
+    elif not command[0]:
+        raise NodeError("the program name in 'command' is empty", "command", 0)
 
 
 def _check_env(env: dict[str, str]) -> dict[str, str]:

@@ -37,6 +37,13 @@ class Rule:
     when: Mapping[str, tuple[int | str, ...]] = field(default_factory=dict)
     file: str | None = None
     line: int | None = None
+    # a ratio of two steps' figures, ``step(a).peak / step(b).peak < 0.5``: metric / over
+    over: MetricRef | None = None
+
+    @property
+    def metric_key(self) -> str:
+        """The metric as the rule writes it (a ratio: both sides)."""
+        return self.metric.key if self.over is None else f"{self.metric.key} / {self.over.key}"
 
     def holds(self, value: float) -> bool:
         return OPERATORS[self.op](value, self.bound)
@@ -81,6 +88,8 @@ def parse_rule(text: str, *, stat: Stat = "worst",
             f"cannot read rule {clip(stripped)}; write METRIC OP VALUE, e.g. 'peak < 2GiB' "
             "(OP is one of < <= > >= == !=)")
     op: Op = match.group()  # type: ignore[assignment]
+    if "/" in metric_text and metric_text.startswith("step("):
+        return _step_ratio(stripped, metric_text, op, bound_text, stat, when)
     if is_across_term(metric_text) and is_across_term(bound_text):  # peak(a=1) <= peak(a=2)
         across = parse_across(metric_text, bound_text)
         assert across is not None
@@ -107,3 +116,25 @@ def _describe(kind: Kind) -> str:
         Kind.RATIO: "a ratio (e.g. 10%)",
         Kind.NUMBER: "a plain number",
     }[kind]
+
+
+def _step_ratio(text: str, metric_text: str, op: str, bound_text: str, stat: Stat,
+                when: Mapping[str, tuple[int | str, ...]] | None) -> Rule:
+    """``step(incremental).peak / step(full).peak < 0.5``: two steps' figures of the same
+    unit, divided in each run; the bound is a plain number or a percentage."""
+    top_text, _, bottom_text = metric_text.partition("/")
+    top, bottom = parse_metric(top_text), parse_metric(bottom_text)
+    if top.step is None or bottom.step is None:
+        raise ValueError(f"{clip(text)}: a ratio divides two steps' figures, e.g. "
+                         "'step(incremental).peak / step(full).peak < 0.5'")
+    if top.kind != bottom.kind:
+        raise ValueError(f"{clip(text)}: {top.key} and {bottom.key} are not in the same unit")
+    if top.source != bottom.source:
+        raise ValueError(f"{clip(text)}: {top.key} and {bottom.key} come from different runs "
+                         "(a heap figure from the traced run, the others from timed runs)")
+    try:
+        bound = parse(Kind.RATIO, bound_text)
+    except UnitError as exc:
+        raise ValueError(f"a ratio is a plain number or a percentage: {exc}") from None
+    return Rule(text=text, metric=top, op=op, bound=bound,  # type: ignore[arg-type]
+                stat=stat, when=dict(when or {}), over=bottom)
