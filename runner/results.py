@@ -34,6 +34,11 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
       branch's recent checks, and the change points on that line), attached by
       ``runner.history.outlook``. Fields with defaults: a version 2 to 5 file reads without
       them (its reports show no noise, as they show no outlook of a version 4 file).
+  7 - a scaling fit stores each size's completed ``repeats`` (its prediction intervals are made
+      from them: ``runner.judging.regression.repeats_interval``), each prediction and outlook
+      says whether it lies ``beyond_twice`` the largest measured size, and an outlook carries its
+      interval (``low``, ``high``). Fields with defaults: a version 2 to 6 file reads without
+      them (its fits' intervals then rest on one value per size).
 """
 
 from __future__ import annotations
@@ -41,11 +46,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from runner.metrics import STATISTICS, case_label, params_label, pick
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
 
@@ -384,6 +389,15 @@ class Prediction(_Model):
     high: float | None
     power_value: float | None  # the growth model, which differs when the exponent is not ~1
     factor: float  # size / the largest measured size
+    beyond_twice: bool = False  # more than 2x the largest measured size: trust it less
+
+    @model_validator(mode="before")
+    @classmethod
+    def _far(cls, data: Any) -> Any:
+        """A version 6 or older prediction says how far it reaches from its factor."""
+        if isinstance(data, dict) and "beyond_twice" not in data and "factor" in data:
+            return {**data, "beyond_twice": data["factor"] > 2}
+        return data
 
     @property
     def extrapolated(self) -> bool:
@@ -409,6 +423,7 @@ class ScalingFit(_Model):
     approximate: bool = False
     predictions: list[Prediction] = Field(default_factory=list)
     outlook: Outlook | None = None  # None: no fit to extrapolate from
+    repeats: list[list[float]] = Field(default_factory=list)  # per size: its completed repeats
 
     @property
     def label(self) -> str:
@@ -434,6 +449,10 @@ class Outlook(_Model):
     budget: float | None = None
     budget_kind: Literal["limit", "peak bound"] | None = None
     holds_up_to: float | None = None  # None: no budget, or the model never reaches it
+    low: float | None = None  # the 95% prediction interval at ``size`` (see Prediction)
+    high: float | None = None
+    beyond_twice: bool = True  # ``size`` is more than 2x the largest measured size (always,
+    # today: the outlook looks 10x past it)
 
 
 class GrownSite(_Model):
@@ -672,7 +691,7 @@ class Results(_Model):
             version = 2
         if version in (2, 3, 4):  # 2 -> 3 -> 4 only added fields
             data = {**upgrade_heap_figures(data), "schema_version": SCHEMA_VERSION}
-        elif version == 5:  # 5 -> 6 only added fields
+        elif version in (5, 6):  # 5 -> 6 -> 7 only added fields
             data = {**data, "schema_version": SCHEMA_VERSION}
         elif version != SCHEMA_VERSION:
             raise ValueError(f"{path}: results schema version {version!r}; this memsla reads "

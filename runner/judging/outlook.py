@@ -29,8 +29,10 @@ def outlook(fit: ScalingFit, within: Budget | None) -> Outlook | None:
         return None
     largest = max(fit.sizes)
     target = 10 ** math.ceil(math.log10(10 * largest))
+    at = scaling.predict(fit, target)
     found = Outlook(size=target, expected=scaling.expected(fit, target),
-                    linear=scaling.linear(fit))
+                    linear=scaling.linear(fit), low=at.low, high=at.high,
+                    beyond_twice=at.beyond_twice)
     if within is not None:
         memory, kind = within
         found.budget, found.budget_kind = memory, kind

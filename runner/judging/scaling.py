@@ -12,7 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from runner.judging.regression import PowerFit, fit_line, fit_loglog, fit_power, stored_line
+from runner.judging.regression import (
+    PowerFit,
+    fit_line,
+    fit_loglog,
+    fit_power,
+    repeats_interval,
+)
 from runner.judging.statistics import RUN_VALUES
 from runner.judging.verdicts import skipped, verdict
 from runner.metrics import FITTABLE, MIN_SIZES, RUN_METRICS, Source, pick
@@ -79,6 +85,7 @@ def fits(cases: list[Case], metric: str, stat: str = "median",
             group.excluded.append(problem)
             continue
         group.sizes.append(case.size)
+        group.repeats.append(values)
         group.values.append(choose(values) if choose else pick(values, stat))
         group.approximate = group.approximate or case.approximate
     for group in groups.values():
@@ -90,6 +97,8 @@ def _fit(group: ScalingFit) -> None:
     order = sorted(range(len(group.sizes)), key=lambda i: group.sizes[i])
     group.sizes = [group.sizes[i] for i in order]
     group.values = [group.values[i] for i in order]
+    if len(group.repeats) == len(order):
+        group.repeats = [group.repeats[i] for i in order]
     xs, ys = [float(s) for s in group.sizes], group.values
     if len(set(xs)) >= 2:
         line = fit_line(xs, ys)
@@ -114,21 +123,31 @@ def _fit(group: ScalingFit) -> None:
 
 
 def predict(fit: ScalingFit, size: int) -> Prediction:
-    """The fitted memory at ``size``, with the line's 95% prediction interval and the growth
-    model's value; the same for a fit just made and one read from a results file."""
+    """The fitted memory at ``size`` with a 95% prediction interval that holds the run-to-run
+    noise and the model's error; the same for a fit just made and one read from a results file.
+
+    The value is the line through each size's statistic. The interval is
+    ``regression.repeats_interval`` (a line through every repeat, its t quantile, the repeats'
+    relative noise at the predicted memory) around both the line's value and the growth model's:
+    three sizes cannot tell a line from a mild curve, so where the two models part the interval
+    spans both. A file without repeats (version 6 and older) has one value per size.
+    """
     if fit.line is None:
         raise ValueError(fit.problem or "no fit")
-    line = stored_line([float(s) for s in fit.sizes], fit.line.fixed, fit.line.marginal,
-                       fit.line.r2, fit.line.residual_sd)
     growth = fit.growth
     power = None
     if (growth is not None and not fit.flat and growth.fixed is not None
             and growth.coefficient is not None):
         power = PowerFit(growth.fixed, growth.coefficient, growth.exponent, growth.r2)(size)
-    value, half = fit.line.at(size), line.interval(size)
-    return Prediction(size=size, value=value, low=_finite(value - half),
-                      high=_finite(value + half), power_value=power,
-                      factor=size / max(fit.sizes))
+    value = fit.line.at(size)
+    repeats = fit.repeats if len(fit.repeats) == len(fit.sizes) else [[v] for v in fit.values]
+    half = repeats_interval([(float(s), r) for s, r in zip(fit.sizes, repeats, strict=True)],
+                            size, value)
+    models = [value] if power is None else [value, power]
+    factor = size / max(fit.sizes)
+    return Prediction(size=size, value=value, low=_finite(min(models) - half),
+                      high=_finite(max(models) + half), power_value=power, factor=factor,
+                      beyond_twice=factor > 2)
 
 
 def linear(fit: ScalingFit) -> bool:
