@@ -190,7 +190,11 @@ class Executor:
             started = time.monotonic()
             readings = backend.run(request)
             ended = time.monotonic()
-            run = assemble_run(kind, index, readings, probe_out)
+            # the host's side of the run's folders: what the build left there, read now
+            host = {**values, "output": output, "scratch": scratch, "fixture_copy": copy or "",
+                    "fixture": fixture or ""}
+            folders = {name: Path(fill(text, host)) for name, text in scenario.disk.items()}
+            run = assemble_run(kind, index, readings, probe_out, folders, scenario.cache_sites)
             if fixture is not None:
                 after = fixture_state(fixture)
                 run.fixture_changed = fixture_change(before, after)

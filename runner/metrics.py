@@ -42,7 +42,9 @@ class Source(str, Enum):
 #   leak  - the leak mode's trend over repeated calls in one process
 #   history - a run metric's change against the base branch's recorded history:
 #           ``regression(peak)``
-Scope = Literal["run", "case", "phase", "fit", "leak", "history"]
+#   named - one figure per run for each name the scenario declares, the ``Run`` attribute
+#           ``field`` (a dict by name): ``disk(cache)``, ``cache(jinja)``
+Scope = Literal["run", "case", "phase", "fit", "leak", "history", "named"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class MetricDef:
             return f"phase(NAME).{self.name}"
         if self.scope in ("fit", "history"):
             return f"{self.name}(M)"
+        if self.scope == "named":
+            return f"{self.name}(NAME)"
         return self.name
 
     def read(self, holder: object) -> float | None:
@@ -189,6 +193,19 @@ METRICS: tuple[MetricDef, ...] = (
               "...) against the base branch's recent history (`--history`): a rule on it fails "
               "only where a significance test says the change is real and it exceeds the bound",
               scope="history", born="judging.history_base.judge_regression"),
+    MetricDef("disk", Kind.BYTES, Source.TIMED,
+              "bytes of the regular files a build left in the folder the scenario names NAME "
+              "under `disk:` (apparent sizes, symlinks not followed), measured after each "
+              "untraced run, outside the measurement",
+              scope="named", field="disk", born="measure.assemble.disk_usage"),
+    MetricDef("disk_files", Kind.COUNT, Source.TIMED,
+              "regular files a build left in that folder, counted with `disk(NAME)`",
+              scope="named", field="disk_files", born="measure.assemble.disk_usage"),
+    MetricDef("cache", Kind.BYTES, Source.TRACED,
+              "the heap the program's cache objects hold at the heap's peak: the bytes of the "
+              "allocation sites at the peak (the probe's top sites) whose file path starts, at "
+              "a folder boundary, with the prefix the scenario names NAME under `cache_sites:`",
+              scope="named", field="cache", born="measure.assemble.cache_held"),
 )
 
 # The tables other modules read, each derived from METRICS.
@@ -200,6 +217,8 @@ OTHER_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == 
 # History metrics take the run metric they compare: regression(peak). Every memsla metric is
 # one where more is worse (memory, time, counts), so an increase is a regression.
 HISTORY_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == "history"}
+# Metrics per name the scenario declares: disk(NAME), disk_files(NAME), cache(NAME).
+NAMED_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == "named"}
 # The run metrics a history can hold and judge: per-run figures, not completion facts.
 HISTORIED = tuple(m.name for m in RUN_METRICS.values() if m.scope == "run" and not m.every_run)
 FITTABLE = tuple(m.name for m in RUN_METRICS.values() if m.fittable)
@@ -231,7 +250,7 @@ class MetricRef:
 
     name: str
     phase: str | None = None
-    of: str | None = None  # the memory metric a fit metric describes
+    of: str | None = None  # the metric a fit metric describes; a named metric's name
 
     @property
     def key(self) -> str:
@@ -274,6 +293,8 @@ def definition_of(ref: MetricRef) -> MetricDef:
         return OTHER_METRICS[ref.name]
     if ref.name in HISTORY_METRICS:
         return HISTORY_METRICS[ref.name]
+    if ref.name in NAMED_METRICS:
+        return NAMED_METRICS[ref.name]
     if ref.name.endswith(GROWTH_SUFFIX) and ref.name not in RUN_METRICS:
         return baseline_growth(RUN_METRICS[ref.name[: -len(GROWTH_SUFFIX)]].name)
     return RUN_METRICS[ref.name]
@@ -283,6 +304,7 @@ def all_names() -> list[str]:
     """Every name a rule may use, for error messages and 'did you mean'."""
     names = [*RUN_METRICS, *FIT_METRICS, *OTHER_METRICS]
     names += [f"{name}(M)" for name in HISTORY_METRICS]
+    names += [f"{name}(NAME)" for name in NAMED_METRICS]
     names += [f"{name}{GROWTH_SUFFIX}" for name in RUN_METRICS]
     names += [f"phase(NAME).{name}" for name in PHASE_METRICS]
     return names
@@ -314,6 +336,11 @@ def parse_metric(text: str) -> MetricRef:
         if arg not in HISTORIED:
             raise ValueError(f"{name}({arg or ''}) takes the run metric it compares: one of "
                              f"{', '.join(HISTORIED)}")
+        return MetricRef(name=name, of=arg)
+    if name in NAMED_METRICS:
+        if arg is None:
+            raise ValueError(f"{name}(NAME) takes the name the scenario gives it, e.g. "
+                             f"{name}(cache)")
         return MetricRef(name=name, of=arg)
     if name == "phase" and arg is not None:
         raise ValueError(f"{clip(text.strip())} needs the phase's metric, e.g. "

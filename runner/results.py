@@ -37,8 +37,10 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
   7 - a scaling fit stores each size's completed ``repeats`` (its prediction intervals are made
       from them: ``runner.judging.regression.repeats_interval``), each prediction and outlook
       says whether it lies ``beyond_twice`` the largest measured size, and an outlook carries its
-      interval (``low``, ``high``). Fields with defaults: a version 2 to 6 file reads without
-      them (its fits' intervals then rest on one value per size).
+      interval (``low``, ``high``); a run carries the figures per declared name ``disk``,
+      ``disk_files`` (a folder's bytes and files after the run) and ``cache`` (the bytes of
+      the sites at the heap's peak under a path prefix). Fields with defaults: a version 2 to 6
+      file reads without them (its fits' intervals then rest on one value per size).
 """
 
 from __future__ import annotations
@@ -245,6 +247,11 @@ class Run(_Model):
     ended: float | None = None
     cpus: list[int] | None = None  # the CPUs the build was confined to (None: not confined)
     neighbours: list[str] = Field(default_factory=list)  # cases with a run at the same time
+    # -- version 7: per name the scenario declares (``disk:``, ``cache_sites:``), outside the
+    # measurement: bytes and regular files left in the folder, bytes its sites hold at the peak
+    disk: dict[str, int] = Field(default_factory=dict)
+    disk_files: dict[str, int] = Field(default_factory=dict)
+    cache: dict[str, int] = Field(default_factory=dict)
 
     @property
     def completed(self) -> bool:

@@ -8,6 +8,7 @@ import math
 from typing import Literal
 
 from runner.judging import scaling
+from runner.metrics import FITTABLE
 from runner.results import Case, Outlook, ScalingFit
 
 Budget = tuple[float, Literal["limit", "peak bound"]]
@@ -43,5 +44,5 @@ def outlook(fit: ScalingFit, within: Budget | None) -> Outlook | None:
 def add_outlooks(fits: list[ScalingFit], cases: list[Case]) -> None:
     """Store each fit's outlook under the budget of ``cases`` (judged already)."""
     within = budget(cases)
-    for fit in fits:
-        fit.outlook = outlook(fit, within)
+    for fit in fits:  # a folder's bytes have no memory budget to run out of
+        fit.outlook = outlook(fit, within if fit.metric in FITTABLE else None)

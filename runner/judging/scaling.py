@@ -21,13 +21,14 @@ from runner.judging.regression import (
 )
 from runner.judging.statistics import RUN_VALUES
 from runner.judging.verdicts import skipped, verdict
-from runner.metrics import FITTABLE, MIN_SIZES, RUN_METRICS, Source, pick
+from runner.metrics import FITTABLE, MIN_SIZES, NAMED_METRICS, RUN_METRICS, Source, pick
 from runner.results import (
     Case,
     GrowthFit,
     LineFit,
     LogLogFit,
     Prediction,
+    Run,
     ScalingFit,
     Selection,
     Verdict,
@@ -52,11 +53,27 @@ def prediction_sizes(measured: list[int]) -> list[int]:
     return [s for s in grid if low <= s <= high and s not in measured]
 
 
+def _getter(metric: str) -> tuple[str, Callable[[Run], float | None]]:
+    """The kind of run a fittable metric is read from, and its getter: a registry run metric
+    (``peak``) or a named disk figure (``disk(output)``)."""
+    if metric in RUN_VALUES:
+        return RUN_METRICS[metric].source.value, RUN_VALUES[metric]  # timed or traced runs
+    kind, name = metric[:-1].split("(", 1)
+    field = NAMED_METRICS[kind].field
+    assert field is not None
+
+    def named(run: Run) -> float | None:
+        value = getattr(run, field).get(name)
+        return None if value is None else float(value)
+
+    return NAMED_METRICS[kind].source.value, named
+
+
 def _values(case: Case, metric: str) -> tuple[list[float], str | None]:
     """The completed runs' values of a fittable metric, or why there are none."""
     if case.error is not None:
         return [], f"size {case.size} not measured"
-    kind, getter = RUN_METRICS[metric].source.value, RUN_VALUES[metric]  # timed or traced runs
+    kind, getter = _getter(metric)
     runs = [r for r in case.runs if r.kind == kind]
     failed = [r for r in runs if not r.completed]
     if failed:
@@ -221,8 +238,10 @@ def _quality(group: ScalingFit) -> str:
 
 def analysis(cases: list[Case]) -> list[ScalingFit]:
     """Median-based fits of every fittable metric, for reports and predictions: by metric, then
-    by the other axes' values; only groups that had a size measured or excluded."""
-    return [fit for metric in FITTABLE for fit in fits(cases, metric)
+    by the other axes' values; only groups that had a size measured or excluded. The disk
+    figures a scenario names (``disk(output)``) are fitted too, after the memory metrics."""
+    named = sorted({f"disk({name})" for case in cases for run in case.runs for name in run.disk})
+    return [fit for metric in (*FITTABLE, *named) for fit in fits(cases, metric)
             if fit.sizes or fit.excluded]
 
 
