@@ -29,7 +29,7 @@ from runner.backends.interface import Backend, BackendOptions, CaseEnvironment, 
 from runner.errors import MemslaError, UsageError
 from runner.inbuild import reaper
 from runner.measure import staging
-from runner.measure.assemble import assemble, assemble_run, assemble_steps
+from runner.measure.assemble import assemble, assemble_run, assemble_steps, disk_usage
 from runner.plan import CasePlan, fill
 from runner.results import Case, Run, RunKind, StepResult
 from runner.slafile.model import Scenario, python_version
@@ -184,6 +184,11 @@ class Executor:
                 run = self._build(site, self._argv(plan, site.filled(scratch), env, kind),
                                   scratch, probe_out)
             ended = time.monotonic()
+            # the host's side of the run's folders: what the build (all its steps) left there
+            host = {**values, "output": output, "scratch": scratch, "fixture_copy": copy or "",
+                    "fixture": fixture or ""}
+            run.disk, run.disk_files = disk_usage(
+                {name: Path(fill(text, host)) for name, text in scenario.disk.items()})
             if fixture is not None:
                 after = fixture_state(fixture)
                 run.fixture_changed = fixture_change(before, after)
@@ -222,7 +227,8 @@ class Executor:
             trace=site.kind == "traced", probe_stage=site.stage, probe_out=probe_out,
             output=site.output, scratch=scratch, fixture=site.fixture,
             fixture_copy=site.fixture_copy, options=site.options, cpus=site.cpus)
-        return assemble_run(site.kind, site.index, site.backend.run(request), probe_out)
+        return assemble_run(site.kind, site.index, site.backend.run(request), probe_out,
+                            site.plan.scenario.cache_sites)
 
     def _run_steps(self, site: _RunSite, run_dir: Path) -> Run:
         """A step scenario's run: its steps in order, each a build of its own (its own cgroup

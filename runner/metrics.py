@@ -45,7 +45,10 @@ class Source(str, Enum):
 #           ``regression(peak)``
 #   step  - a run metric of one step of a step scenario, read from that step's own run:
 #           ``step(incremental).peak``
-Scope = Literal["run", "case", "phase", "fit", "leak", "history", "step"]
+
+#   named - one figure per run for each name the scenario declares, the ``Run`` attribute
+#           ``field`` (a dict by name): ``disk(cache)``, ``cache(jinja)``
+Scope = Literal["run", "case", "phase", "fit", "leak", "history", "step", "named"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ class MetricDef:
             return "step(NAME).M"
         if self.scope in ("fit", "history"):
             return f"{self.name}(M)"
+        if self.scope == "named":
+            return f"{self.name}(NAME)"
         return self.name
 
     def read(self, holder: object) -> float | None:
@@ -200,6 +205,19 @@ METRICS: tuple[MetricDef, ...] = (
               "one step of a step scenario, measured in its own cgroup reading (the whole run's "
               "figure is the largest of its steps' peaks, the sum of their times and kills)",
               scope="step", field="run", born="measure.assemble.assemble_steps"),
+    MetricDef("disk", Kind.BYTES, Source.TIMED,
+              "bytes of the regular files a build left in the folder the scenario names NAME "
+              "under `disk:` (apparent sizes, symlinks not followed), measured after each "
+              "untraced run, outside the measurement",
+              scope="named", field="disk", born="measure.assemble.disk_usage"),
+    MetricDef("disk_files", Kind.COUNT, Source.TIMED,
+              "regular files a build left in that folder, counted with `disk(NAME)`",
+              scope="named", field="disk_files", born="measure.assemble.disk_usage"),
+    MetricDef("cache", Kind.BYTES, Source.TRACED,
+              "the heap the program's cache objects hold at the heap's peak: the bytes of the "
+              "allocation sites at the peak (the probe's top sites) whose file path starts, at "
+              "a folder boundary, with the prefix the scenario names NAME under `cache_sites:`",
+              scope="named", field="cache", born="measure.assemble.cache_held"),
 )
 
 # The tables other modules read, each derived from METRICS.
@@ -211,6 +229,8 @@ OTHER_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == 
 # History metrics take the run metric they compare: regression(peak). Every memsla metric is
 # one where more is worse (memory, time, counts), so an increase is a regression.
 HISTORY_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == "history"}
+# Metrics per name the scenario declares: disk(NAME), disk_files(NAME), cache(NAME).
+NAMED_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == "named"}
 # The run metrics a history can hold and judge: per-run figures, not completion facts.
 HISTORIED = tuple(m.name for m in RUN_METRICS.values() if m.scope == "run" and not m.every_run)
 # A step has every figure of a run (step(NAME).M): read from the step's own ``Run``.
@@ -245,7 +265,7 @@ class MetricRef:
 
     name: str
     phase: str | None = None
-    of: str | None = None  # the memory metric a fit metric describes
+    of: str | None = None  # the metric a fit metric describes; a named metric's name
     across: Across | None = None  # a rule across matrix values: the two cases it compares
     step: str | None = None  # step(NAME).M: the run metric ``name`` of that step
 
@@ -389,6 +409,8 @@ def definition_of(ref: MetricRef) -> MetricDef:
         return OTHER_METRICS[ref.name]
     if ref.name in HISTORY_METRICS:
         return HISTORY_METRICS[ref.name]
+    if ref.name in NAMED_METRICS:
+        return NAMED_METRICS[ref.name]
     if ref.name.endswith(GROWTH_SUFFIX) and ref.name not in RUN_METRICS:
         return baseline_growth(RUN_METRICS[ref.name[: -len(GROWTH_SUFFIX)]].name)
     return RUN_METRICS[ref.name]
@@ -398,6 +420,7 @@ def all_names() -> list[str]:
     """Every name a rule may use, for error messages and 'did you mean'."""
     names = [*RUN_METRICS, *FIT_METRICS, *OTHER_METRICS]
     names += [f"{name}(M)" for name in HISTORY_METRICS]
+    names += [f"{name}(NAME)" for name in NAMED_METRICS]
     names += [f"{name}{GROWTH_SUFFIX}" for name in RUN_METRICS]
     names += [f"phase(NAME).{name}" for name in PHASE_METRICS]
     names += [f"step(NAME).{name}" for name in STEP_METRICS]
@@ -443,6 +466,11 @@ def parse_metric(text: str) -> MetricRef:
         if arg not in HISTORIED:
             raise ValueError(f"{name}({arg or ''}) takes the run metric it compares: one of "
                              f"{', '.join(HISTORIED)}")
+        return MetricRef(name=name, of=arg)
+    if name in NAMED_METRICS:
+        if arg is None:
+            raise ValueError(f"{name}(NAME) takes the name the scenario gives it, e.g. "
+                             f"{name}(cache)")
         return MetricRef(name=name, of=arg)
     if name in ("phase", "step") and arg is not None:
         raise ValueError(f"{clip(text.strip())} needs the {name}'s metric, e.g. "

@@ -42,6 +42,13 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
       ``Run``, None for a step not run because one before it failed); the run's own figures
       are made of its steps' (``runner.measure.assemble.assemble_steps``). A field with a
       default: a version 2 to 7 file reads without it.
+  9 - a scaling fit stores each size's completed ``repeats`` (its prediction intervals are made
+      from them: ``runner.judging.regression.repeats_interval``), each prediction and outlook
+      says whether it lies ``beyond_twice`` the largest measured size, and an outlook carries its
+      interval (``low``, ``high``); a run carries the figures per declared name ``disk``,
+      ``disk_files`` (a folder's bytes and files after the run) and ``cache`` (the bytes of
+      the sites at the heap's peak under a path prefix). Fields with defaults: a version 2 to 8
+      file reads without them (its fits' intervals then rest on one value per size).
 """
 
 from __future__ import annotations
@@ -49,11 +56,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from runner.metrics import STATISTICS, case_label, params_label, pick
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
 
@@ -250,6 +257,11 @@ class Run(_Model):
     neighbours: list[str] = Field(default_factory=list)  # cases with a run at the same time
     # a step scenario's steps, in order, each measured on its own (version 7)
     steps: list[StepResult] = Field(default_factory=list)
+    # -- version 9: per name the scenario declares (``disk:``, ``cache_sites:``), outside the
+    # measurement: bytes and regular files left in the folder, bytes its sites hold at the peak
+    disk: dict[str, int] = Field(default_factory=dict)
+    disk_files: dict[str, int] = Field(default_factory=dict)
+    cache: dict[str, int] = Field(default_factory=dict)
 
     @property
     def completed(self) -> bool:
@@ -409,6 +421,15 @@ class Prediction(_Model):
     high: float | None
     power_value: float | None  # the growth model, which differs when the exponent is not ~1
     factor: float  # size / the largest measured size
+    beyond_twice: bool = False  # more than 2x the largest measured size: trust it less
+
+    @model_validator(mode="before")
+    @classmethod
+    def _far(cls, data: Any) -> Any:
+        """A version 6 or older prediction says how far it reaches from its factor."""
+        if isinstance(data, dict) and "beyond_twice" not in data and "factor" in data:
+            return {**data, "beyond_twice": data["factor"] > 2}
+        return data
 
     @property
     def extrapolated(self) -> bool:
@@ -434,6 +455,7 @@ class ScalingFit(_Model):
     approximate: bool = False
     predictions: list[Prediction] = Field(default_factory=list)
     outlook: Outlook | None = None  # None: no fit to extrapolate from
+    repeats: list[list[float]] = Field(default_factory=list)  # per size: its completed repeats
 
     @property
     def label(self) -> str:
@@ -459,6 +481,10 @@ class Outlook(_Model):
     budget: float | None = None
     budget_kind: Literal["limit", "peak bound"] | None = None
     holds_up_to: float | None = None  # None: no budget, or the model never reaches it
+    low: float | None = None  # the 95% prediction interval at ``size`` (see Prediction)
+    high: float | None = None
+    beyond_twice: bool = True  # ``size`` is more than 2x the largest measured size (always,
+    # today: the outlook looks 10x past it)
 
 
 class GrownSite(_Model):
@@ -718,7 +744,7 @@ class Results(_Model):
             version = 2
         if version in (2, 3, 4):  # 2 -> 3 -> 4 only added fields
             data = {**upgrade_heap_figures(data), "schema_version": SCHEMA_VERSION}
-        elif version in (5, 6, 7):  # 5 -> ... -> 8 only added fields
+        elif version in (5, 6, 7, 8):  # 5 -> ... -> 9 only added fields
             data = {**data, "schema_version": SCHEMA_VERSION}
         elif version != SCHEMA_VERSION:
             raise ValueError(f"{path}: results schema version {version!r}; this memsla reads "

@@ -42,7 +42,8 @@ JUDGED_IN = {Source.TIMED: "`judging.verdicts.judge_case`",
              Source.LEAK: "`judging.leaks.judge`, stored as `LeakFinding`s",
              Source.BASELINE: "`judging.baseline.judge_growth`",
              Source.HISTORY: "`judging.history_base.judge_regression`"}
-HOLDERS: dict[str, type] = {"run": Run, "phase": PhaseResult, "case": Case, "step": StepResult}
+HOLDERS: dict[str, type] = {"run": Run, "phase": PhaseResult, "case": Case, "step": StepResult,
+                           "named": Run}
 
 
 def documented() -> list[MetricDef]:

@@ -41,7 +41,7 @@ def test_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     report.write(path)
     written = json.loads(path.read_text())
-    assert written["schema_version"] == SCHEMA_VERSION == 8
+    assert written["schema_version"] == SCHEMA_VERSION == 9
     assert Results.read(path) == report
     assert Results.model_validate(written).model_dump() == report.model_dump()
 
@@ -95,9 +95,9 @@ def test_version_1_scaling_fits_and_phases_are_upgraded() -> None:
             "growth": {"exponent": was["exponent"], "r2": was["exponent_r2"], "fixed": None,
                        "coefficient": None},
             "loglog": {"exponent": was["loglog_exponent"], "r2": was["loglog_r2"]},
-            "predictions": [{k: v for k, v in p.items() if k != "extrapolated"}
-                            for p in was["predictions"]],
-            "outlook": None}  # version 5's, stored by the judging stage
+            "predictions": [{**{k: v for k, v in p.items() if k != "extrapolated"},
+                             "beyond_twice": p["factor"] > 2} for p in was["predictions"]],
+            "outlook": None, "repeats": []}  # version 5's, stored by the judging stage
         assert [p.extrapolated for p in fit.predictions] == [
             p["extrapolated"] for p in was["predictions"]]
     new_figures = {"phases": {"__all__": {"growth", "python_growth"}}}
@@ -139,7 +139,7 @@ def test_version_1_leak_findings_are_upgraded(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"schema_version": 9}, "schema version 9; this memsla reads versions 1 to 8"),
+    ({"schema_version": 10}, "schema version 10; this memsla reads versions 1 to 9"),
     ({"schema_version": None}, "schema version None"),
 ])
 def test_unknown_versions_are_refused(tmp_path: Path, change: dict[str, Any],

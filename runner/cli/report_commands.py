@@ -38,6 +38,10 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                             "Bencher Metric Format")
     group.add_argument("--html", type=Path, metavar="PATH",
                        help="one self-contained HTML page with charts (needs memsla[html])")
+    group.add_argument("--guarantees", type=Path, metavar="PATH",
+                       help="the written guarantees in markdown, for the project's docs: "
+                            "memory per size, the fit and its intervals, the largest size "
+                            "under each limit, the cache bound")
     try:
         parser.add_argument("--baseline", type=Path, metavar="BASE.json",
                             help="results of an earlier run to compare with")
@@ -60,7 +64,7 @@ class Outputs:
 
         outputs = cls()
         for flag, fmt in (("junit", "junit"), ("markdown", "markdown"), ("html", "html"),
-                          ("bench_json", args.bench_format)):
+                          ("bench_json", args.bench_format), ("guarantees", "guarantees")):
             path = getattr(args, flag)
             if path is not None:
                 check_available(ReportFormat(fmt))
@@ -140,8 +144,11 @@ class ReportCommand:
     def run(self, args: argparse.Namespace) -> int:
         from rich.console import Console
 
+        from runner.judging.stage import refit
+
         outputs = Outputs.from_args(args)
         results = read_results(args.results)
+        refit(results)  # an older file's fits: intervals from every repeat, as a check stores
         if not outputs.files and not outputs.github:
             from runner.reports.interface import REPORTERS, ReportFormat
 

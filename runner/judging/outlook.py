@@ -8,6 +8,7 @@ import math
 from typing import Literal
 
 from runner.judging import scaling
+from runner.metrics import FITTABLE
 from runner.results import Case, Outlook, ScalingFit
 
 Budget = tuple[float, Literal["limit", "peak bound"]]
@@ -29,8 +30,10 @@ def outlook(fit: ScalingFit, within: Budget | None) -> Outlook | None:
         return None
     largest = max(fit.sizes)
     target = 10 ** math.ceil(math.log10(10 * largest))
+    at = scaling.predict(fit, target)
     found = Outlook(size=target, expected=scaling.expected(fit, target),
-                    linear=scaling.linear(fit))
+                    linear=scaling.linear(fit), low=at.low, high=at.high,
+                    beyond_twice=at.beyond_twice)
     if within is not None:
         memory, kind = within
         found.budget, found.budget_kind = memory, kind
@@ -41,5 +44,5 @@ def outlook(fit: ScalingFit, within: Budget | None) -> Outlook | None:
 def add_outlooks(fits: list[ScalingFit], cases: list[Case]) -> None:
     """Store each fit's outlook under the budget of ``cases`` (judged already)."""
     within = budget(cases)
-    for fit in fits:
-        fit.outlook = outlook(fit, within)
+    for fit in fits:  # a folder's bytes have no memory budget to run out of
+        fit.outlook = outlook(fit, within if fit.metric in FITTABLE else None)

@@ -48,6 +48,33 @@ class Line:
         return t975(self.n - 2) * self.residual_sd * math.sqrt(spread)
 
 
+def repeats_interval(groups: list[tuple[float, list[float]]], x: float, center: float) -> float:
+    """Half-width of a 95% prediction interval for one new build at ``x`` whose expected value is
+    ``center``, from every repeat at every measured size (not one statistic per size).
+
+    The line is fitted through all repeats, so its residual SD holds both the run-to-run noise
+    and the points' distance from a line, with n - 2 degrees of freedom (t quantile). Memory
+    noise is proportional to memory, so the SD used is the larger of that residual SD and the
+    repeats' pooled relative SD (pure error) times ``center``: the noise where the prediction is,
+    not where the small sizes were measured. Infinite with fewer than three values.
+    """
+    xs = [size for size, values in groups for _ in values]
+    ys = [value for _, values in groups for value in values]
+    if len(xs) < 3 or len({*xs}) < 2:
+        return math.inf
+    line = fit_line(xs, ys)
+    squares, df = 0.0, 0
+    for _, values in groups:
+        mean = math.fsum(values) / len(values)
+        if len(values) > 1 and mean:
+            squares += math.fsum(((v - mean) / mean) ** 2 for v in values)
+            df += len(values) - 1
+    relative = math.sqrt(squares / df) if df else 0.0
+    sd = max(line.residual_sd, relative * abs(center))
+    spread = 1 + 1 / line.n + (x - line.x_mean) ** 2 / line.sxx
+    return t975(line.n - 2) * sd * math.sqrt(spread)
+
+
 def _spread(xs: list[float]) -> tuple[int, float, float]:
     """n, the mean and the sum of squared deviations of the x values."""
     n = len(xs)
@@ -68,12 +95,6 @@ def fit_line(xs: list[float], ys: list[float]) -> Line:
     ss_res = math.fsum((y - f) ** 2 for y, f in zip(ys, fitted, strict=True))
     residual_sd = math.sqrt(ss_res / (n - 2)) if n > 2 else 0.0
     return Line(intercept, slope, r_squared(ys, fitted), n, x_mean, sxx, residual_sd)
-
-
-def stored_line(xs: list[float], intercept: float, slope: float, r2: float,
-                residual_sd: float) -> Line:
-    """The Line that ``fit_line(xs, ...)`` returned, from the figures stored of it."""
-    return Line(intercept, slope, r2, *_spread(xs), residual_sd)
 
 
 @dataclass(frozen=True)

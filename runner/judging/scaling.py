@@ -12,16 +12,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from runner.judging.regression import PowerFit, fit_line, fit_loglog, fit_power, stored_line
+from runner.judging.regression import (
+    PowerFit,
+    fit_line,
+    fit_loglog,
+    fit_power,
+    repeats_interval,
+)
 from runner.judging.statistics import RUN_VALUES
 from runner.judging.verdicts import skipped, verdict
-from runner.metrics import FITTABLE, MIN_SIZES, RUN_METRICS, Source, pick
+from runner.metrics import FITTABLE, MIN_SIZES, NAMED_METRICS, RUN_METRICS, Source, pick
 from runner.results import (
     Case,
     GrowthFit,
     LineFit,
     LogLogFit,
     Prediction,
+    Run,
     ScalingFit,
     Selection,
     Verdict,
@@ -46,11 +53,27 @@ def prediction_sizes(measured: list[int]) -> list[int]:
     return [s for s in grid if low <= s <= high and s not in measured]
 
 
+def _getter(metric: str) -> tuple[str, Callable[[Run], float | None]]:
+    """The kind of run a fittable metric is read from, and its getter: a registry run metric
+    (``peak``) or a named disk figure (``disk(output)``)."""
+    if metric in RUN_VALUES:
+        return RUN_METRICS[metric].source.value, RUN_VALUES[metric]  # timed or traced runs
+    kind, name = metric[:-1].split("(", 1)
+    field = NAMED_METRICS[kind].field
+    assert field is not None
+
+    def named(run: Run) -> float | None:
+        value = getattr(run, field).get(name)
+        return None if value is None else float(value)
+
+    return NAMED_METRICS[kind].source.value, named
+
+
 def _values(case: Case, metric: str) -> tuple[list[float], str | None]:
     """The completed runs' values of a fittable metric, or why there are none."""
     if case.error is not None:
         return [], f"size {case.size} not measured"
-    kind, getter = RUN_METRICS[metric].source.value, RUN_VALUES[metric]  # timed or traced runs
+    kind, getter = _getter(metric)
     runs = [r for r in case.runs if r.kind == kind]
     failed = [r for r in runs if not r.completed]
     if failed:
@@ -79,6 +102,7 @@ def fits(cases: list[Case], metric: str, stat: str = "median",
             group.excluded.append(problem)
             continue
         group.sizes.append(case.size)
+        group.repeats.append(values)
         group.values.append(choose(values) if choose else pick(values, stat))
         group.approximate = group.approximate or case.approximate
     for group in groups.values():
@@ -90,6 +114,8 @@ def _fit(group: ScalingFit) -> None:
     order = sorted(range(len(group.sizes)), key=lambda i: group.sizes[i])
     group.sizes = [group.sizes[i] for i in order]
     group.values = [group.values[i] for i in order]
+    if len(group.repeats) == len(order):
+        group.repeats = [group.repeats[i] for i in order]
     xs, ys = [float(s) for s in group.sizes], group.values
     if len(set(xs)) >= 2:
         line = fit_line(xs, ys)
@@ -114,21 +140,31 @@ def _fit(group: ScalingFit) -> None:
 
 
 def predict(fit: ScalingFit, size: int) -> Prediction:
-    """The fitted memory at ``size``, with the line's 95% prediction interval and the growth
-    model's value; the same for a fit just made and one read from a results file."""
+    """The fitted memory at ``size`` with a 95% prediction interval that holds the run-to-run
+    noise and the model's error; the same for a fit just made and one read from a results file.
+
+    The value is the line through each size's statistic. The interval is
+    ``regression.repeats_interval`` (a line through every repeat, its t quantile, the repeats'
+    relative noise at the predicted memory) around both the line's value and the growth model's:
+    three sizes cannot tell a line from a mild curve, so where the two models part the interval
+    spans both. A file without repeats (version 6 and older) has one value per size.
+    """
     if fit.line is None:
         raise ValueError(fit.problem or "no fit")
-    line = stored_line([float(s) for s in fit.sizes], fit.line.fixed, fit.line.marginal,
-                       fit.line.r2, fit.line.residual_sd)
     growth = fit.growth
     power = None
     if (growth is not None and not fit.flat and growth.fixed is not None
             and growth.coefficient is not None):
         power = PowerFit(growth.fixed, growth.coefficient, growth.exponent, growth.r2)(size)
-    value, half = fit.line.at(size), line.interval(size)
-    return Prediction(size=size, value=value, low=_finite(value - half),
-                      high=_finite(value + half), power_value=power,
-                      factor=size / max(fit.sizes))
+    value = fit.line.at(size)
+    repeats = fit.repeats if len(fit.repeats) == len(fit.sizes) else [[v] for v in fit.values]
+    half = repeats_interval([(float(s), r) for s, r in zip(fit.sizes, repeats, strict=True)],
+                            size, value)
+    models = [value] if power is None else [value, power]
+    factor = size / max(fit.sizes)
+    return Prediction(size=size, value=value, low=_finite(min(models) - half),
+                      high=_finite(max(models) + half), power_value=power, factor=factor,
+                      beyond_twice=factor > 2)
 
 
 def linear(fit: ScalingFit) -> bool:
@@ -202,8 +238,10 @@ def _quality(group: ScalingFit) -> str:
 
 def analysis(cases: list[Case]) -> list[ScalingFit]:
     """Median-based fits of every fittable metric, for reports and predictions: by metric, then
-    by the other axes' values; only groups that had a size measured or excluded."""
-    return [fit for metric in FITTABLE for fit in fits(cases, metric)
+    by the other axes' values; only groups that had a size measured or excluded. The disk
+    figures a scenario names (``disk(output)``) are fitted too, after the memory metrics."""
+    named = sorted({f"disk({name})" for case in cases for run in case.runs for name in run.disk})
+    return [fit for metric in (*FITTABLE, *named) for fit in fits(cases, metric)
             if fit.sizes or fit.excluded]
 
 

@@ -90,6 +90,20 @@ def analyse_scenario(name: str, cases: list[Case], rules: list[Rule],
     return result
 
 
+def refit(results: Results) -> None:
+    """Make again the scaling fits (and their outlooks) that hold no repeats: those of a results
+    file older than schema 7, whose prediction intervals would rest on one value per size.
+    Verdicts are left as they were judged."""
+    for scenario in results.scenarios:
+        stored = scenario.analysis.scaling
+        if all(len(fit.repeats) == len(fit.sizes) for fit in stored):
+            continue
+        cases = [c for c in results.cases if c.scenario == scenario.scenario]
+        fits = scaling.analysis(cases)
+        add_outlooks(fits, cases)
+        scenario.analysis.scaling = fits
+
+
 def _scenario_rules(scenario: Scenario, suite: Suite) -> list[Rule]:
     """The scenario's rules, and the suite-wide ones it can measure: a suite-wide fit rule
     skips scenarios without sizes, a leak rule those without a leak entry point."""

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from runner.judging.changes import noise
-from runner.metrics import PHASE_METRICS, RUN_METRICS, MetricDef, Source
+from runner.metrics import NAMED_METRICS, PHASE_METRICS, RUN_METRICS, MetricDef, Source
 from runner.results import Case, Run, Stats
 
 RunValue = Callable[[Run], float | None]
@@ -64,6 +64,7 @@ def case_series(case: Case) -> dict[str, Series]:
                                        for run, value in series[metric.per_size]]
     series.update(_phase_series(timed, traced))
     series.update(_step_series(timed, traced))
+    series.update(_named_series(timed, traced))
     return series
 
 
@@ -124,6 +125,17 @@ def not_run_steps(case: Case, step: str, kinds: tuple[str, ...]) -> list[str]:
         if run.kind in kinds and any(s.name == step and s.run is None for s in run.steps):
             said.append(f"step {step!r} was not run: {run.failure or 'a step before it failed'}")
     return said
+
+
+def _named_series(timed: list[Run], traced: list[Run]) -> dict[str, Series]:
+    """``disk(NAME)``, ``disk_files(NAME)``, ``cache(NAME)``: each run's figure per name."""
+    series: dict[str, Series] = defaultdict(list)
+    for metric in NAMED_METRICS.values():
+        assert metric.field is not None
+        for run in timed if metric.source is Source.TIMED else traced:
+            for name, value in getattr(run, metric.field).items():
+                series[f"{metric.name}({name})"].append((run, float(value)))
+    return dict(series)
 
 
 def _per_run(series: dict[str, Series], run: Run, metric: MetricDef) -> None:

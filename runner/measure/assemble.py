@@ -6,6 +6,8 @@ Each figure has one function here, and each function says what the figure is.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from runner.measure.leak_records import read_leak
@@ -27,14 +29,18 @@ TREE_RSS_NOTE = ("no hard limit on this backend; memory is the sampled sum of th
                  "tree's RSS (shared pages counted once per process, short spikes can be missed)")
 
 
-def assemble_run(kind: RunKind, index: int, readings: Readings, probe_out: Path) -> Run:
-    """One run's result: the backend's readings plus what the probe (and leak driver) wrote."""
+def assemble_run(kind: RunKind, index: int, readings: Readings, probe_out: Path,
+                 cache_sites: Mapping[str, str] | None = None) -> Run:
+    """One run's result: the backend's readings plus what the probe (and leak driver) wrote.
+    The scenario's named folders are read by the executor once the run (all its steps) ended,
+    with ``disk_usage``."""
     leak = read_leak(probe_out) if kind == "leak" else None
-    return assemble(kind, index, readings, read_probe_dir(probe_out), leak)
+    return assemble(kind, index, readings, read_probe_dir(probe_out), leak, cache_sites)
 
 
 def assemble(kind: RunKind, index: int, readings: Readings, probe: ProbeData,
-             leak: LeakRecord | None = None) -> Run:
+             leak: LeakRecord | None = None,
+             cache_sites: Mapping[str, str] | None = None) -> Run:
     """The same on plain data: readings, the probe's parsed records and the leak record."""
     kills = oom_kills(readings)
     changes = limit_changes(readings)
@@ -50,7 +56,8 @@ def assemble(kind: RunKind, index: int, readings: Readings, probe: ProbeData,
         limit_changes=changes, approximate=approximate(readings),
         python=heaps, python_peak=python_peak(heaps), python_final=python_final(heaps),
         allocations=allocations(heaps), allocated=allocated(heaps),
-        allocation_calls=allocation_calls(heaps), phases=probe.phases,
+        allocation_calls=allocation_calls(heaps), cache=cache_held(heaps, cache_sites or {}),
+        phases=probe.phases,
         timeline=readings.timeline, leak=leak, stderr_tail=readings.stderr_tail,
         tracker_error=probe.tracker_error if kind == "traced" else None,
         notes=[*([changed] if changed else []), *notes(readings, run_limit), *readings.notes,
@@ -177,6 +184,47 @@ def allocation_calls(heaps: list[PythonHeap]) -> int | None:
 def _total(values: list[int | None]) -> int | None:
     known = [value for value in values if value is not None]
     return sum(known) if known else None
+
+
+def disk_usage(folders: Mapping[str, Path]) -> tuple[dict[str, int], dict[str, int]]:
+    """``disk(NAME)`` and ``disk_files(NAME)``: the bytes (apparent sizes) and the number of the
+    regular files under each named folder as the build left it, walked after the run, outside
+    the measurement; symlinks are neither followed nor counted. A folder that is not there
+    (the build made none) has 0 bytes and 0 files."""
+    sizes: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for name, folder in folders.items():
+        total = files = 0
+        for parent, _, names in os.walk(folder):
+            for entry in names:
+                try:
+                    info = os.lstat(os.path.join(parent, entry))
+                except OSError:  # removed while we walked
+                    continue
+                if info.st_mode & 0o170000 == 0o100000:  # a regular file
+                    total += info.st_size
+                    files += 1
+        sizes[name], counts[name] = total, files
+    return sizes, counts
+
+
+def cache_held(heaps: list[PythonHeap], prefixes: Mapping[str, str]) -> dict[str, int]:
+    """``cache(NAME)``: the bytes the program's cache objects hold at the heap's peak: of the
+    sites taken at each process's high-water mark (the probe's top sites: a lower bound where
+    the cache is spread over more lines than it keeps), those whose file path starts with the
+    prefix, at its start or after a '/' (``jinja2/`` matches ``.../site-packages/jinja2/x.py``).
+    Empty where no process reported its sites at the peak (no traced run)."""
+    taken = [heap.at_peak for heap in heaps if heap.at_peak is not None]
+    if not taken:
+        return {}
+    return {name: sum(site.size for sites in taken for site in sites.sites
+                      if _under(site.file, prefix))
+            for name, prefix in prefixes.items()}
+
+
+def _under(file: str, prefix: str) -> bool:
+    file = file.replace(os.sep, "/")
+    return file.startswith(prefix) or f"/{prefix.lstrip('/')}" in file
 
 
 def cache_peak(readings: Readings) -> int | None:

@@ -74,15 +74,18 @@ def prediction_lines(scenario: str, fit: ScalingFit, p: Prediction, *, linear: b
              f"{format_bytes(p.value)} (95% prediction interval {format_bytes(low)} to "
              f"{format_bytes(high)})"]
     if p.extrapolated:
+        far = (" (beyond 2x the largest measured size: the interval assumes the model holds "
+               "that far)") if p.beyond_twice else ""
         lines.append(f"  EXTRAPOLATION: {p.factor:,.1f}x the largest measured size ({largest:,} "
-                     f"{unit}); it assumes the measured trend continues")
+                     f"{unit}); it assumes the measured trend continues{far}")
     elif size < min(fit.sizes):
         lines.append(f"  EXTRAPOLATION below the smallest measured size ({min(fit.sizes):,})")
     else:
         lines.append("  interpolated between measured sizes")
     lines.append(f"  fit of {len(fit.sizes)} sizes ({', '.join(f'{s:,}' for s in fit.sizes)}): "
                  f"{format_bytes(fit.line.fixed)} + {format_bytes(fit.line.marginal)} x {unit}, "
-                 f"R² {fit.line.r2:.4f}")
+                 f"R² {fit.line.r2:.4f}; the interval holds the repeats' noise and both the "
+                 f"line's and the growth model's value")
     exponent = fit.exponent
     if p.power_value is not None and exponent is not None and not linear:
         lines.append(f"  memory grows as {unit}^{exponent:.2f}, not linearly: with that "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runner.errors import EXIT_HOST, MemslaError
-from runner.metrics import STATISTICS, parse_metric
+from runner.metrics import NAMED_METRICS, STATISTICS, parse_metric
 from runner.results import Case, GrownSite, Results, Stats, Verdict
 from runner.units import Kind, format_percent, format_value
 
@@ -14,6 +14,16 @@ class ReportError(MemslaError):
     """A report cannot be produced on this host (a missing optional dependency): exit 3."""
 
     exit_code = EXIT_HOST
+
+
+def named_columns(results: Results) -> list[str]:
+    """The named figures any case has (``disk(output)``, ``disk_files(output)``,
+    ``cache(jinja)``), in the registry's order, then by name: columns beside the key metrics."""
+    keys = {key for case in results.cases for key in case.metrics}
+    order = {name: i for i, name in enumerate(NAMED_METRICS)}
+    found = [(order[key.split("(", 1)[0]], key) for key in keys
+             if key.split("(", 1)[0] in NAMED_METRICS and key.endswith(")")]
+    return [key for _, key in sorted(found)]
 
 
 def metric_kind(metric: str) -> Kind:

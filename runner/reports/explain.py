@@ -92,8 +92,13 @@ def _scaling(analysis: ScenarioAnalysis) -> list[str]:
 def _reach(outlook: Outlook, unit: str, largest: int) -> str:
     """What the fit expects past the measured sizes, and how far the budget reaches."""
     target = outlook.size
-    sentence = (f"{_count(target)} {unit} would need about {format_bytes(outlook.expected)} "
-                f"(extrapolated {target / largest:,.0f}x beyond {_count(largest)} {unit})")
+    interval = ("" if outlook.low is None or outlook.high is None else
+                f", 95% interval {format_bytes(max(outlook.low, 0.0))}-"
+                f"{format_bytes(outlook.high)}")
+    far = ", more than 2x: trust it less" if outlook.beyond_twice else ""
+    sentence = (f"{_count(target)} {unit} would need about {format_bytes(outlook.expected)}"
+                f"{interval} (extrapolated {target / largest:,.0f}x beyond {_count(largest)} "
+                f"{unit}{far})")
     fits_up_to = outlook.holds_up_to
     if outlook.budget is not None and fits_up_to is not None and fits_up_to > 0:
         sentence += (f"; the {format_bytes(outlook.budget)} {outlook.budget_kind} holds up to "

@@ -14,7 +14,17 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol, TextIO, runtime_checkable
 
-from runner.reports import bench, explain, github, html, junit, markdown, plain, terminal
+from runner.reports import (
+    bench,
+    explain,
+    github,
+    guarantees,
+    html,
+    junit,
+    markdown,
+    plain,
+    terminal,
+)
 from runner.reports.common import ReportError
 from runner.results import Results
 
@@ -30,6 +40,7 @@ class ReportFormat(str, Enum):
     TERMINAL = "terminal"  # the tables runner check prints
     EXPLAIN = "explain"  # runner check --explain: what the fits and trends guarantee
     PYTEST_SUMMARY = "pytest-summary"  # the table at the end of a pytest session
+    GUARANTEES = "guarantees"  # the written guarantees page, markdown for a team's docs
 
 
 @runtime_checkable
@@ -49,6 +60,7 @@ REPORTERS: dict[ReportFormat, Reporter] = {
     ReportFormat.TERMINAL: terminal.TerminalTable(),
     ReportFormat.EXPLAIN: explain.Explanation(),
     ReportFormat.PYTEST_SUMMARY: plain.PytestSummary(),
+    ReportFormat.GUARANTEES: guarantees.Guarantees(),
 }
 __all__ = ["REPORTERS", "ReportError", "ReportFormat", "Reporter",
            "check_available", "render_text", "write_report"]

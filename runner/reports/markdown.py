@@ -22,6 +22,7 @@ from runner.reports.common import (
     format_metric,
     format_noise,
     grown_sites,
+    named_columns,
     relative_change,
     status_word,
     step_rows,
@@ -101,9 +102,10 @@ def measured_table(results: Results, baseline: Results | None) -> list[str]:
     base = Baseline(baseline) if baseline else None
     header = ["case"]
     shown = [*KEY_METRICS, *(m for m in TRACKER_METRICS
-                             if any(m in case.metrics for case in results.cases))]
+                             if any(m in case.metrics for case in results.cases)),
+             *named_columns(results)]
     for metric in shown:
-        header += [METRIC_TITLES[metric]] + (["change"] if base else [])
+        header += [METRIC_TITLES.get(metric, metric)] + (["change"] if base else [])
     lines = ["| " + " | ".join(header) + " |", "|---|" + "--:|" * (len(header) - 1)]
     for case in results.cases:
         cells = [cell(case.label + (" (approx.)" if case.approximate else ""))]

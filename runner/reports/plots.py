@@ -190,6 +190,7 @@ def _scaling(cases: Sequence[Case], fits: Sequence[ScalingFit],
             highest = max(highest, *ys)
             axes.scatter(xs, ys, s=20, color=COLOURS[metric], label=METRIC_LABELS[metric],
                          zorder=3)
+    fits = [fit for fit in fits if fit.metric in FITTABLE]  # memory only: no disk(NAME)
     beyond = [p.size for f in fits for p in f.predictions if p.size > largest]
     # Far enough to show where the trend goes, near enough to keep the measured sizes readable.
     reach = min(max(beyond, default=largest * 2), largest * 4)

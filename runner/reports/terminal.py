@@ -10,7 +10,14 @@ from rich.table import Table
 
 from runner.metrics import METRIC_TITLES, TRACKER_METRICS
 from runner.reports import findings
-from runner.reports.common import format_bound, format_metric, tally, verdict_text, with_noise
+from runner.reports.common import (
+    format_bound,
+    format_metric,
+    named_columns,
+    tally,
+    verdict_text,
+    with_noise,
+)
 from runner.results import Case, Results, Verdict
 from runner.units import format_bytes
 
@@ -46,8 +53,9 @@ def _render(results: Results, console: Console) -> None:
     measured = Table(title="Measured (median of timed runs ± their run-to-run noise; heap from "
                            "the traced run)", title_justify="left")
     extra = [m for m in TRACKER_METRICS if any(m in case.metrics for case in results.cases)]
+    extra += named_columns(results)
     for column in ("case", "backend", "limit", "cgroup peak", "rss peak", "python peak",
-                   "duration", "oom", "runs", *(METRIC_TITLES[m] for m in extra)):
+                   "duration", "oom", "runs", *(METRIC_TITLES.get(m, m) for m in extra)):
         measured.add_column(column, justify="left" if column in ("case", "backend") else "right")
     for case in results.cases:
         measured.add_row(*_measured_row(case),

@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     PlainValidator,
     PrivateAttr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -58,6 +59,12 @@ MIN_SAMPLE_INTERVAL = 0.001
 MAX_STACK_DEPTH = 64
 MAX_PHASES = 64  # zero-code phases of one scenario
 PHASE_NAME = re.compile(r"[A-Za-z0-9_][\w.-]*")
+MAX_NAMED = 16  # folders under 'disk:', prefixes under 'cache_sites:'
+MAX_PREFIX = 512  # characters of a cache site prefix
+NAMED = re.compile(r"[A-Za-z_]\w{0,39}")
+# A 'disk:' folder is one the runner makes for each run, so it starts empty and is a host path
+# on every backend (a bind mount in Docker).
+DISK_ROOTS = ("{output}", "{scratch}", "{fixture_copy}")
 PHASE_TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 MAX_STEPS = 32  # steps of one step scenario; each is a build of its own in every repeat
 
@@ -340,6 +347,29 @@ class Scenario(Settings):
     phases: dict[str, str] = Field(default_factory=dict, max_length=MAX_PHASES)
     # a step scenario: these commands in order on one writable fixture copy, instead of command
     steps: list[Step] | None = Field(None, min_length=1, max_length=MAX_STEPS)
+    # folders measured after each run: name -> a path starting with {output}, {scratch} or
+    # {fixture_copy} (disk(NAME), disk_files(NAME)); cache objects at the heap's peak: name ->
+    # the file path prefix of their allocation sites (cache(NAME))
+    disk: dict[str, str] = Field(default_factory=dict, max_length=MAX_NAMED)
+    cache_sites: dict[str, str] = Field(default_factory=dict, max_length=MAX_NAMED)
+
+    @field_validator("disk", "cache_sites")
+    @classmethod
+    def _named(cls, named: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        for name, text in named.items():
+            if not NAMED.fullmatch(name):
+                raise NodeError(f"{info.field_name} name {clip(name)}: use letters, digits and "
+                                "'_', at most 40, not starting with a digit", name, key=True)
+            _no_nul(text, name)
+            if info.field_name == "disk" and not text.startswith(DISK_ROOTS):
+                raise NodeError(f"disk folder {clip(text)} must start with "
+                                f"{', '.join(DISK_ROOTS)}: a folder the runner makes for each "
+                                "run, so it starts empty and the runner can read it after the "
+                                "run on every backend", name)
+            if info.field_name == "cache_sites" and not 0 < len(text.strip()) <= MAX_PREFIX:
+                raise NodeError(f"cache site prefix {clip(text)} must be a file path prefix of "
+                                f"1 to {MAX_PREFIX} characters, e.g. 'jinja2/'", name)
+        return named
 
     @field_validator("phases")
     @classmethod
@@ -564,6 +594,13 @@ class Scenario(Settings):
                 return (f"{metric.key}: the scenario has no step {clip(metric.step)} ("
                         + (f"its steps: {', '.join(names)}" if names else "it has no 'steps'")
                         + ")")
+        if metric.definition.scope == "named":
+            where = "cache_sites" if metric.name == "cache" else "disk"
+            declared = self.cache_sites if where == "cache_sites" else self.disk
+            if metric.of not in declared:
+                known = f" (it names {', '.join(declared)})" if declared else ""
+                return (f"{metric.key}: the scenario's '{where}:' names no {clip(metric.of)}"
+                        f"{known}")
         return None
 
     def cannot_compare(self, rule: Rule) -> str | None:
@@ -631,6 +668,7 @@ class Scenario(Settings):
         fields.extend((("env", name), text) for name, text in self.env.items())
         if self.workdir:
             fields.append((("workdir",), self.workdir))
+        fields.extend((("disk", name), text) for name, text in self.disk.items())
         if self.generate:
             if self.generate.command:
                 fields.extend((("generate", "command", i), text)

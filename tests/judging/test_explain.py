@@ -39,8 +39,9 @@ def test_sentences_state_the_fit_its_reach_and_the_leak() -> None:
                        "measured at 100-800 pages).")
     assert site[1] == "above the fixed overhead, peak grows as O(N^1.00) (linear)."
     # (2 GiB - 40 MiB) / 200 KiB = 10,281.6 pages
-    assert site[2] == ("10,000 pages would need about 1.95 GiB (extrapolated 12x beyond 800 "
-                       "pages); the 2 GiB limit holds up to about 10,300 pages (extrapolated).")
+    assert site[2] == ("10,000 pages would need about 1.95 GiB, 95% interval 1.95 GiB-1.95 GiB "
+                       "(extrapolated 12x beyond 800 pages, more than 2x: trust it less); the "
+                       "2 GiB limit holds up to about 10,300 pages (extrapolated).")
     (fit,) = report.scenarios[0].analysis.fits("peak")
     assert fit.outlook is not None and fit.outlook.budget_kind == "limit"
     fit.outlook.expected = 3 << 30  # the judging stage's outlook is what the sentence reads
