@@ -123,11 +123,23 @@ def _open_sqlite(path: Path, create: bool = True) -> Store:
     except (OSError, sqlite3.Error) as exc:
         raise HistoryError(f"history store {where}: cannot open: {exc}") from None
     store = Store(conn, "sqlite", where)
-    with store.guard("open"):
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-    store.migrate()
+    # Switching a new file to WAL takes an exclusive lock without waiting on SQLite's busy
+    # handler, so two runners creating one store at once could fail: they take turns here.
+    from filelock import FileLock, Timeout
+
+    try:
+        with FileLock(f"{path}.lock", timeout=BUSY_TIMEOUT), store.guard("open"):
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            store.migrate()
+    except Timeout:
+        conn.close()
+        raise HistoryError(f"history store {where}: cannot open: another runner held "
+                           f"{path}.lock for {BUSY_TIMEOUT:.0f} s") from None
+    except HistoryError:
+        conn.close()
+        raise
     return store
 
 
