@@ -131,6 +131,10 @@ def test_planted_steps_and_a_cache_folder_in_containers(image: str, tmp_path: Pa
     # every report shows the steps
     markdown = (tmp_path / "report.md").read_text()
     assert "| site | full |" in markdown and "| site | incremental |" in markdown
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("<h4>Steps</h4>") == 1 and "<td>incremental</td>" in html
+    junit = (tmp_path / "report.xml").read_text()
+    assert 'name="step(incremental).peak"' in junit and "step incremental: " in junit
 
 
 def test_a_failing_first_step_leaves_the_next_not_run(image: str, tmp_path: Path) -> None:
