@@ -220,6 +220,11 @@ def test_steps_are_read() -> None:
                  id="unknown-placeholder"),
     pytest.param(STEPS.replace("name: full", "name: 'a b'"), 5, "step name",
                  id="bad-name"),
+    pytest.param(STEPS + "    disk: {s: '{scratch}/x'}\n", 7, "each step's own",
+                 id="disk-in-a-steps-scratch"),
+    pytest.param(STEPS.replace("[build]", "[build, '{output}']")
+                 + "    docker: {output: tmpfs}\n", 7, "output: bind",
+                 id="steps-share-a-tmpfs-output"),
     pytest.param("version: 1\nscenarios:\n  site:\n    steps: []\n", 4, "at least 1",
                  id="no-steps"),
     pytest.param("version: 1\nscenarios:\n  site: {command: [x]}\n"

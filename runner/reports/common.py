@@ -202,14 +202,19 @@ class StepRow:
 
 
 def step_rows(results: Results) -> list[StepRow]:
+    return [row for case in results.cases for row in case_step_rows(case)]
+
+
+def case_step_rows(case: Case) -> list[StepRow]:
+    """The rows of one case's steps (none for a case without steps), in the steps' order."""
+    measured = [run for run in case.runs if run.steps and run.kind in ("timed", "traced")]
+    names = list(dict.fromkeys(step.name for run in measured for step in run.steps))
     rows = []
-    for case in results.cases:
-        measured = [run for run in case.runs if run.steps and run.kind in ("timed", "traced")]
-        names = list(dict.fromkeys(step.name for run in measured for step in run.steps))
-        for name in names:
-            figures = tuple(with_noise(metric, case.metrics.get(f"step({name}).{metric}"))
-                            for metric in STEP_COLUMNS)
-            missed = sum(1 for run in measured for step in run.steps
-                         if step.name == name and step.run is None)
-            rows.append(StepRow(case.label, name, figures, missed, len(measured)))
+    for name in names:
+        figures = tuple(with_noise(metric, case.metrics.get(f"step({name}).{metric}"))
+                        for metric in STEP_COLUMNS)
+        missed = sum(1 for run in measured for step in run.steps
+                     if step.name == name and step.run is None)
+        rows.append(StepRow(case.label, name, figures, missed, len(measured)))
     return rows
+

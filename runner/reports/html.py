@@ -1,4 +1,5 @@
-"""One self-contained HTML page: verdicts, memory over time, scaling, phases, allocation sites.
+"""One self-contained HTML page: verdicts, memory over time, scaling, phases, a step scenario's
+steps, allocation sites.
 
 Everything is inline (CSS, SVG charts), so the file can be archived as a CI artifact and opened
 offline; the page makes no request of its own. The charts need matplotlib, an optional
@@ -17,9 +18,11 @@ from runner.judging.baseline import context_differences
 from runner.metrics import KEY_METRICS, METRIC_TITLES
 from runner.reports import peak_view
 from runner.reports.common import (
+    STEP_COLUMNS,
     Baseline,
     ReportError,
     VerdictRow,
+    case_step_rows,
     describe_value,
     format_bound,
     format_change,
@@ -293,6 +296,7 @@ class Page:
         notes = list(dict.fromkeys(n for r in case.runs for n in r.notes))
         parts += [f'<p class="note">{escape(n)}</p>' for n in notes]
         parts.append(self._runs(case))
+        parts.append(self._steps(case))
         timed = [r for r in case.runs if r.kind == "timed" and r.timeline and r.timeline.t]
         charted = timed or [r for r in case.runs if r.timeline and r.timeline.t]
         if charted:
@@ -333,6 +337,22 @@ class Page:
         count = f"{len(case.runs)} run" + ("" if len(case.runs) == 1 else "s")
         return (f"<details><summary>{count}</summary><table><thead><tr>{head}"
                 f"</tr></thead><tbody>{''.join(rows)}</tbody></table></details>")
+
+    def _steps(self, case: Case) -> str:
+        """A step scenario's steps, as the terminal's and markdown's step tables show them."""
+        rows = case_step_rows(case)
+        if not rows:
+            return ""
+        body = "".join(
+            f'<tr{"" if not row.not_run else " class=fail"}><td>{escape(row.step)}</td>'
+            + "".join(f'<td class="num">{escape(figure)}</td>' for figure in row.figures)
+            + f'<td class="num">{f"{row.not_run} of {row.runs}" if row.not_run else "-"}</td>'
+            "</tr>" for row in rows)
+        head = "<th>step</th>" + "".join(f"<th class=num>{escape(METRIC_TITLES[m])}</th>"
+                                         for m in STEP_COLUMNS) + "<th class=num>not run</th>"
+        return ("<h4>Steps</h4><p class=muted>Each step its own cgroup reading; median of the "
+                "timed runs, heap from the traced run.</p><table class=steps><thead><tr>"
+                f"{head}</tr></thead><tbody>{body}</tbody></table>")
 
     def _phases(self, case: Case, run: Run | None) -> str:
         names = list(dict.fromkeys(p.name for r in case.runs for p in r.phases))

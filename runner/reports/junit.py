@@ -3,7 +3,9 @@
 Laid out to the Jenkins JUnit schema (tests/reports/data/jenkins-junit.xsd): a testcase's
 classname is the scenario and its name the case label plus the rule; a broken SLA is a
 ``<failure>`` with the measured value and the bound, an SLA that could not be judged an
-``<error>``. Each case's testsuite carries the key metrics as properties, in bytes and seconds.
+``<error>``. Each case's testsuite carries the key metrics as properties, in bytes and seconds;
+a step scenario's case also each step's figures (``step(NAME).METRIC``, medians, and
+``step(NAME).not_run``, the runs it missed), with its step table in the suite's system-out.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ import xml.etree.ElementTree as ET
 from typing import TextIO
 
 from runner.metrics import KEY_METRICS, TRACKER_METRICS
-from runner.reports.common import VerdictRow, compares_cases, failure_message, verdict_rows
+from runner.reports.common import (
+    STEP_COLUMNS,
+    VerdictRow,
+    case_step_rows,
+    compares_cases,
+    failure_message,
+    verdict_rows,
+)
 from runner.results import Case, Results
 
 # Characters XML 1.0 cannot carry at all (e.g. the ANSI escapes of a build's stderr).
@@ -116,6 +125,12 @@ def _properties(suite: ET.Element, case: Case) -> None:
     for metric in TRACKER_METRICS:
         if metric in case.metrics:
             add(metric, _number(case.pick(metric)))
+    for row in case_step_rows(case):
+        for metric in STEP_COLUMNS:
+            name = f"step({row.step}).{metric}"
+            if name in case.metrics:
+                add(name, _number(case.pick(name, "median")))
+        add(f"step({row.step}).not_run", str(row.not_run))
     add("backend", case.backend)
     add("approximate", "true" if case.approximate else "false")
     add("limit", _number(case.limit))
@@ -166,6 +181,13 @@ def _streams(suite: ET.Element, case: Case) -> None:
     notes = list(dict.fromkeys(note for run in case.runs for note in run.notes))
     if case.error:
         notes.insert(0, f"not measured: {case.error}")
+    steps = case_step_rows(case)
+    if steps:  # the terminal's step table, as lines
+        notes.append("steps (each its own cgroup reading; median of timed runs, heap from the "
+                     "traced run): " + ", ".join(STEP_COLUMNS))
+        notes += [f"step {row.step}: " + ", ".join(row.figures)
+                  + (f"; not run in {row.not_run} of {row.runs} runs" if row.not_run else "")
+                  for row in steps]
     ET.SubElement(suite, "system-out").text = _text("\n".join(notes))
     tails = [f"--- {run.kind} run {run.index} (exit {run.exit_code}) ---\n{run.stderr_tail}"
              for run in case.runs if not run.completed and run.stderr_tail]

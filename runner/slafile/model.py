@@ -455,8 +455,30 @@ class Scenario(Settings):
         self._check_command()
         self._check_size()
         self._check_templates()
+        self._check_shared_folders()
         self._check_rules()
         return self
+
+    def _check_shared_folders(self) -> None:
+        """The folders the runner reads after a run, and a step scenario's steps share, must be
+        the run's host folders: not each step's own {scratch}, not a tmpfs {output} that is
+        gone with its container."""
+        for name, text in self.disk.items():
+            if self.steps is not None and text.startswith("{scratch}"):
+                raise NodeError(f"disk folder {clip(text)}: a step scenario's {{scratch}} is each "
+                                "step's own; name a folder under {output} or {fixture_copy}, "
+                                "which the steps share", "disk", name)
+            if self.docker.output == "tmpfs" and text.startswith("{output}"):
+                raise NodeError(f"disk folder {clip(text)} is under {{output}}, which "
+                                "'docker: {output: tmpfs}' keeps inside the container, gone "
+                                "before the runner reads it: use output: bind (the default)",
+                                "disk", name)
+        if self.steps is not None and self.docker.output == "tmpfs" and any(
+                "output" in placeholders(text) for path, text in self._template_fields()
+                if path[0] in ("steps", "env", "workdir")):
+            raise NodeError("the steps share {output}, but 'output: tmpfs' gives each step's "
+                            "container an empty one: use output: bind (the default)",
+                            "docker", "output")
 
     def _check_command(self) -> None:
         if self.steps is not None:

@@ -124,6 +124,7 @@ scenarios:
     ('    disk: {out: "{output}"}\n    slas: ["cache(out) < 1GiB"]', 8,
      "'cache_sites:' names no 'out'"),
     ('    slas: ["disk < 1GiB"]', 7, "disk(NAME) takes the name"),
+    ('    docker: {output: tmpfs}\n    disk: {out: "{output}/c"}', 8, "output: bind"),
 ])
 def test_bad_disk_and_cache_keys_point_at_the_line(extra: str, line: int, message: str) -> None:
     with pytest.raises(SpecError) as caught:

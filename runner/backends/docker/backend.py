@@ -345,9 +345,14 @@ class DockerBackend(Backend):
         if _container(request).output == "bind":
             writable.append(request.output)
         handed = _hand_over(writable)
-        if handed and request.fixture_copy is not None:  # the copy is writable, all of it
-            _hand_over_tree(request.fixture_copy)
-            writable.append(request.fixture_copy)
+        if handed:
+            # the output folder and the copy are writable, all of it: a step scenario's later
+            # step finds in them what its earlier steps (handed back after their run) left
+            if _container(request).output == "bind":
+                _hand_over_tree(request.output)
+            if request.fixture_copy is not None:
+                _hand_over_tree(request.fixture_copy)
+                writable.append(request.fixture_copy)
         container = None
         try:
             kwargs = self._create_kwargs(request, image, run_id)
