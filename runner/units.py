@@ -195,6 +195,11 @@ def format_seconds(value: float | None, *, signed: bool = False) -> str:
     return f"{sign}{_g3(magnitude / 60)} min"
 
 
+def format_count(number: int, thing: str) -> str:
+    """``'1 check'``, ``'3 checks'``."""
+    return f"{number} {thing}{'' if number == 1 else 's'}"
+
+
 def format_percent(ratio: float, *, signed: bool = False) -> str:
     """``'15%'``, ``'+4.2%'``, ``'+inf%'``: a ratio in percent, one decimal below 10%."""
     if math.isinf(ratio):

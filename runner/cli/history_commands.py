@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from runner import backends
 from runner.cli.detect_commands import AcceptAction, DetectAction
 from runner.errors import EXIT_OK, EXIT_SLA_FAILED, UsageError
+from runner.units import format_count
 
 if TYPE_CHECKING:
     from runner.history.backfill import CheckOptions
@@ -30,10 +31,6 @@ class Action(Protocol):
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None: ...
 
     def run(self, args: argparse.Namespace) -> int: ...
-
-
-def _count(number: int, thing: str) -> str:
-    return f"{number} {thing}{'' if number == 1 else 's'}"
 
 
 def store_url(args: argparse.Namespace) -> str:
@@ -71,7 +68,7 @@ class ListAction:
             print("  ".join([check.id[:12], check.recorded[:19].replace("T", " "),
                              commit.short if commit else "-" * 10,
                              (commit.branch if commit else None) or "-", check.status,
-                             _count(check.cases, "case"), _count(check.values, "value"),
+                             format_count(check.cases, "case"), format_count(check.values, "value"),
                              (commit.subject[:50] if commit else "")]).rstrip())
         if not checks and not args.json:
             print("no checks recorded")
@@ -178,7 +175,7 @@ class PullAction(_BranchAction):
 
         with open_for(args, create=True) as store:
             count = pull(args.repo, store, args.branch, args.remote)
-        print(f"history: {_count(count, 'check')} imported from "
+        print(f"history: {format_count(count, 'check')} imported from "
               f"{args.remote}/{args.branch}")
         return EXIT_OK
 
@@ -194,7 +191,7 @@ class PushAction(_BranchAction):
 
         with open_for(args) as store:
             count = push_store(args.repo, store, args.branch, args.remote)
-        print(f"history: {_count(count, 'check')} pushed to "
+        print(f"history: {format_count(count, 'check')} pushed to "
               f"{args.remote}/{args.branch}")
         return EXIT_OK
 
@@ -344,29 +341,22 @@ class HtmlAction:
 
     def run(self, args: argparse.Namespace) -> int:
         from runner.history.detection import history_findings
-        from runner.history.store import _redacted
+        from runner.history.store import redacted
         from runner.reports.history_html import HistoryPage
-        from runner.reports.html import missing_dependency
+        from runner.reports.interface import ReportFormat, check_available, report_target
 
-        problem = missing_dependency()
-        if problem:
-            from runner.reports.common import ReportError
-
-            raise ReportError(problem)
+        check_available(ReportFormat.HTML)
         with open_for(args) as store:
             findings = history_findings(store, scenarios=args.scenario or (),
                                         metrics=args.metric or (), branch=args.branch)
         if not findings:
             raise UsageError(f"no recorded series match in {store_url(args)}")
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.output.with_name(args.output.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as out:
+        with report_target(args.output) as out:
             HistoryPage().render(findings, out, commit_url=args.commit_url or None,
-                                 source=_redacted(store_url(args)))
-        tmp.replace(args.output)
+                                 source=redacted(store_url(args)))
         alerts = sum(1 for f in findings for c in f.changes if not c.accepted)
-        print(f"history: {args.output} ({_count(len(findings), 'series segment')}, "
-              f"{_count(alerts, 'change point')} not accepted)")
+        print(f"history: {args.output} ({format_count(len(findings), 'series segment')}, "
+              f"{format_count(alerts, 'change point')} not accepted)")
         return EXIT_OK
 
 

@@ -97,7 +97,7 @@ def attach_history(results: Results, args: argparse.Namespace,
         return
     from runner.history.commit import commit_of
     from runner.history.recording import requirements_of
-    from runner.history.store import _redacted, open_store
+    from runner.history.store import open_store, redacted
 
     sla_file = Path(results.sla_file)
     commit = commit_of(sla_file.parent if str(sla_file.parent) else Path.cwd())
@@ -107,7 +107,7 @@ def attach_history(results: Results, args: argparse.Namespace,
     with open_store(url) as store:
         branch = getattr(args, "history_base", None) or default_branch(store)
         results.history = history_outlook(store, results, branch=branch,
-                                          where=_redacted(str(url)), settings=settings,
+                                          where=redacted(str(url)), settings=settings,
                                           head=commit.sha if commit else None)
     json_path = getattr(args, "json", None)
     if json_path:  # written while measuring: now with the outlook

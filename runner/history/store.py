@@ -149,7 +149,7 @@ def _open_postgres(url: str) -> Store:
     except ImportError:
         raise HistoryError("a PostgreSQL history store needs psycopg 3: pip install "
                            "'memsla[postgres]'") from None
-    where = _redacted(url)
+    where = redacted(url)
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=30)
     except psycopg.Error as exc:
@@ -160,7 +160,7 @@ def _open_postgres(url: str) -> Store:
     return store
 
 
-def _redacted(url: str) -> str:
+def redacted(url: str) -> str:
     """The URL without its password."""
     from urllib.parse import urlsplit, urlunsplit
 

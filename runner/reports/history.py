@@ -8,10 +8,7 @@ import statistics
 from runner.history.backfill import Backfill, CommitCheck
 from runner.history.bisect import Bisection, Step
 from runner.reports.common import format_metric
-
-
-def _count(number: int, thing: str) -> str:
-    return f"{number} {thing}{'' if number == 1 else 's'}"
+from runner.units import format_count
 
 
 def _key_figure(done: CommitCheck) -> str:
@@ -45,10 +42,10 @@ def backfill_summary(result: Backfill) -> str:
     for done in measured:
         statuses[done.status] = statuses.get(done.status, 0) + 1
     said = ", ".join(f"{count} {status}" for status, count in statuses.items())
-    text = f"backfill: {_count(len(measured), 'commit')} measured and recorded"
+    text = f"backfill: {format_count(len(measured), 'commit')} measured and recorded"
     text += f" ({said})" if said else ""
     if result.skipped:
-        text += (f"; {_count(len(result.skipped), 'commit')} already in the store (skipped; "
+        text += (f"; {format_count(len(result.skipped), 'commit')} already in the store (skipped; "
                  "--again measures them again)")
     return text
 
@@ -80,7 +77,7 @@ def bisect_summary(result: Bisection) -> str:
     """The first bad commit and the last good one (or why none was found), and the count of
     checks measured."""
     lines = [f"bisect: the first commit of {result.good.sha[:10]}..{result.bad.sha[:10]} "
-             f"({_count(result.candidates, 'commit')}) that {result.criterion.text}"]
+             f"({format_count(result.candidates, 'commit')}) that {result.criterion.text}"]
     if result.first_bad is not None:
         bad = result.first_bad
         lines.append(f"first bad commit: {bad.sha}  {bad.subject}")
@@ -92,7 +89,7 @@ def bisect_summary(result: Bisection) -> str:
         lines += [f"  {c.sha[:10]}  {c.subject[:60]}" for c in result.between]
     if result.first_bad is None:
         lines.append(result.message)
-    lines.append(f"{_count(result.checks_run, 'check')} measured, "
-                 f"{_count(len(result.steps) - result.checks_run, 'check')} taken from the "
+    lines.append(f"{format_count(result.checks_run, 'check')} measured, "
+                 f"{format_count(len(result.steps) - result.checks_run, 'check')} taken from the "
                  "store")
     return "\n".join(lines)

@@ -63,7 +63,7 @@ REPORTERS: dict[ReportFormat, Reporter] = {
     ReportFormat.GUARANTEES: guarantees.Guarantees(),
 }
 __all__ = ["REPORTERS", "ReportError", "ReportFormat", "Reporter",
-           "check_available", "render_text", "write_report"]
+           "check_available", "render_text", "report_target", "write_report"]
 
 
 def check_available(fmt: ReportFormat) -> None:
@@ -83,7 +83,8 @@ def render_text(fmt: ReportFormat, results: Results, *, baseline: Results | None
 
 
 @contextlib.contextmanager
-def _target(path: Path | None, append: bool) -> Iterator[TextIO]:
+def report_target(path: Path | None, append: bool = False) -> Iterator[TextIO]:
+    """A report's stream: stdout for None or '-', else the file, written beside and renamed."""
     if path is None or str(path) == "-":
         yield sys.stdout
         sys.stdout.flush()
@@ -104,5 +105,5 @@ def write_report(fmt: ReportFormat, results: Results, path: Path | None, *,
                  baseline: Results | None = None, append: bool = False) -> None:
     """Render to ``path`` (stdout for None or ``-``); ``append`` adds to an existing file."""
     check_available(fmt)
-    with _target(path, append) as out:
+    with report_target(path, append) as out:
         REPORTERS[fmt].render(results, out, baseline=baseline)

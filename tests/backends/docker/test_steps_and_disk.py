@@ -18,6 +18,7 @@ import pytest
 
 from runner.backends.docker import images
 from tests.conftest import CliRun, run_cli
+from tests.measure.test_disk_and_cache import WRITE_CACHE
 
 pytestmark = pytest.mark.docker
 
@@ -42,16 +43,6 @@ for flag, name in pairs:
             handle.write("built")
 """
 
-# python3 -c WRITE_CACHE FOLDER MIB: a MIB MiB file and a 1000-byte one, a cache a build keeps.
-WRITE_CACHE = """
-import os, sys
-folder = sys.argv[1]
-os.makedirs(os.path.join(folder, "objects"), exist_ok=True)
-with open(os.path.join(folder, "objects", "big.bin"), "wb") as handle:
-    handle.write(b"\\x05" * (int(sys.argv[2]) * 1024 * 1024))
-with open(os.path.join(folder, "index"), "w") as handle:
-    handle.write("x" * 1000)
-"""
 
 BUILT = ["{fixture_copy}/sub/built.txt", "{output}/state/built.txt"]
 
