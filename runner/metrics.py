@@ -13,7 +13,6 @@ rule judges its ``stat`` (the worst value unless it says otherwise); reports sho
 from __future__ import annotations
 
 import re
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -230,6 +229,9 @@ OTHER_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == 
 # History metrics take the run metric they compare: regression(peak). Every memsla metric is
 # one where more is worse (memory, time, counts), so an increase is a regression.
 HISTORY_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == "history"}
+# regression(M)'s base window: the base branch's most recent N commits (a default of the
+# judging stage and of the history's readers, kept here so the CLI's parser imports neither).
+DEFAULT_COMMITS = 20
 # Metrics per name the scenario declares: disk(NAME), disk_files(NAME), cache(NAME).
 NAMED_METRICS: dict[str, MetricDef] = {m.name: m for m in METRICS if m.scope == "named"}
 # The run metrics a history can hold and judge: per-run figures, not completion facts.
@@ -500,6 +502,8 @@ STATISTICS: tuple[Statistic, ...] = ("max", "min", "median", "mean")
 
 def pick(values: Sequence[float], stat: str) -> float:
     """The value of a statistic across repeats (``max``, ``min``, ``median`` or ``mean``)."""
+    import statistics
+
     if not values:
         raise ValueError("no values to pick from")
     if stat == "min":

@@ -8,10 +8,13 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.errors import HostError
-from runner.measure.readings import Readings
-from runner.plan import CasePlan
+
+if TYPE_CHECKING:  # annotations only: the CLI's parser reads the registry through this package
+    from runner.measure.readings import Readings
+    from runner.plan import CasePlan
 
 
 @dataclass(frozen=True)

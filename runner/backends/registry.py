@@ -16,11 +16,14 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.backends.interface import Backend, BackendError
 from runner.errors import SpecError
-from runner.plan import CasePlan
-from runner.slafile.model import BUILTIN_SETTINGS, Scenario, Settings, python_version
+
+if TYPE_CHECKING:  # imported where used: the CLI's --backend choices read this module
+    from runner.plan import CasePlan
+    from runner.slafile.model import Scenario, Settings
 
 AUTO = "auto"
 
@@ -139,6 +142,8 @@ def explicit_settings(scenario: Scenario, defaults: Settings) -> set[str]:
     """The settings the SLA file writes for ``scenario`` (its own and the defaults) that not
     every backend honours: a ``python:`` naming a version (at every matrix value, for a
     version sweep) is honoured by all."""
+    from runner.slafile.model import python_version
+
     explicit = (set(scenario.model_fields_set) | set(defaults.model_fields_set)) & RESTRICTED
     choices = scenario.python_choices
     if choices and all(python_version(python) is not None for python in choices):
@@ -179,6 +184,8 @@ def select(among: Sequence[BackendSpec] = BACKENDS, image: str | None = None,
            why: str = "") -> tuple[Backend, str]:
     """The first of ``among`` this host can make, with the reason in words (``why`` first).
     A backend the settings left no choice of needs no further reason."""
+    from runner.slafile.model import BUILTIN_SETTINGS
+
     image = image or BUILTIN_SETTINGS.image
     failures: list[str] = []
     for spec in among:

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.markup import escape
-
-from runner import backends, capacity
+from runner import backends
 from runner.cli.progress import RichProgress, terminal_console
 from runner.cli.report_commands import read_results
 from runner.errors import EXIT_OK, EXIT_SLA_FAILED, HostError, UsageError
-from runner.execute import Executor
-from runner.judging import baseline, scaling
 from runner.metrics import FITTABLE, STATISTICS
-from runner.plan import CasePlan, with_size
-from runner.reports.analysis import prediction_lines, render_changes, render_probes
-from runner.results import Results
 from runner.units import UnitError, format_bytes, parse_bytes, parse_ratio
+
+if TYPE_CHECKING:  # imported where used: the parser (--help, --version) stays light
+    from rich.console import Console
+
+    from runner.execute import Executor
+    from runner.plan import CasePlan
+    from runner.results import Results
 
 
 class PredictCommand:
@@ -38,6 +38,11 @@ class PredictCommand:
         parser.add_argument("--metric", choices=FITTABLE, default="peak")
 
     def run(self, args: argparse.Namespace) -> int:
+        from rich.markup import escape
+
+        from runner.judging import scaling
+        from runner.reports.analysis import prediction_lines
+
         console = terminal_console()
         results = _results_for(args.source, args.scenario, console)
         cases = [c for c in results.cases if c.scenario == args.scenario]
@@ -88,6 +93,9 @@ class CompareCommand:
                             default="median", help="statistic across repeats to compare")
 
     def run(self, args: argparse.Namespace) -> int:
+        from runner.judging import baseline
+        from runner.reports.analysis import render_changes
+
         try:
             tolerances = [baseline.parse_tolerance(t) for t in args.tolerance]
         except ValueError as exc:
@@ -163,6 +171,10 @@ class CapacityCommand:
 
     def _largest(self, args: argparse.Namespace, executor: Executor, plan: CasePlan,
                  limit: int, precision: float, hard: bool, console: Console) -> int:
+        from runner import capacity
+        from runner.judging import scaling
+        from runner.reports.analysis import render_probes
+
         if plan.size_parameter is None:
             raise UsageError(f"scenario {args.scenario!r} has no size parameter")
         guess, source = plan.size or 1, "the largest size in the matrix"
@@ -194,6 +206,11 @@ class CapacityCommand:
     def _min_limit(self, args: argparse.Namespace, executor: Executor, plan: CasePlan,
                    precision: float, console: Console) -> int:
         import psutil
+        from rich.markup import escape
+
+        from runner import capacity
+        from runner.plan import with_size
+        from runner.reports.analysis import render_probes
 
         if args.size is not None:
             plan = with_size(plan, args.size)

@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Literal, Protocol
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from runner import __version__, backends
 from runner.cli.analysis_commands import ANALYSIS_COMMANDS
@@ -29,10 +27,13 @@ from runner.errors import (
     UsageError,
 )
 from runner.history.base import add_regression_arguments, base_loader
-from runner.history.outlook import attach_history
 from runner.history.recording import add_history_argument, check_history, record_after
-from runner.results import Results
 from runner.units import UnitError, parse_bytes
+
+if TYPE_CHECKING:  # imported where used: the parser (--help, --version) stays light
+    from rich.console import Console
+
+    from runner.results import Results
 
 
 class Command(Protocol):
@@ -133,7 +134,10 @@ def show_and_write(results: Results, args: argparse.Namespace, outputs: Outputs,
         REPORTERS[ReportFormat.EXPLAIN].render(results, sys.stdout)
     if args.json:
         console.print(f"results: {args.json}")
-    attach_history(results, args, say=console.print)  # "Memory over time" in the reports
+    if getattr(args, "history", None):  # "Memory over time" in the reports
+        from runner.history.outlook import attach_history
+
+        attach_history(results, args, say=console.print)
     outputs.write(results, stdout=sys.stdout, say=console.print)
     return record_after(results, args, exit_code_for(results), say=console.print)
 
@@ -196,6 +200,8 @@ class DoctorCommand:
         pass
 
     def run(self, args: argparse.Namespace) -> int:
+        from rich.console import Console
+
         from runner.cli.doctor import doctor_checks
 
         console = Console()

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import sys
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-
-from runner.reports.terminal import console_for
+if TYPE_CHECKING:  # imported where used: the parser (--help, --version) stays light
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 
 class RichProgress:
@@ -21,6 +21,8 @@ class RichProgress:
         self._task: TaskID | None = None
 
     def __enter__(self) -> RichProgress:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
                                   TimeElapsedColumn(), console=self.console, transient=True)
         self._progress.__enter__()
@@ -50,4 +52,6 @@ class RichProgress:
 
 def terminal_console() -> Console:
     """The console commands print to: wide enough in CI logs that tables do not wrap."""
+    from runner.reports.terminal import console_for
+
     return console_for(sys.stdout)

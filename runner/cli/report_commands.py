@@ -13,10 +13,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from runner.errors import EXIT_OK, UsageError
-from runner.results import Results
+
+if TYPE_CHECKING:  # imported where used: the parser (--help, --version) stays light
+    from runner.results import Results
 
 BENCH_CHOICES = ("customSmallerIsBetter", "bencher")
 
@@ -115,6 +117,8 @@ class Outputs:
 
 def read_results(path: Path, what: str = "results") -> Results:
     from pydantic import ValidationError
+
+    from runner.results import Results
 
     try:
         return Results.read(path)

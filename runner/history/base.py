@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from runner.errors import HistoryError, UsageError
-from runner.judging.history_base import DEFAULT_COMMITS
+from runner.metrics import DEFAULT_COMMITS
 
 if TYPE_CHECKING:  # imported where used: runner check's start-up stays light
     from runner.history.model import Requirements

@@ -16,10 +16,13 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.errors import HistoryError
-from runner.history.model import CaseRecord, CheckRecord
-from runner.history.store import Store
+
+if TYPE_CHECKING:  # imported where used: the CLI's parser reads BRANCH and REMOTE
+    from runner.history.model import CheckRecord
+    from runner.history.store import Store
 
 BRANCH = "memsla-history"
 REMOTE = "origin"
@@ -51,6 +54,8 @@ def to_lines(record: CheckRecord) -> str:
 
 
 def from_lines(text: str, where: str = "record") -> CheckRecord:
+    from runner.history.model import CaseRecord, CheckRecord
+
     lines = [line for line in text.splitlines() if line.strip()]
     try:
         record = CheckRecord.model_validate_json(lines[0])
@@ -101,6 +106,8 @@ def push(repo: Path, records: CheckRecord | Sequence[CheckRecord], branch: str =
     """Commit a file per record (those not on the branch yet) on top of the remote branch and
     push it, never touching the work tree or the index; on a rejected push (another writer
     pushed first) fetch and commit again. Returns the pushed tip (None: nothing to push)."""
+    from runner.history.model import CheckRecord
+
     todo = [records] if isinstance(records, CheckRecord) else list(records)
     for attempt in range(attempts):
         tip = fetch(repo, branch, remote)

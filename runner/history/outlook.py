@@ -16,8 +16,7 @@ from runner.history.base import base_segment, window_of
 from runner.history.detection import accepted_commits, segment_shifts
 from runner.history.model import Environment, Point, environment_of
 from runner.history.series import Series, series
-from runner.judging.history_base import DEFAULT_COMMITS
-from runner.metrics import KEY_METRICS
+from runner.metrics import DEFAULT_COMMITS, KEY_METRICS
 from runner.results import HistoryChange, HistoryFigure, HistoryOutlook, Results
 
 if TYPE_CHECKING:

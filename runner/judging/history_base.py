@@ -15,12 +15,11 @@ from typing import Literal
 
 from runner.judging.changes import compare_to_base
 from runner.judging.verdicts import verdict
-from runner.metrics import HISTORIED, RUN_METRICS, Source
+from runner.metrics import DEFAULT_COMMITS, HISTORIED, RUN_METRICS, Source
 from runner.results import Case, Verdict
 from runner.slafile.rules import Rule, parse_rule
 
 MIN_BASE_VALUES = 5  # fewer base values than this: the rule is skipped
-DEFAULT_COMMITS = 20  # the base window: the base branch's most recent N commits
 DEFAULT_BOUND = 0.10  # --fail-on-regression's bound
 
 

@@ -8,25 +8,17 @@ stream; they never import the CLI.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from enum import Enum
 from pathlib import Path
-from typing import Protocol, TextIO, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TextIO, runtime_checkable
 
-from runner.reports import (
-    bench,
-    explain,
-    github,
-    guarantees,
-    html,
-    junit,
-    markdown,
-    plain,
-    terminal,
-)
 from runner.reports.common import ReportError
-from runner.results import Results
+
+if TYPE_CHECKING:
+    from runner.results import Results
 
 
 class ReportFormat(str, Enum):
@@ -49,19 +41,44 @@ class Reporter(Protocol):
         """Write the report of ``results`` to ``out``; ``baseline`` is an earlier run."""
 
 
-REPORTERS: dict[ReportFormat, Reporter] = {
-    ReportFormat.JUNIT: junit.JUnitReport(),
-    ReportFormat.GITHUB: github.WorkflowCommands(),
-    ReportFormat.GITHUB_SUMMARY: github.StepSummary(),
-    ReportFormat.MARKDOWN: markdown.PullRequestComment(),
-    ReportFormat.BENCH_CUSTOM: bench.CustomSmallerIsBetter(),
-    ReportFormat.BENCHER: bench.BencherMetricFormat(),
-    ReportFormat.HTML: html.HtmlReport(),
-    ReportFormat.TERMINAL: terminal.TerminalTable(),
-    ReportFormat.EXPLAIN: explain.Explanation(),
-    ReportFormat.PYTEST_SUMMARY: plain.PytestSummary(),
-    ReportFormat.GUARANTEES: guarantees.Guarantees(),
+# Each format's reporter: its module under runner.reports and its class.
+_REPORTER_CLASSES: dict[ReportFormat, tuple[str, str]] = {
+    ReportFormat.JUNIT: ("junit", "JUnitReport"),
+    ReportFormat.GITHUB: ("github", "WorkflowCommands"),
+    ReportFormat.GITHUB_SUMMARY: ("github", "StepSummary"),
+    ReportFormat.MARKDOWN: ("markdown", "PullRequestComment"),
+    ReportFormat.BENCH_CUSTOM: ("bench", "CustomSmallerIsBetter"),
+    ReportFormat.BENCHER: ("bench", "BencherMetricFormat"),
+    ReportFormat.HTML: ("html", "HtmlReport"),
+    ReportFormat.TERMINAL: ("terminal", "TerminalTable"),
+    ReportFormat.EXPLAIN: ("explain", "Explanation"),
+    ReportFormat.PYTEST_SUMMARY: ("plain", "PytestSummary"),
+    ReportFormat.GUARANTEES: ("guarantees", "Guarantees"),
 }
+
+
+class _Reporters(Mapping[ReportFormat, Reporter]):
+    """Every format's reporter, its module imported when the format is first asked for: a
+    check that prints the terminal table does not import the JUnit or HTML writers."""
+
+    def __init__(self) -> None:
+        self._made: dict[ReportFormat, Reporter] = {}
+
+    def __getitem__(self, fmt: ReportFormat) -> Reporter:
+        if fmt not in self._made:
+            module, name = _REPORTER_CLASSES[fmt]
+            self._made[fmt] = getattr(importlib.import_module(f"runner.reports.{module}"),
+                                      name)()
+        return self._made[fmt]
+
+    def __iter__(self) -> Iterator[ReportFormat]:
+        return iter(_REPORTER_CLASSES)
+
+    def __len__(self) -> int:
+        return len(_REPORTER_CLASSES)
+
+
+REPORTERS: Mapping[ReportFormat, Reporter] = _Reporters()
 __all__ = ["REPORTERS", "ReportError", "ReportFormat", "Reporter",
            "check_available", "render_text", "report_target", "write_report"]
 
@@ -69,6 +86,8 @@ __all__ = ["REPORTERS", "ReportError", "ReportFormat", "Reporter",
 def check_available(fmt: ReportFormat) -> None:
     """Raise ReportError when this host lacks what the format needs (before measuring)."""
     if fmt is ReportFormat.HTML:
+        from runner.reports import html
+
         problem = html.missing_dependency()
         if problem:
             raise ReportError(problem)

@@ -30,7 +30,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
-from filelock import FileLock, Timeout
 
 from runner.errors import FixtureError
 from runner.plan import fill
@@ -69,6 +68,8 @@ def log_path(root: Path, kind: str, key: str) -> Path:
 @contextmanager
 def key_lock(root: Path, kind: str, key: str) -> Iterator[None]:
     """Hold the lock of one cache entry: other processes making the same entry wait."""
+    from filelock import FileLock  # only when an entry is made: a warm check takes no lock
+
     folder = root / "locks"
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -91,6 +92,8 @@ def remove_stale_temps(root: Path, kind: str, folder: Path) -> None:
     """
     if not folder.is_dir():
         return
+    from filelock import FileLock, Timeout
+
     for entry in folder.iterdir():
         match = _TEMP.match(entry.name)
         if match is None:

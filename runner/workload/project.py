@@ -26,7 +26,6 @@ import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass
-from email.parser import Parser
 from pathlib import Path
 
 from runner.errors import FixtureError
@@ -115,6 +114,8 @@ def scan(folder: Path) -> Project:
 def dependencies(wheel: Path) -> list[str]:
     """The wheel's own requirements (``Requires-Dist`` of its METADATA, extras left out): they
     join the scenario's requirements, keyed by their text, not by the project's content."""
+    from email.parser import Parser
+
     try:
         with zipfile.ZipFile(wheel) as archive:
             name = next(n for n in archive.namelist()
