@@ -70,6 +70,8 @@ class Backend(abc.ABC):
     cgroup_version: int | None = None
     engine_version: str | None = None  # Docker: the engine's version
     harness_baseline: int | None = None  # the idle harness's peak, where a harness runs builds
+    # True: that idle harness is in no figure (kept out of the build's cgroup, or subtracted)
+    harness_kept_out: bool = False
     # True: the build runs with the host's programs, so the runner provisions the scenario's
     # requirements in a virtualenv; False: the backend's environment (an image) brings them.
     uses_host_environment: bool = True
