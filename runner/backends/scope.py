@@ -5,8 +5,9 @@ cgroup v2, systemd, no root): each build in a transient systemd user scope.
 delegated cgroup with the hard limit. The scope is created before its first process execs, and
 that process is the harness, as in a container: it runs the build, samples the scope's cgroup
 and reads its peak and OOM-kill count after the build exits. The idle harness's own peak is
-measured once (``harness_baseline``) and subtracted from the cgroup's figures. Timeouts, Ctrl-C and SIGTERM stop the harness (it kills
-the build and still reports), then ``systemctl --user kill`` takes whatever is left in the scope.
+measured once (``harness_baseline``) and subtracted from the cgroup's figures (the build shares
+the scope's cgroup with it). Timeouts, Ctrl-C and SIGTERM stop the harness (it kills the build
+and still reports), then ``systemctl --user kill`` takes whatever is left in the scope.
 The harness's stdin is a pipe held open by the runner: if the runner dies, the harness kills
 the build and everything it started.
 """

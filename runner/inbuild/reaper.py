@@ -166,6 +166,20 @@ def remove_cgroup_tree(top: cgroups.Cgroup, timeout: float = KILL_TIMEOUT_S) -> 
         cgroups.Cgroup(path, top.version).remove(timeout)
 
 
+def remove_engine_made(cgroup: cgroups.Cgroup) -> None:
+    """The empty directories a container engine made in the other hierarchies for a fence that
+    was a container's parent (v1; ``runner.backends.docker``)."""
+    relative = cgroup.hierarchy_path()
+    if relative is None:
+        return
+    for path in reversed(cgroup.files.engine_made(cgroups.CGROUP_ROOT, relative)):
+        for inner, _, _ in os.walk(path, topdown=False):
+            try:
+                os.rmdir(inner)
+            except OSError:
+                pass
+
+
 def runner_cgroups(owner: int, parent: cgroups.Cgroup) -> List[cgroups.Cgroup]:
     """The cgroups runner ``owner`` made below ``parent``."""
     pattern = os.path.join(glob.escape(parent.path), "%s%d-*" % (CGROUP_PREFIX, owner))
@@ -182,6 +196,7 @@ def clean_up_after(owner: int, tmpdir: str) -> None:
                 remove_cgroup_tree(cgroup)
             except OSError as exc:
                 sys.stderr.write("memsla-reaper: %s\n" % exc)
+            remove_engine_made(cgroup)
     pattern = os.path.join(glob.escape(tmpdir), glob.escape(work_prefix(owner)) + "*")
     for folder in remove_folders(pattern):
         sys.stderr.write("memsla-reaper: cannot remove %s\n" % folder)

@@ -68,7 +68,7 @@ from runner.backends.interface import (
     CaseEnvironment,
     RunRequest,
 )
-from runner.inbuild import cgroups
+from runner.inbuild import cgroups, reaper
 from runner.inbuild.waiting import shell_status
 from runner.measure import staging
 from runner.measure.readings import Readings
@@ -391,18 +391,14 @@ class DockerBackend(Backend):
             yield None
             return
         name = f"{CGROUP_PREFIX}{os.getpid()}-d{next(self._counter)}"
-        relative = _hierarchy_path(os.path.join(parent.path, name), parent)
         try:
             with fenced(parent, name, request.limit, self._room(image)) as (_, build):
                 uid, gid = _container_ids()
                 os.chown(build.enter_file(), uid, gid)  # the build may enter, nothing more
                 yield build
         finally:
-            for path in reversed(parent.files.engine_made(cgroups.CGROUP_ROOT, relative)):
-                try:
-                    os.rmdir(path)
-                except OSError:
-                    pass
+            reaper.remove_engine_made(cgroups.Cgroup(os.path.join(parent.path, name),
+                                                     parent.version))
 
     def _run(self, request: RunRequest, image: str, *, whole: bool = False) -> Readings:
         """The build in a cgroup of its own where the runner can make one; ``whole``: in the

@@ -11,19 +11,27 @@ from __future__ import annotations
 import glob
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runner.backends.docker import images
-from runner.backends.docker.backend import DockerBackend, DockerRunOptions
+from runner.backends.docker.backend import OWNER_LABEL, DockerBackend, DockerRunOptions
 from runner.backends.interface import RunRequest
 from runner.inbuild import cgroups
 from runner.measure import staging
 from runner.measure.assemble import assemble_run
 from tests.backends.test_output_capture import assert_output_not_charged, write_loud_suite
-from tests.conftest import PLANT, run_cli
+from tests.conftest import (
+    PLANT,
+    kill_running,
+    kill_when_running,
+    run_cli,
+    running,
+    wait_until,
+)
 
 MiB = 1024 * 1024
 HOST_PYTHON = "/usr/bin/python3"  # Debian's, the interpreter the image has
@@ -130,11 +138,7 @@ def test_the_build_is_in_its_own_cgroup_and_cannot_lift_or_leave_it(image: str,
     assert lines[1:] == ["raise=2", "raise_swap=2", "mkdir=1", "leave=2"], lines
     assert readings.limit_read == 128 * MiB and readings.swap_allowed is False
     assert readings.limit_changes == []
-    # nothing of the run is left in any hierarchy
-    own = cgroups.own_cgroup()
-    assert own is not None and own.hierarchy_path() is not None
-    left = glob.glob(f"{cgroups.CGROUP_ROOT}/*{own.hierarchy_path()}/memsla-{os.getpid()}-d*")
-    assert left == []
+    assert _fences_of(os.getpid()) == [], "nothing of the run is left in any hierarchy"
 
 
 @pytest.mark.docker
@@ -165,3 +169,32 @@ def test_where_the_build_shares_the_harness_cgroup_the_idle_harness_is_subtracte
         own = runs[False]
         assert own.harness_subtracted is None and own.cgroup_peak is not None
         assert abs(shared_run.cgroup_peak - own.cgroup_peak) < 4 * MiB
+
+
+def _fences_of(pid: int) -> list[str]:
+    """The run cgroups of runner ``pid`` above containers, in every hierarchy."""
+    own = cgroups.own_cgroup()
+    assert own is not None and own.hierarchy_path() is not None
+    return glob.glob(f"{cgroups.CGROUP_ROOT}/*{own.hierarchy_path()}/memsla-{pid}-d*")
+
+
+@pytest.mark.docker
+def test_a_killed_runner_leaves_no_build_cgroup_in_any_hierarchy(
+        image: str, docker_client: Any, tmp_path: Path) -> None:
+    sleeping = ["sleep", "305"]  # the container's processes show on the host
+    (tmp_path / "sla.yaml").write_text(json.dumps({
+        "version": 1, "defaults": {"backend": "docker", "image": image, "repeats": 1,
+                                   "tracker": "none", "limit": "256MiB"},
+        "scenarios": {"sleepy": {"command": sleeping}}, "slas": ["exit_code == 0"]}))
+    try:
+        killed = kill_when_running(
+            [sys.executable, "-m", "runner", "check", "sla.yaml", "--backend", "docker"],
+            tmp_path, sleeping)
+        assert wait_until(lambda: not _fences_of(killed.pid), 30), _fences_of(killed.pid)
+        assert wait_until(lambda: not running(sleeping))
+    finally:
+        kill_running(sleeping)
+        if "killed" in locals():  # its exited container, which the next runner would remove
+            for container in docker_client.containers.list(
+                    all=True, filters={"label": f"{OWNER_LABEL}={killed.pid}"}):
+                container.remove(force=True)
