@@ -149,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _runner_gone() -> None:
     """The lifeline ended: nobody will read a report. Kill everything below and go."""
-    sys.stderr.write("memsla-harness: the runner is gone; killing the build\n")
+    try:  # stderr may be a pipe the runner read: nobody reads it now
+        sys.stderr.write("memsla-harness: the runner is gone; killing the build\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
     reaper.kill_descendants()
     os._exit(killed_by(signal.SIGKILL)[0])  # as if killed
 
