@@ -30,8 +30,9 @@ _RAW_KEYS = ("exit_code", "signal", "cpu_time", "kernel_peak", "sampled_max_usag
 
 def run_idle(run: Callable[[RunRequest], Readings], workdir: Path | None = None
              ) -> tuple[int | None, str]:
-    """The harness running ``true`` through ``run``: its cgroup peak is what every build
-    carries on top. Returns that peak, or None and the last line saying why."""
+    """The harness running ``true`` through ``run``: its cgroup peak is what a build sharing
+    the harness's cgroup carries on top. Returns that peak, or None and the last line saying
+    why."""
     from runner.workload.cache import cache_dir, work_root
 
     root = work_root(cache_dir())

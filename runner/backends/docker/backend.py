@@ -100,6 +100,8 @@ OUTPUT_GRACE_S = 5  # for the attachment to deliver the last of the output once 
 # The fence above a container holds the build's limit plus the idle harness plus this: the harness
 # grows a little as it samples (its series), and it must never be what the fence's limit hits.
 HARNESS_ROOM = 64 * 1024 * 1024
+NO_REPORT = ("the harness left no report (killed, or could not start): exit status and OOM kill "
+             "come from the engine")
 
 _ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
 
@@ -181,7 +183,7 @@ class DockerBackend(Backend):
         self._cgroup_files = cgroups.files_for(self.cgroup_version)  # the containers' version
         self._engine_arch = _arch(str(info.get("Architecture", "")))
         self._swap_limit = info.get("SwapLimit") is not False
-        self._fence_parent, self.harness_shared = _fence_parent(
+        self._fence_parent, self.harness_shared = fence_parent(
             self._cgroup_files, str(info.get("CgroupDriver") or "cgroupfs"))
 
     def _prepare_image(self, image: str) -> None:
@@ -211,7 +213,9 @@ class DockerBackend(Backend):
                                      self._measure_baseline(image))
 
     def _measure_baseline(self, image: str) -> int:
-        """The cgroup peak of the harness running ``true``: what every run carries on top."""
+        """The cgroup peak of the harness running ``true``, the build sharing its cgroup: the
+        room a container gets above the build's limit, and what is subtracted where the build
+        cannot have a cgroup of its own."""
         peak, failure = harnessed.run_idle(
             lambda request: self._run(request, image, whole=True), Path("/tmp"))
         if peak is None:
@@ -506,8 +510,7 @@ class DockerBackend(Backend):
         # SwapLimit false: no swap accounting, memswap_limit cannot hold the build to RAM
         swap_allowed = None if self._swap_limit or request.limit is None else True
         if report is None:
-            notes = ["the harness left no report (killed, or could not start): exit status "
-                     "and OOM kill come from the engine; no peak was measured"]
+            notes = [NO_REPORT + "; no peak was measured"]
             if engine_oom and self.harness_baseline is not None:
                 notes.append(f"the harness alone needs about {self.harness_baseline >> 20} MiB: "
                              "a limit near that leaves it no room to report")
@@ -627,7 +630,7 @@ def _frames(attached: Any) -> Iterator[tuple[str, bytes]]:
             yield names.get(stream, ""), data
 
 
-def _fence_parent(files: Any, driver: str) -> tuple[cgroups.Cgroup | None, str | None]:
+def fence_parent(files: Any, driver: str) -> tuple[cgroups.Cgroup | None, str | None]:
     """The runner's own memory cgroup, where fences above containers can be made (else None),
     and why not (else None)."""
     from runner.backends.local import find_parent
@@ -660,6 +663,10 @@ def _read_build(readings: Readings, build: cgroups.Cgroup) -> None:
     the runner's own readings, not the report of a harness the build could write to."""
     readings.kernel_peak = build.peak()
     readings.oom_kill_counter = build.oom_kills()
+    if readings.kernel_peak is not None:  # a harness killed early: the peak is still known
+        readings.notes = [NO_REPORT + "; the peak is the build's cgroup's, read by the runner"
+                          if note == NO_REPORT + "; no peak was measured" else note
+                          for note in readings.notes]
     readings.limit_read = build.limit()
     readings.swap_allowed = build.swap_allowed()
 
@@ -732,4 +739,4 @@ def _image_missing(image: str) -> BackendError:
     return BackendError(f"the Docker image {image} does not exist: run `runner image build`")
 
 
-__all__ = ["DockerBackend", "DockerRunOptions"]
+__all__ = ["DockerBackend", "DockerRunOptions", "fence_parent"]
