@@ -107,14 +107,3 @@ class Backend(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release what the backend holds (clients, parent cgroups)."""
 
-
-def tail(path: Path, limit: int = 4000) -> str:
-    """The last ``limit`` characters of a log file, for error messages and reports."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - limit))
-            return handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
