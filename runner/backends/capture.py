@@ -90,7 +90,7 @@ class OutputCapture:
                 for name, data in frames:
                     if name in self.streams:
                         self.streams[name].feed(data)
-            except OSError:
+            except (OSError, ValueError):  # the attachment closed under the reader
                 pass
             finally:
                 close()
