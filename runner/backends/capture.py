@@ -82,8 +82,7 @@ class OutputCapture:
             self._start(f"memsla-{name}", functools.partial(self._drain, fd, name))
         return self
 
-    def read_frames(self, frames: Iterable[tuple[str, bytes]],
-                    close: Callable[[], None]) -> OutputCapture:
+    def read_frames(self, frames: Iterable[tuple[str, bytes]]) -> OutputCapture:
         """Read (stream name, bytes) pairs (a container's multiplexed output) in a thread."""
         def drain() -> None:
             try:
@@ -92,8 +91,6 @@ class OutputCapture:
                         self.streams[name].feed(data)
             except (OSError, ValueError):  # the attachment closed under the reader
                 pass
-            finally:
-                close()
 
         self._start("memsla-output", drain)
         return self

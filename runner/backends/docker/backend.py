@@ -465,7 +465,7 @@ class DockerBackend(Backend):
             raise BackendError(f"the Docker engine could not attach to the container: "
                                f"{_cause(exc)}") from None
         _no_timeout(attached)  # a build may print nothing for longer than any timeout
-        output = capture.OutputCapture().read_frames(_frames(attached), close=lambda: None)
+        output = capture.OutputCapture().read_frames(_frames(attached))
         try:
             return self._wait_attached(container, request, output)
         finally:
