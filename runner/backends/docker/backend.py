@@ -402,7 +402,7 @@ class DockerBackend(Backend):
                 yield build
         finally:
             reaper.remove_engine_made(cgroups.Cgroup(os.path.join(parent.path, name),
-                                                     parent.version))
+                                                     parent.version), timeout=STOP_GRACE_S)
 
     def _run(self, request: RunRequest, image: str, *, whole: bool = False) -> Readings:
         """The build in a cgroup of its own where the runner can make one; ``whole``: in the
