@@ -49,6 +49,10 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
       ``disk_files`` (a folder's bytes and files after the run) and ``cache`` (the bytes of
       the sites at the heap's peak under a path prefix). Fields with defaults: a version 2 to 8
       file reads without them (its fits' intervals then rest on one value per size).
+  10 - a run says what was taken off its cgroup peak for a harness that shared the build's
+      cgroup (``Run.harness_subtracted``: a container on an engine that could not give the
+      build a cgroup of its own; None where the harness was kept out). A field with a default:
+      a version 2 to 9 file reads without it.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from runner.metrics import STATISTICS, case_label, params_label, pick
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
 
@@ -262,6 +266,9 @@ class Run(_Model):
     disk: dict[str, int] = Field(default_factory=dict)
     disk_files: dict[str, int] = Field(default_factory=dict)
     cache: dict[str, int] = Field(default_factory=dict)
+    # -- version 10: the idle harness's peak taken off cgroup_peak, where it shared the
+    # build's cgroup (None: the build's cgroup held the build alone)
+    harness_subtracted: int | None = None
 
     @property
     def completed(self) -> bool:
@@ -611,6 +618,9 @@ class Host(_Model):
     backend_reason: str
     docker_version: str | None = None
     harness_baseline: int | None = None  # Docker: the idle harness's cgroup peak
+    # version 10: the idle harness is in no peak (kept out of the build's cgroup, or subtracted
+    # and said so in Run.harness_subtracted); False in older files, whose Docker peaks hold it
+    harness_kept_out: bool = False
 
 
 class Selection(_Model):
@@ -744,7 +754,7 @@ class Results(_Model):
             version = 2
         if version in (2, 3, 4):  # 2 -> 3 -> 4 only added fields
             data = {**upgrade_heap_figures(data), "schema_version": SCHEMA_VERSION}
-        elif version in (5, 6, 7, 8):  # 5 -> ... -> 9 only added fields
+        elif version in (5, 6, 7, 8, 9):  # 5 -> ... -> 10 only added fields
             data = {**data, "schema_version": SCHEMA_VERSION}
         elif version != SCHEMA_VERSION:
             raise ValueError(f"{path}: results schema version {version!r}; this memsla reads "

@@ -145,7 +145,8 @@ class Session:
         results = Results.new(
             sla_file=str(self.sla_file), sla_digest=self.sla_digest, shard=share,
             host=host_facts(chosen.name, self.backends.reason(first.backend), chosen.cgroup_version,
-                            chosen.engine_version, chosen.harness_baseline),
+                            chosen.engine_version, chosen.harness_baseline,
+                            chosen.harness_kept_out),
             selection=Selection(only=only or [], sizes=sizes or []))
         used = list({id(b): b for b in (self.backend_for(p.settings.backend, p.settings.image)
                                          for p in plans)}.values())

@@ -23,13 +23,14 @@ BUILD_CGROUP = "build"  # the build's own cgroup, below the fence
 
 
 @contextmanager
-def fenced(parent: cgroups.Cgroup, name: str,
-           limit: int | None) -> Iterator[tuple[cgroups.Cgroup, cgroups.Cgroup]]:
+def fenced(parent: cgroups.Cgroup, name: str, limit: int | None,
+           headroom: int = 0) -> Iterator[tuple[cgroups.Cgroup, cgroups.Cgroup]]:
     """The fence ``name`` below ``parent`` and the build's cgroup below it, both held to
-    ``limit``; removed (with anything left in them) on the way out."""
+    ``limit`` (the fence to ``limit + headroom``, where it also holds a container's harness);
+    removed (with anything left in them) on the way out."""
     fence = parent.create_child(name)
     try:
-        fence.set_limit(limit)
+        fence.set_limit(None if limit is None else limit + headroom)
         fence.enable_memory_for_children()
         build = fence.create_child(BUILD_CGROUP)
         # the same limit again: the build sees it in its own cgroup, and a change is seen

@@ -30,8 +30,9 @@ _RAW_KEYS = ("exit_code", "signal", "cpu_time", "kernel_peak", "sampled_max_usag
 
 def run_idle(run: Callable[[RunRequest], Readings], workdir: Path | None = None
              ) -> tuple[int | None, str]:
-    """The harness running ``true`` through ``run``: its cgroup peak is what every build
-    carries on top. Returns that peak, or None and the last line saying why."""
+    """The harness running ``true`` through ``run``: its cgroup peak is what a build sharing
+    the harness's cgroup carries on top. Returns that peak, or None and the last line saying
+    why."""
     from runner.workload.cache import cache_dir, work_root
 
     root = work_root(cache_dir())
@@ -55,13 +56,15 @@ def run_idle(run: Callable[[RunRequest], Readings], workdir: Path | None = None
 
 def harness_command(python: str, out: str, interval: float, workdir: str,
                     argv: list[str], *, lifeline: bool,
-                    read_cgroup: bool = True) -> list[str]:
+                    read_cgroup: bool = True, build_cgroup: str | None = None) -> list[str]:
     """``python -S``: the probe's sitecustomize must not load into the harness itself.
 
     ``lifeline``: the harness's stdin is a pipe the runner holds open for the run (end of file:
     the runner is gone, the harness kills the build); ``read_cgroup`` False: the harness's
-    cgroup is not the build's own (the process backend)."""
+    cgroup is not the build's own (the process backend); ``build_cgroup``: the cgroup the build
+    enters and the harness reads, apart from the harness's own."""
     flags = (["--lifeline"] if lifeline else []) + ([] if read_cgroup else ["--no-cgroup"])
+    flags += ["--cgroup", build_cgroup] if build_cgroup else []
     return [python, "-S", "-m", "runner.inbuild.harness", "--out", out, "--interval",
             repr(interval), "--workdir", workdir, *flags, "--", *argv]
 

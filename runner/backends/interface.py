@@ -73,6 +73,8 @@ class Backend(abc.ABC):
     cgroup_version: int | None = None
     engine_version: str | None = None  # Docker: the engine's version
     harness_baseline: int | None = None  # the idle harness's peak, where a harness runs builds
+    # True: that idle harness is in no figure (kept out of the build's cgroup, or subtracted)
+    harness_kept_out: bool = False
     # True: the build runs with the host's programs, so the runner provisions the scenario's
     # requirements in a virtualenv; False: the backend's environment (an image) brings them.
     uses_host_environment: bool = True
@@ -107,15 +109,3 @@ class Backend(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release what the backend holds (clients, parent cgroups)."""
-
-
-def tail(path: Path, limit: int = 4000) -> str:
-    """The last ``limit`` characters of a log file, for error messages and reports."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - limit))
-            return handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""

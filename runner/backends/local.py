@@ -26,6 +26,7 @@ from types import ModuleType
 
 import psutil
 
+from runner.backends import capture
 from runner.backends.fence import (
     CGROUP_PREFIX,
     fenced,
@@ -33,7 +34,7 @@ from runner.backends.fence import (
     read_fence,
     timeline,
 )
-from runner.backends.interface import Backend, BackendError, RunRequest, tail
+from runner.backends.interface import Backend, BackendError, RunRequest
 from runner.inbuild import cgroups, reaper
 from runner.inbuild.cgroups import cpuset as cpusets
 from runner.inbuild.waiting import Waiter
@@ -44,6 +45,7 @@ from runner.measure.readings import Readings
 ENTER_AND_EXEC = 'echo 0 > "$0" && exec "$@"'
 # The same, entering a cpuset cgroup ($1) too, where that is a hierarchy of its own (v1).
 ENTER_TWO_AND_EXEC = 'echo 0 > "$0" && echo 0 > "$1" && shift && exec "$@"'
+OUTPUT_GRACE_S = 2  # for the output pipes to end once the build exited
 
 
 def find_parent() -> cgroups.Cgroup:
@@ -119,15 +121,22 @@ class CgroupBackend(Backend):
             str(request.probe_stage), str(request.probe_out), trace=request.trace, t0=t0,
             cgroup_peak_file=peak_file, reset_mode=reset_mode,
             existing_pythonpath=request.env.get("PYTHONPATH")))
-        stdout_path, stderr_path = request.scratch / "stdout.log", request.scratch / "stderr.log"
         watch = limit_watch(cgroup, build)
         sampler = cgroups.Sampler(cgroup, request.sample_interval, watch)
-        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        # the output goes through pipes the runner reads: a file would be the build's cache
+        readers, writers = capture.pipe_pair()
+        try:
             start = time.monotonic()
             process = subprocess.Popen(
                 [*_enter(build, cpuset), *request.argv],
-                cwd=request.workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                start_new_session=True)
+                cwd=request.workdir, env=env, stdin=subprocess.DEVNULL,
+                stdout=writers["stdout"], stderr=writers["stderr"], start_new_session=True)
+        except BaseException:
+            capture.close_all(readers)
+            raise
+        finally:
+            capture.close_all(writers)
+        output = capture.OutputCapture().read_fds(readers)
         sampler.started_at(start)
         sampler.start()
         waiter = Waiter(process.pid)
@@ -140,6 +149,7 @@ class CgroupBackend(Backend):
         except BaseException:
             stop_build(cgroup, process.pid, waiter)
             waiter.done.wait(10)
+            output.wait(OUTPUT_GRACE_S)
             raise
         finally:
             process.returncode = (-9 if waiter.status is None
@@ -150,9 +160,14 @@ class CgroupBackend(Backend):
         readings = Readings(
             exit_code=exit_code, signal=signal_number, duration=duration, timed_out=timed_out,
             cpu_time=waiter.cpu_time, limit_set=request.limit,
-            timeline=timeline(sampler, request.sample_interval), stderr_tail=tail(stderr_path))
+            timeline=timeline(sampler, request.sample_interval))
         read_fence(readings, cgroup, sampler, watch)
         readings.anon_at_end = cgroup.anon()
+        if not output.wait(OUTPUT_GRACE_S):  # a process the build left holds the pipes
+            cgroup.kill_all()
+            output.wait(OUTPUT_GRACE_S)
+        readings.stderr_tail = output.stderr_tail
+        readings.notes += output.save(request.scratch)
         return readings
 
 

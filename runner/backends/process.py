@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from runner.backends import harnessed
-from runner.backends.interface import Backend, RunRequest, tail
+from runner.backends import capture, harnessed
+from runner.backends.interface import Backend, RunRequest
 from runner.backends.tree import TreeSampler, rss
 from runner.inbuild.waiting import returncode_status
 from runner.measure import staging
@@ -28,6 +28,7 @@ from runner.measure.readings import Readings
 from runner.results import Timeline
 
 STOP_GRACE_S = 5  # SIGTERM lets the harness kill the build and report; SIGKILL after this
+OUTPUT_GRACE_S = 2  # for the output pipes to end once the harness exited
 
 
 class ProcessBackend(Backend):
@@ -46,13 +47,19 @@ class ProcessBackend(Backend):
         harness = harnessed.harness_command(
             sys.executable, str(request.probe_out), request.sample_interval,
             str(request.workdir), request.argv, lifeline=True, read_cgroup=False)
-        stderr_path = request.scratch / "stderr.log"
-        with (request.scratch / "stdout.log").open("wb") as out, stderr_path.open("wb") as err:
+        readers, writers = capture.pipe_pair()
+        try:
             start = time.monotonic()
             # -m puts the working directory first on sys.path: the staged probe, not the build's
             process = subprocess.Popen(harness, cwd=request.probe_stage, env=env,
-                                       stdin=subprocess.PIPE, stdout=out, stderr=err,
-                                       start_new_session=True)
+                                       stdin=subprocess.PIPE, stdout=writers["stdout"],
+                                       stderr=writers["stderr"], start_new_session=True)
+        except BaseException:
+            capture.close_all(readers)
+            raise
+        finally:
+            capture.close_all(writers)
+        output = capture.OutputCapture().read_fds(readers)
         # the harness is left out of the sum; the timeline starts with the build
         sampler = TreeSampler(process.pid, request.sample_interval, rss, include_root=False,
                               zero_at_first=True)
@@ -74,6 +81,7 @@ class ProcessBackend(Backend):
             assert process.stdin is not None
             process.stdin.close()  # the harness's lifeline: held open for the run only
             sampler.stop()
+            output.wait(OUTPUT_GRACE_S)  # the harness killed what the build left
         host_duration = time.monotonic() - start
         report = harnessed.read_report(request.probe_out)
         if report is None:
@@ -90,7 +98,8 @@ class ProcessBackend(Backend):
             readings, tree_rss_max=sampler.max_usage or 0,  # double-counts shared pages
             timeline=Timeline(interval=request.sample_interval, t=sampler.t,
                               cgroup=sampler.usage, anon=sampler.anon_series),
-            stderr_tail=tail(stderr_path))
+            stderr_tail=output.stderr_tail,
+            notes=readings.notes + output.save(request.scratch))
 
 
 def _check_program(program: str, path: str | None, workdir: Path) -> None:

@@ -5,8 +5,9 @@ cgroup v2, systemd, no root): each build in a transient systemd user scope.
 delegated cgroup with the hard limit. The scope is created before its first process execs, and
 that process is the harness, as in a container: it runs the build, samples the scope's cgroup
 and reads its peak and OOM-kill count after the build exits. The idle harness's own peak is
-measured once (``harness_baseline``). Timeouts, Ctrl-C and SIGTERM stop the harness (it kills
-the build and still reports), then ``systemctl --user kill`` takes whatever is left in the scope.
+measured once (``harness_baseline``) and subtracted from the cgroup's figures (the build shares
+the scope's cgroup with it). Timeouts, Ctrl-C and SIGTERM stop the harness (it kills the build
+and still reports), then ``systemctl --user kill`` takes whatever is left in the scope.
 The harness's stdin is a pipe held open by the runner: if the runner dies, the harness kills
 the build and everything it started.
 """
@@ -22,17 +23,19 @@ import time
 
 import psutil
 
-from runner.backends import harnessed
-from runner.backends.interface import Backend, BackendError, RunRequest, tail
+from runner.backends import capture, harnessed
+from runner.backends.interface import Backend, BackendError, RunRequest
 from runner.inbuild import cgroups
 from runner.inbuild.harness import OWN_CGROUP_PEAK
 from runner.inbuild.waiting import returncode_status
 from runner.measure import staging
 from runner.measure.readings import Readings
+from runner.units import format_bytes
 
 UNIT_PREFIX = "memsla-"
 STOP_GRACE_S = 5  # SIGTERM lets the harness report; SIGKILL to the whole scope after this
 SYSTEMCTL_TIMEOUT_S = 20
+OUTPUT_GRACE_S = 2  # for the output pipes to end once the scope's processes are gone
 
 
 def scope_command(argv: list[str], limit: int | None, unit: str,
@@ -47,6 +50,7 @@ def scope_command(argv: list[str], limit: int | None, unit: str,
 class ScopeBackend(Backend):
     name = "cgroup"
     where = "a delegated systemd user scope"
+    harness_kept_out = True  # subtracted: the build shares the scope's cgroup with it
 
     def __init__(self, systemd_run: str = "systemd-run", systemctl: str = "systemctl") -> None:
         found = shutil.which(systemd_run)
@@ -80,15 +84,21 @@ class ScopeBackend(Backend):
             str(request.probe_stage), str(request.probe_out), trace=request.trace,
             t0=time.time(), cgroup_peak_file=OWN_CGROUP_PEAK,
             existing_pythonpath=request.env.get("PYTHONPATH")))
-        stdout_path, stderr_path = request.scratch / "stdout.log", request.scratch / "stderr.log"
         timed_out = False
-        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        readers, writers = capture.pipe_pair()
+        try:
             start = time.monotonic()
             # -m puts the working directory first on sys.path: the staged probe, not the build's
             process = subprocess.Popen(
                 scope_command(harness, request.limit, unit, self.systemd_run),
-                cwd=request.probe_stage, env=env, stdin=subprocess.PIPE, stdout=out,
-                stderr=err, start_new_session=True)
+                cwd=request.probe_stage, env=env, stdin=subprocess.PIPE,
+                stdout=writers["stdout"], stderr=writers["stderr"], start_new_session=True)
+        except BaseException:
+            capture.close_all(readers)
+            raise
+        finally:
+            capture.close_all(writers)
+        output = capture.OutputCapture().read_fds(readers)
         try:
             try:
                 process.wait(request.timeout)
@@ -102,18 +112,26 @@ class ScopeBackend(Backend):
             self._kill_scope(unit)  # what the build left running (daemons) dies with it
             assert process.stdin is not None
             process.stdin.close()  # the harness's lifeline: held open for the run only
+            output.wait(OUTPUT_GRACE_S)  # the scope's processes are killed
         host_duration = time.monotonic() - start
+        notes = output.save(request.scratch)
         report = harnessed.read_report(request.probe_out)
         if report is None:
             return harnessed.without_report(
                 returncode_status(process.returncode), host_duration=host_duration,
-                timed_out=timed_out, limit_set=request.limit, stderr_tail=tail(stderr_path),
+                timed_out=timed_out, limit_set=request.limit, stderr_tail=output.stderr_tail,
                 notes=["the harness left no report (killed, or the scope could not start): no "
-                       "peak was measured"])
-        return harnessed.from_report(
+                       "peak was measured", *notes])
+        readings = harnessed.from_report(
             report, sample_interval=request.sample_interval, host_duration=host_duration,
-            timed_out=timed_out, stderr_tail=tail(stderr_path),
-            limit_set=request.limit)
+            timed_out=timed_out, stderr_tail=output.stderr_tail, limit_set=request.limit)
+        readings.notes += notes
+        if self.harness_baseline:  # None while the idle harness itself is measured
+            readings.harness_share = self.harness_baseline
+            readings.notes.append(
+                f"the idle harness's {format_bytes(self.harness_baseline)} is subtracted from "
+                "the cgroup's figures: the build shares the scope's cgroup with it")
+        return readings
 
     def _stop(self, process: subprocess.Popen[bytes], unit: str) -> None:
         """SIGTERM to the harness (it kills the build and reports), then the whole scope."""

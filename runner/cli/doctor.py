@@ -71,7 +71,24 @@ def _docker_check() -> Check:
         info = client.info()
         client.close()
         return Check("docker", True, f"engine {version}, cgroup v{info.get('CgroupVersion', '?')}"
-                                     f", driver {info.get('CgroupDriver', '?')}")
+                                     f", driver {info.get('CgroupDriver', '?')}; "
+                                     + _harness_placement(info))
     except Exception as exc:
         return Check("docker", False, f"no engine answers ({type(exc).__name__})",
                      "install and start Docker (docker/engine-up.sh), then runner image build")
+
+
+def _harness_placement(info: dict[str, object]) -> str:
+    """Whether builds in containers get a cgroup of their own beside the harness, or why the
+    idle harness is subtracted instead."""
+    from runner.backends.docker.backend import fence_parent
+    from runner.inbuild import cgroups
+
+    try:
+        files = cgroups.files_for(int(str(info.get("CgroupVersion") or 1)))
+    except ValueError:
+        return "the idle harness is subtracted from the build's figures"
+    _, refused = fence_parent(files, str(info.get("CgroupDriver") or "cgroupfs"))
+    if refused is None:
+        return "builds run in a cgroup of their own, beside the harness"
+    return f"the idle harness is subtracted from the build's figures ({refused})"

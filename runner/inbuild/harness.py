@@ -9,7 +9,10 @@ Nothing the build starts outlives it: the harness is a child subreaper, so the b
 (daemons: double fork + setsid) become its children, and it kills whatever is left once the
 build has exited. With ``--lifeline`` its stdin is a pipe from the runner: end of file there
 means the runner is gone, and the harness kills the build and everything below it and exits.
-With ``--no-cgroup`` (the process backend) its cgroup is not the build's: it reads none.
+With ``--no-cgroup`` (the process backend) its cgroup is not the build's: it reads none. With
+``--cgroup PATH`` (a container whose runner made the build a cgroup of its own and mounted it
+there) the build enters that cgroup before it execs, and the harness samples and reads it
+instead of its own: the harness stays out of the build's figures.
 
 Stdlib-only, CPython 3.8+, started as ``python3 -S -m runner.inbuild.harness`` (no site: the
 probe's sitecustomize must not load into the harness itself).
@@ -30,6 +33,8 @@ from runner.inbuild import cgroups, reaper
 from runner.inbuild.waiting import Waiter, killed_by
 
 RAISE_OOM_SCORE = 'echo 1000 > /proc/self/oom_score_adj && exec "$@"'
+# $0 is the build cgroup's cgroup.procs: the shell moves itself in, then becomes the build.
+ENTER_AND_RAISE = 'echo 0 > "$0" && echo 1000 > /proc/self/oom_score_adj && exec "$@"'
 # MEMSLA_CGROUP_PEAK=@own: give the build the peak file of the harness's own cgroup.
 OWN_CGROUP_PEAK = "@own"
 
@@ -43,6 +48,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
                         help="end of file on stdin: the runner is gone, kill all and exit")
     parser.add_argument("--no-cgroup", action="store_true",
                         help="the harness's cgroup is not the build's: read none")
+    parser.add_argument("--cgroup", default=None,
+                        help="the build's own cgroup: enter the build there, read it")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.command and args.command[0] == "--":
@@ -55,6 +62,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     own = None if args.no_cgroup else cgroups.own_cgroup()
+    if own is not None and args.cgroup:
+        own = cgroups.Cgroup(args.cgroup, own.version)
     reaper.become_subreaper()
     result: dict[str, Any] = {"started": True, "cgroup_version": own.version if own else None}
     child_holder: dict[str, subprocess.Popen[bytes]] = {}
@@ -94,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         # whatever a container's start-up cost before it.
         env["MEMSLA_T0"] = repr(time.time())
     try:
+        start_build = (["/bin/sh", "-c", ENTER_AND_RAISE, own.enter_file()]
+                       if own is not None and args.cgroup else
+                       ["/bin/sh", "-c", RAISE_OOM_SCORE, "memsla-build"])
         child = subprocess.Popen(
-            ["/bin/sh", "-c", RAISE_OOM_SCORE, "memsla-build", *args.command],
+            [*start_build, *args.command],
             cwd=args.workdir, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
     except OSError as exc:
         result.update(exit_code=127, signal=None, duration=0.0, cpu_time=0.0,
@@ -137,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _runner_gone() -> None:
     """The lifeline ended: nobody will read a report. Kill everything below and go."""
-    sys.stderr.write("memsla-harness: the runner is gone; killing the build\n")
+    try:  # stderr may be a pipe the runner read: nobody reads it now
+        sys.stderr.write("memsla-harness: the runner is gone; killing the build\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
     reaper.kill_descendants()
     os._exit(killed_by(signal.SIGKILL)[0])  # as if killed
 

@@ -41,6 +41,8 @@ FOLDER_TIMEOUT_S = 30.0
 # the next runner remove them. Kept folders (--keep-outputs) carry no pid: never removed.
 WORK_PREFIX = "memsla-"
 KEPT_PREFIX = "memsla-kept-"
+# How long the watchdog waits for a container engine to remove what it made below a fence.
+ENGINE_TIMEOUT_S = 30.0
 # The runner's cgroups below its own: memsla-<runner pid>-<n> (runner.backends.local).
 CGROUP_PREFIX = "memsla-"
 
@@ -166,6 +168,29 @@ def remove_cgroup_tree(top: cgroups.Cgroup, timeout: float = KILL_TIMEOUT_S) -> 
         cgroups.Cgroup(path, top.version).remove(timeout)
 
 
+def remove_engine_made(cgroup: cgroups.Cgroup, timeout: float = 0.0) -> List[str]:
+    """Remove the directories a container engine made in the other hierarchies for a fence that
+    was a container's parent (v1; ``runner.backends.docker``), the deepest first; with a
+    ``timeout``, again until they are gone or it passes (a container killed with its fence
+    leaves its own directories there until the engine has seen it exit). Returns those left."""
+    relative = cgroup.hierarchy_path()
+    if relative is None:
+        return []
+    deadline = time.monotonic() + timeout
+    while True:
+        left = cgroup.files.engine_made(cgroups.CGROUP_ROOT, relative)
+        for path in reversed(left):
+            for inner, _, _ in os.walk(path, topdown=False):
+                try:
+                    os.rmdir(inner)
+                except OSError:
+                    pass
+        left = [path for path in left if os.path.isdir(path)]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
 def runner_cgroups(owner: int, parent: cgroups.Cgroup) -> List[cgroups.Cgroup]:
     """The cgroups runner ``owner`` made below ``parent``."""
     pattern = os.path.join(glob.escape(parent.path), "%s%d-*" % (CGROUP_PREFIX, owner))
@@ -182,6 +207,8 @@ def clean_up_after(owner: int, tmpdir: str) -> None:
                 remove_cgroup_tree(cgroup)
             except OSError as exc:
                 sys.stderr.write("memsla-reaper: %s\n" % exc)
+            for path in remove_engine_made(cgroup, ENGINE_TIMEOUT_S):
+                sys.stderr.write("memsla-reaper: cannot remove %s\n" % path)
     pattern = os.path.join(glob.escape(tmpdir), glob.escape(work_prefix(owner)) + "*")
     for folder in remove_folders(pattern):
         sys.stderr.write("memsla-reaper: cannot remove %s\n" % folder)

@@ -162,12 +162,13 @@ def context_differences(base: Results, head: Results) -> list[str]:
     if backends[0] != backends[1]:
         notes.append(f"the backends differ: BASE ran on {', '.join(sorted(backends[0]))}, HEAD "
                      f"on {', '.join(sorted(backends[1]))}; peaks include what each backend "
-                     "adds (a container's harness, page cache of its files)")
-    if bh.harness_baseline != hh.harness_baseline:
-        before = bh.harness_baseline or 0
-        after = hh.harness_baseline or 0
+                     "adds (page cache of its files, a harness not kept out of them)")
+    # the idle harness's peak where it is part of every peak (not kept out of them)
+    in_peaks = [None if h.harness_kept_out else h.harness_baseline for h in (bh, hh)]
+    if in_peaks[0] != in_peaks[1]:
+        before, after = in_peaks[0] or 0, in_peaks[1] or 0
         shown = [format_value(Kind.BYTES, b) if b is not None else "none (no harness)"
-                 for b in (bh.harness_baseline, hh.harness_baseline)]
+                 for b in in_peaks]
         notes.append(
             f"the harness baseline differs: {shown[0]} in BASE, "
             f"{shown[1]} in HEAD (the idle harness's peak, part of every "

@@ -52,7 +52,8 @@ def assemble(kind: RunKind, index: int, readings: Readings, probe: ProbeData,
         timed_out=readings.timed_out, oom_killed=kills > 0, oom_kills=kills,
         duration=readings.duration, cpu_time=readings.cpu_time,
         cgroup_peak=cgroup_peak(readings, probe), rss_peak=rss_peak(readings, probe),
-        cache_peak=cache_peak(readings), limit=run_limit, limit_changed=changed,
+        cache_peak=cache_peak(readings), harness_subtracted=harness_subtracted(readings),
+        limit=run_limit, limit_changed=changed,
         limit_changes=changes, approximate=approximate(readings),
         python=heaps, python_peak=python_peak(heaps), python_final=python_final(heaps),
         allocations=allocations(heaps), allocated=allocated(heaps),
@@ -92,7 +93,8 @@ def assemble_steps(kind: RunKind, index: int, steps: list[StepResult]) -> Run:
         timed_out=last.timed_out, oom_killed=kills > 0, oom_kills=kills,
         duration=sum(run.duration for run in ran), cpu_time=sum(cpu) if cpu else None,
         cgroup_peak=largest("cgroup_peak"), rss_peak=largest("rss_peak"),
-        cache_peak=largest("cache_peak"), limit=ran[0].limit, limit_changed=changed,
+        cache_peak=largest("cache_peak"), harness_subtracted=largest("harness_subtracted"),
+        limit=ran[0].limit, limit_changed=changed,
         limit_changes=[c for run in ran for c in run.limit_changes],
         approximate=any(run.approximate for run in ran),
         python=[heap for run in ran for heap in run.python],
@@ -132,11 +134,25 @@ def approximate(readings: Readings) -> bool:
 def cgroup_peak(readings: Readings, probe: ProbeData) -> int | None:
     """The build's charged-memory high-water mark, page cache included: the largest of the
     kernel's peak file, the sampler's max usage and the peaks the probe read before it reset
-    the kernel's at phase starts. Process backend: the tree RSS max (approximate)."""
+    the kernel's at phase starts. Process backend: the tree RSS max (approximate).
+
+    The harness that runs a container's build is not in it where the build has a cgroup of its
+    own; where it shares the build's (``harness_subtracted``), the idle harness's peak is taken
+    off."""
     if approximate(readings):
         return readings.tree_rss_max or None
     seen = [readings.kernel_peak, readings.sampled_max_usage, *probe.cgroup_segments]
-    return max((value for value in seen if value is not None), default=0) or None
+    peak = max((value for value in seen if value is not None), default=0)
+    return max(peak - (harness_subtracted(readings) or 0), 0) if peak else None
+
+
+def harness_subtracted(readings: Readings) -> int | None:
+    """The bytes taken off the cgroup peak for the harness that shared the build's cgroup
+    (the idle harness's own peak, measured once per image); None where nothing was taken off:
+    the build had a cgroup of its own, or ran with no harness in its cgroup."""
+    if approximate(readings) or not readings.harness_share:
+        return None
+    return readings.harness_share
 
 
 def rss_peak(readings: Readings, probe: ProbeData) -> int | None:

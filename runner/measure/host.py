@@ -12,13 +12,14 @@ from runner.results import Host
 
 
 def host_facts(backend: str, reason: str, cgroup_version: int | None,
-               docker_version: str | None = None, harness_baseline: int | None = None) -> Host:
+               docker_version: str | None = None, harness_baseline: int | None = None,
+               harness_kept_out: bool = False) -> Host:
     return Host(
         hostname=socket.gethostname(), kernel=platform.release(),
         os=_os_name(), python=platform.python_version(), cpus=os.cpu_count() or 1,
         memory_total=psutil.virtual_memory().total, cgroup_version=cgroup_version,
         backend=backend, backend_reason=reason, docker_version=docker_version,
-        harness_baseline=harness_baseline)
+        harness_baseline=harness_baseline, harness_kept_out=harness_kept_out)
 
 
 def _os_name() -> str:

@@ -45,3 +45,6 @@ class Readings:
     timeline: Timeline | None = None
     stderr_tail: str = ""
     notes: list[str] = field(default_factory=list)  # what the backend alone can say
+    # the idle harness's own peak, shared with the build's cgroup where the engine cannot give
+    # the build a cgroup of its own: assemble subtracts it from the cgroup's figures
+    harness_share: int | None = None

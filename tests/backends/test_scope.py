@@ -102,6 +102,11 @@ def test_scope_holds_the_limit_and_measures_a_planted_allocation(
     assert host["harness_baseline"] and host["harness_baseline"] < 64 * MiB
     planted = assert_planted_within_2_percent(run, 256)
     assert planted["runs"][0]["limit"] == 1024 * MiB
+    # the build shares the scope's cgroup with the harness: its idle peak is taken off, and said
+    assert host["harness_kept_out"] is True
+    for one in planted["runs"]:
+        assert one["harness_subtracted"] == host["harness_baseline"]
+        assert any("is subtracted" in note for note in one["notes"])
     scope_calls = [c for c in _calls(systemd) if c[0] == "systemd-run"]
     assert scope_calls, "every build went through systemd-run"
     for call in scope_calls:

@@ -333,3 +333,32 @@ def test_v1_cpuset_is_a_hierarchy_of_its_own(fake_root: Path) -> None:
         os.remove(os.path.join(confined.path, name))
     confined.remove()
     assert not (parent / "memsla-7-1").exists()
+
+
+def test_a_build_cgroup_beside_a_container_on_v1_cgroupfs_only() -> None:
+    """Where the runner can keep the harness out of a container's build: v1 with the cgroupfs
+    driver; the systemd driver and v2 say why not (the figure then subtracts the harness)."""
+    assert v1.container_parent_refused("cgroupfs") is None
+    assert "systemd" in (v1.container_parent_refused("systemd") or "")
+    assert "cgroup v2" in (v2.container_parent_refused("cgroupfs") or "")
+    assert v2.container_parent_refused("systemd") is not None
+
+
+def test_the_engine_made_parents_in_every_other_v1_hierarchy(tmp_path: Path) -> None:
+    for name in ("memory", "cpu", "pids", "cpuset"):
+        (tmp_path / name / "a" / "memsla-1-d1").mkdir(parents=True)
+    (tmp_path / "blkio").mkdir()  # a hierarchy where the engine made nothing
+    assert v1.engine_made(str(tmp_path), "/a/memsla-1-d1") == [
+        str(tmp_path / name / "a" / "memsla-1-d1") for name in ("cpu", "cpuset", "pids")]
+    v2_tree(tmp_path)
+    assert v2.engine_made(str(tmp_path), "/system.slice/memsla-1-d1") == []
+
+
+def test_hierarchy_path_is_the_path_below_the_mount(fake_root: Path) -> None:
+    own_dir = v2_tree(fake_root)
+    assert cgroups.Cgroup(str(own_dir), 2).hierarchy_path() == "/system.slice/docker-abc.scope"
+    assert cgroups.Cgroup(str(fake_root), 2).hierarchy_path() == "/"
+    memory = fake_root / "memory" / "a" / "b"
+    memory.mkdir(parents=True)
+    assert cgroups.Cgroup(str(memory), 1).hierarchy_path() == "/a/b"
+    assert cgroups.Cgroup("/elsewhere", 1).hierarchy_path() is None

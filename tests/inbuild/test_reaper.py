@@ -157,3 +157,25 @@ def test_watchdog_removes_a_folder_that_is_written_while_it_removes_it(tmp_path:
     finally:
         writer.kill()
         writer.wait()
+
+
+def test_what_an_engine_made_beside_a_fence_is_removed_once_it_empties(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watchdog waits for a container's own directories to go before it removes the
+    fence's in the other hierarchies (v1), and says what it could not remove."""
+    import threading
+
+    monkeypatch.setattr(cgroups, "CGROUP_ROOT", str(tmp_path))
+    fence = tmp_path / "memory" / "r" / "memsla-1-d1"
+    fence.mkdir(parents=True)
+    made = [tmp_path / name / "r" / "memsla-1-d1" for name in ("cpu", "pids")]
+    container = made[1] / "abc"
+    container.mkdir(parents=True)
+    made[0].mkdir(parents=True)
+    (container / "busy").write_text("")  # a directory rmdir cannot remove yet
+    cgroup = cgroups.Cgroup(str(fence), 1)
+    assert reaper.remove_engine_made(cgroup) == [str(made[1])]
+    assert not made[0].exists()
+    threading.Timer(0.3, lambda: (container / "busy").unlink()).start()
+    assert reaper.remove_engine_made(cgroup, timeout=10) == []
+    assert not made[1].exists()

@@ -208,3 +208,15 @@ def test_compare_says_when_the_sides_were_not_measured_alike(
     head.write(tmp_path / "head.json")
     main(["compare", str(tmp_path / "base.json"), str(tmp_path / "head.json")])
     assert "not alike: the backends differ" in capsys.readouterr().out.replace("\n", " ")
+
+
+def test_a_harness_kept_out_of_the_peaks_explains_no_peak_change() -> None:
+    """Version 10 Docker results keep the idle harness out of every peak: its baseline then
+    accounts for nothing, while an older result's (in its peaks) still does."""
+    base = results([case("site", [BASE], size=100)])
+    head = results([case("site", [BASE], size=100)])
+    head.host.harness_baseline, head.host.harness_kept_out = 10 * MiB, True
+    assert not [n for n in baseline.context_differences(base, head) if "harness" in n]
+    base.host.harness_baseline = 9 * MiB  # an older Docker result: its peaks hold it
+    (said,) = [n for n in baseline.context_differences(base, head) if "harness" in n]
+    assert "-9 MiB of each case's peak change" in said

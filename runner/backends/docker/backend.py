@@ -1,4 +1,5 @@
-"""The Docker backend: each build in its own container, with the harness as PID 1.
+"""The Docker backend: each build in its own container, with the harness as PID 1, and the build
+in a cgroup of its own where the engine lets it.
 
 Container layout (all under ``/memsla``): ``probe`` (the staged probe, read-only, first on
 PYTHONPATH), ``out`` (where the harness and the probe write), ``fixture`` (read-only),
@@ -6,15 +7,29 @@ PYTHONPATH), ``out`` (where the harness and the probe write), ``fixture`` (read-
 unless the scenario says otherwise, every capability is dropped, no new privileges, no network
 by default, memory and memory+swap limited to the same value.
 
-The harness (``runner.inbuild.harness``) starts the build with its OOM score at 1000, samples its
-own cgroup from inside and, when the build ends, writes the cgroup's peak and OOM-kill count to
-``out/harness.json`` before the container (and its cgroup) disappears. The backend hands that
-report on as raw readings, with the engine's ``State.OOMKilled`` and the exit status beside it
-(``runner.measure.assemble`` combines them). Nothing is subtracted from the
-peak: the idle harness's own peak is measured once per image (``harness_baseline``) so that
-reports can.
+The harness (``runner.inbuild.harness``) starts the build with its OOM score at 1000, samples the
+build's cgroup from inside and, when the build ends, writes what it read to
+``out/harness.json``. The backend hands that report on as raw readings, with the engine's
+``State.OOMKilled`` and the exit status beside it (``runner.measure.assemble`` combines them).
 
-The harness's stdin is the runner's attachment (stdin once): if the runner dies, the engine
+The harness is not the build: its idle peak (8-10 MiB, ``harness_baseline``, measured once per
+image) stays out of the build's figures. Where the runner may make cgroups on the engine's host
+(root, cgroup v1, the cgroupfs driver, a local engine) each run gets a fence
+``memsla-<pid>-d<n>/`` below the runner's own memory cgroup, as on the local backend: the fence
+holds the limit plus room for the harness (``HARNESS_ROOM`` above the idle harness) and is the
+container's ``cgroup_parent``; beside the container's own cgroup, ``build/`` holds exactly the
+declared limit. Its limit files stay root's; only its cgroup.procs is handed to the build's uid,
+and it is mounted at ``/memsla/cgroup``, so the build writes itself in before it execs (the
+harness's ``--cgroup``) and cannot raise its limit or leave (the container's own cgroupfs is
+read-only). The runner reads the build's peak and OOM kills from the host after the container
+ended. Elsewhere (cgroup v2, the systemd driver, a non-root runner) the build shares the
+container's cgroup with the harness, and the idle harness's peak is subtracted from the cgroup
+figures (``Readings.harness_share``); the run says so.
+
+The build's stdout and stderr are read through the runner's attachment (``capture``), bounded,
+and the engine keeps no log of them.
+
+The harness's stdin is the runner's attachment too (stdin once): if the runner dies, the engine
 closes it, the harness kills the build and exits, and the next runner removes the exited
 container (``remove_leftovers``).
 
@@ -25,6 +40,7 @@ which owns them already.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -43,20 +59,21 @@ import docker.types
 import psutil
 import requests.exceptions
 
-from runner.backends import harnessed
+from runner.backends import capture, harnessed
+from runner.backends.fence import CGROUP_PREFIX, fenced
 from runner.backends.interface import (
     Backend,
     BackendError,
     BackendOptions,
     CaseEnvironment,
     RunRequest,
-    tail,
 )
-from runner.inbuild import cgroups
+from runner.inbuild import cgroups, reaper
 from runner.inbuild.waiting import shell_status
 from runner.measure import staging
 from runner.measure.readings import Readings
 from runner.slafile.model import BUILTIN_SETTINGS, DockerOptions
+from runner.units import format_bytes
 
 ROOT = PurePosixPath("/memsla")
 PROBE_DIR = ROOT / "probe"
@@ -65,6 +82,7 @@ FIXTURE_DIR = ROOT / "fixture"
 FIXTURE_COPY_DIR = ROOT / "fixture_copy"  # a writable copy, for a build that asks for one
 OUTPUT_DIR = ROOT / "output"
 SCRATCH_DIR = ROOT / "scratch"
+CGROUP_DIR = ROOT / "cgroup"  # the build's own cgroup, where the runner could make one
 # The image's unprivileged user; a root runner hands the writable folders to it for a run.
 BUILD_UID = 1000
 BUILD_GID = 1000
@@ -78,6 +96,12 @@ CONNECT_TIMEOUT_S = 10  # an engine that does not answer within this is not ther
 API_TIMEOUT_S = 120
 STOP_GRACE_S = 5  # SIGTERM lets the harness report; SIGKILL after this
 WAIT_CHUNK_S = 60  # the engine's wait call is re-issued, so long builds never hit a read timeout
+OUTPUT_GRACE_S = 5  # for the attachment to deliver the last of the output once the container ended
+# The fence above a container holds the build's limit plus the idle harness plus this: the harness
+# grows a little as it samples (its series), and it must never be what the fence's limit hits.
+HARNESS_ROOM = 64 * 1024 * 1024
+NO_REPORT = ("the harness left no report (killed, or could not start): exit status and OOM kill "
+             "come from the engine")
 
 _ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
 
@@ -115,12 +139,17 @@ class DockerBackend(Backend):
     where = "a Docker container"
     uses_host_environment = False
     confines_cpus = True
+    harness_kept_out = True
 
     def __init__(self, image_required: str | None = None) -> None:
         self.image_required = image_required
         self.harness_baseline: int | None = None
         self.engine_version: str = "unknown"
         self._baselines: dict[str, int] = {}
+        self._counter = itertools.count(1)  # next() is atomic: runs may start in threads
+        self._fence_parent: cgroups.Cgroup | None = None
+        # why the idle harness is subtracted instead of kept out (None: it is kept out)
+        self.harness_shared: str | None = None
         self._image_env: dict[str, dict[str, str]] = {}
         try:
             self.client = docker.DockerClient.from_env(timeout=CONNECT_TIMEOUT_S)
@@ -154,6 +183,8 @@ class DockerBackend(Backend):
         self._cgroup_files = cgroups.files_for(self.cgroup_version)  # the containers' version
         self._engine_arch = _arch(str(info.get("Architecture", "")))
         self._swap_limit = info.get("SwapLimit") is not False
+        self._fence_parent, self.harness_shared = fence_parent(
+            self._cgroup_files, str(info.get("CgroupDriver") or "cgroupfs"))
 
     def _prepare_image(self, image: str) -> None:
         """Check the image exists and fits this engine, and measure the idle harness in it."""
@@ -182,9 +213,11 @@ class DockerBackend(Backend):
                                      self._measure_baseline(image))
 
     def _measure_baseline(self, image: str) -> int:
-        """The cgroup peak of the harness running ``true``: what every run carries on top."""
-        peak, failure = harnessed.run_idle(lambda request: self._run(request, image),
-                                          Path("/tmp"))
+        """The cgroup peak of the harness running ``true``, the build sharing its cgroup: the
+        room a container gets above the build's limit, and what is subtracted where the build
+        cannot have a cgroup of its own."""
+        peak, failure = harnessed.run_idle(
+            lambda request: self._run(request, image, whole=True), Path("/tmp"))
         if peak is None:
             from runner.backends.docker.imaging import IMAGE_CONTRACT
 
@@ -281,7 +314,8 @@ class DockerBackend(Backend):
             existing_pythonpath=pythonpath))
         return env
 
-    def _create_kwargs(self, request: RunRequest, image: str, run_id: str) -> dict[str, Any]:
+    def _create_kwargs(self, request: RunRequest, image: str, run_id: str,
+                       build: cgroups.Cgroup | None = None) -> dict[str, Any]:
         options = _container(request)
         mounts = [
             docker.types.Mount(str(PROBE_DIR), str(request.probe_stage), type="bind",
@@ -300,9 +334,11 @@ class DockerBackend(Backend):
             mounts.append(docker.types.Mount(str(OUTPUT_DIR), str(request.output), type="bind"))
         else:
             tmpfs[str(OUTPUT_DIR)] = "mode=1777"
-        command = harnessed.harness_command("python3", str(OUT_DIR), request.sample_interval,
-                                            self._workdir(request), request.argv,
-                                            lifeline=True)
+        if build is not None:  # its limit files stay root's: see the module's docstring
+            mounts.append(docker.types.Mount(str(CGROUP_DIR), build.path, type="bind"))
+        command = harnessed.harness_command(
+            "python3", str(OUT_DIR), request.sample_interval, self._workdir(request),
+            request.argv, lifeline=True, build_cgroup=str(CGROUP_DIR) if build else None)
         kwargs: dict[str, Any] = dict(
             image=image, command=command, name=f"memsla-{os.getpid()}-{run_id[:12]}",
             labels={LABEL: "1", OWNER_LABEL: str(os.getpid()), HOST_LABEL: socket.gethostname(),
@@ -315,14 +351,21 @@ class DockerBackend(Backend):
             mounts=mounts, tty=False,
             # the harness's lifeline: stdin once (which the SDK sets only when not detached),
             # closed when the runner's attachment ends
-            stdin_open=True, detach=False)
+            stdin_open=True, detach=False,
+            # the output is read through the attachment: the engine keeps no copy on disk
+            log_config=docker.types.LogConfig(type="none"))
+        if build is not None:
+            kwargs["cgroup_parent"] = _hierarchy_path(os.path.dirname(build.path), build)
         if request.limit is not None:
             # memswap == mem: without it the container may use the limit again as swap.
             # The build cannot lift this limit: a container's cgroupfs is mounted read-only
             # (no CAP_SYS_ADMIN, no privileges), so there is no change to prevent or to catch
             # here; the harness's limit watch and the limit it reads after the build, compared
             # with this one in runner.measure.assemble, only confirm it held.
-            kwargs.update(mem_limit=request.limit, memswap_limit=request.limit)
+            # With a cgroup of its own the build is held to exactly the limit there; the
+            # container (the harness, and the build below the fence) gets the harness's room.
+            limit = request.limit + (self._room(image) if build is not None else 0)
+            kwargs.update(mem_limit=limit, memswap_limit=limit)
         if request.cpus:  # runner check --jobs: CPUs of its own
             kwargs["cpuset_cpus"] = ",".join(str(cpu) for cpu in request.cpus)
         return kwargs
@@ -339,7 +382,45 @@ class DockerBackend(Backend):
             self.harness_baseline = self._baselines[image]
         return self._run(request, image)
 
-    def _run(self, request: RunRequest, image: str) -> Readings:
+    def _room(self, image: str) -> int:
+        """What the fence above a container holds beyond the build's limit: the harness."""
+        return self._baselines.get(image, 0) + HARNESS_ROOM
+
+    @contextmanager
+    def _build_cgroup(self, parent: cgroups.Cgroup | None, request: RunRequest,
+                      image: str) -> Iterator[cgroups.Cgroup | None]:
+        """The build's own cgroup below a fence that will be the container's parent (None
+        without ``parent``); removed, with what the engine made for it, on the way out."""
+        if parent is None:
+            yield None
+            return
+        name = f"{CGROUP_PREFIX}{os.getpid()}-d{next(self._counter)}"
+        try:
+            with fenced(parent, name, request.limit, self._room(image)) as (_, build):
+                uid, gid = _container_ids()
+                os.chown(build.enter_file(), uid, gid)  # the build may enter, nothing more
+                yield build
+        finally:
+            reaper.remove_engine_made(cgroups.Cgroup(os.path.join(parent.path, name),
+                                                     parent.version), timeout=STOP_GRACE_S)
+
+    def _run(self, request: RunRequest, image: str, *, whole: bool = False) -> Readings:
+        """The build in a cgroup of its own where the runner can make one; ``whole``: in the
+        container's cgroup with the harness, nothing subtracted (the idle harness itself)."""
+        parent = None if whole else self._fence_parent
+        with self._build_cgroup(parent, request, image) as build:
+            readings = self._run_in(request, image, build)
+            if build is not None:
+                _read_build(readings, build)
+            elif not whole and self._baselines.get(image):
+                readings.harness_share = self._baselines[image]
+                readings.notes.append(
+                    f"the idle harness's {format_bytes(self._baselines[image])} is subtracted "
+                    f"from the cgroup's figures: {self.harness_shared}")
+            return readings
+
+    def _run_in(self, request: RunRequest, image: str,
+                build: cgroups.Cgroup | None) -> Readings:
         run_id = uuid.uuid4().hex
         writable = [request.probe_out, request.scratch]
         if _container(request).output == "bind":
@@ -355,7 +436,7 @@ class DockerBackend(Backend):
                 writable.append(request.fixture_copy)
         container = None
         try:
-            kwargs = self._create_kwargs(request, image, run_id)
+            kwargs = self._create_kwargs(request, image, run_id, build)
             try:
                 container = self.client.containers.create(**kwargs)
             except docker.errors.ImageNotFound:
@@ -378,17 +459,20 @@ class DockerBackend(Backend):
 
     def _start_and_wait(self, container: Any, request: RunRequest) -> Readings:
         try:
-            lifeline = self.client.api.attach_socket(container.id,
-                                                     params={"stdin": 1, "stream": 1})
+            attached = self.client.api.attach_socket(
+                container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
         except docker.errors.DockerException as exc:
             raise BackendError(f"the Docker engine could not attach to the container: "
                                f"{_cause(exc)}") from None
+        _no_timeout(attached)  # a build may print nothing for longer than any timeout
+        output = capture.OutputCapture().read_frames(_frames(attached))
         try:
-            return self._wait_attached(container, request)
+            return self._wait_attached(container, request, output)
         finally:
-            _close_socket(lifeline)
+            _close_socket(attached)  # the lifeline ends here
 
-    def _wait_attached(self, container: Any, request: RunRequest) -> Readings:
+    def _wait_attached(self, container: Any, request: RunRequest,
+                       output: capture.OutputCapture) -> Readings:
         try:
             container.start()
         except docker.errors.DockerException as exc:
@@ -411,10 +495,12 @@ class DockerBackend(Backend):
             state: dict[str, Any] = container.attrs.get("State", {})
         except docker.errors.DockerException:
             state = {}
-        stderr_tail = _save_logs(container, request.scratch)
+        output.wait(OUTPUT_GRACE_S)
         status = waiter.status_code if waiter.status_code is not None else state.get("ExitCode")
-        return self._combine(request, harnessed.read_report(request.probe_out), state, status,
-                             ended - started, timed_out, stderr_tail)
+        readings = self._combine(request, harnessed.read_report(request.probe_out), state,
+                                 status, ended - started, timed_out, output.stderr_tail)
+        readings.notes += output.save(request.scratch)
+        return readings
 
     def _combine(self, request: RunRequest, report: dict[str, Any] | None,
                  state: dict[str, Any], status: int | None, host_duration: float,
@@ -424,8 +510,7 @@ class DockerBackend(Backend):
         # SwapLimit false: no swap accounting, memswap_limit cannot hold the build to RAM
         swap_allowed = None if self._swap_limit or request.limit is None else True
         if report is None:
-            notes = ["the harness left no report (killed, or could not start): exit status "
-                     "and OOM kill come from the engine; no peak was measured"]
+            notes = [NO_REPORT + "; no peak was measured"]
             if engine_oom and self.harness_baseline is not None:
                 notes.append(f"the harness alone needs about {self.harness_baseline >> 20} MiB: "
                              "a limit near that leaves it no room to report")
@@ -529,23 +614,72 @@ def _stop(container: Any) -> None:
         pass
 
 
-def _save_logs(container: Any, scratch: Path) -> str:
-    """Copy the container's stdout and stderr into scratch; return the stderr tail."""
-    for name, which in (("stdout.log", {"stdout": True, "stderr": False}),
-                        ("stderr.log", {"stdout": False, "stderr": True})):
-        try:
-            with (scratch / name).open("wb") as handle:
-                for chunk in container.logs(stream=True, follow=False, **which):
-                    handle.write(chunk)
-        except (OSError, docker.errors.DockerException):
-            pass
-    return tail(scratch / "stderr.log")
+def _no_timeout(attached: Any) -> None:
+    for part in (attached, getattr(attached, "_sock", None)):
+        if part is not None and hasattr(part, "settimeout"):
+            part.settimeout(None)
+
+
+def _frames(attached: Any) -> Iterator[tuple[str, bytes]]:
+    """The container's output as (stream name, bytes), from its multiplexed attachment."""
+    from docker.utils.socket import STDERR, STDOUT, frames_iter
+
+    names = {STDOUT: "stdout", STDERR: "stderr"}
+    for stream, data in frames_iter(attached, tty=False):  # type: ignore[no-untyped-call]
+        if data:
+            yield names.get(stream, ""), data
+
+
+def fence_parent(files: Any, driver: str) -> tuple[cgroups.Cgroup | None, str | None]:
+    """The runner's own memory cgroup, where fences above containers can be made (else None),
+    and why not (else None)."""
+    from runner.backends.local import find_parent
+
+    refused = files.container_parent_refused(driver)
+    if refused is None and not _engine_address().startswith("unix://"):
+        refused = "the engine is not on this host, where the runner makes cgroups"
+    if refused is None and os.geteuid() != 0:
+        refused = "the runner is not root, so it cannot make the build a cgroup of its own"
+    if refused is not None:
+        return None, refused
+    try:
+        parent = find_parent()
+    except BackendError as exc:
+        return None, str(exc)
+    if parent.version != files.VERSION or parent.hierarchy_path() is None:
+        return None, f"the runner's cgroup {parent.path} is not in the engine's hierarchy"
+    return parent, None
+
+
+def _hierarchy_path(path: str, near: cgroups.Cgroup) -> str:
+    """A cgroup directory's path as an engine's ``cgroup_parent`` names it."""
+    found = cgroups.Cgroup(path, near.version).hierarchy_path()
+    assert found is not None, path  # below the runner's own cgroup, which is in the hierarchy
+    return found
+
+
+def _read_build(readings: Readings, build: cgroups.Cgroup) -> None:
+    """The build's own cgroup read from the host once the container ended: its figures are
+    the runner's own readings, not the report of a harness the build could write to."""
+    readings.kernel_peak = build.peak()
+    readings.oom_kill_counter = build.oom_kills()
+    if readings.kernel_peak is not None:  # a harness killed early: the peak is still known
+        readings.notes = [NO_REPORT + "; the peak is the build's cgroup's, read by the runner"
+                          if note == NO_REPORT + "; no peak was measured" else note
+                          for note in readings.notes]
+    readings.limit_read = build.limit()
+    readings.swap_allowed = build.swap_allowed()
+
+
+def _container_ids() -> tuple[int, int]:
+    if os.geteuid() == 0:
+        return BUILD_UID, BUILD_GID
+    return os.getuid(), os.getgid()
 
 
 def _container_user() -> str:
-    if os.geteuid() == 0:
-        return f"{BUILD_UID}:{BUILD_GID}"
-    return f"{os.getuid()}:{os.getgid()}"
+    uid, gid = _container_ids()
+    return f"{uid}:{gid}"
 
 
 def _hand_over(folders: list[Path]) -> bool:
@@ -605,4 +739,4 @@ def _image_missing(image: str) -> BackendError:
     return BackendError(f"the Docker image {image} does not exist: run `runner image build`")
 
 
-__all__ = ["DockerBackend", "DockerRunOptions"]
+__all__ = ["DockerBackend", "DockerRunOptions", "fence_parent"]

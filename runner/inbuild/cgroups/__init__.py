@@ -198,6 +198,17 @@ class Cgroup:
         return [Cgroup(path, self.version)
                 for path, _, _ in os.walk(self.path, topdown=False) if path != self.path]
 
+    def hierarchy_path(self, root: str | None = None) -> str | None:
+        """This cgroup's path from its hierarchy's root ("/a/b"), as /proc/PID/cgroup and an
+        engine's ``cgroup_parent`` name it; None when it is not below ``root``'s mount."""
+        mount = self.files.memory_mount(root or CGROUP_ROOT)
+        if mount is None:
+            return None
+        relative = os.path.relpath(self.path, mount)
+        if relative.startswith(".."):
+            return None
+        return "/" if relative == "." else "/" + relative.replace(os.sep, "/")
+
     def enter_file(self) -> str:
         """Writing a pid (or 0 for the writer itself) here moves that process in."""
         return self.file(PROCS_FILE)

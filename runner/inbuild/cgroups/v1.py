@@ -59,6 +59,30 @@ def peak_resettable(is_root: bool) -> bool:
     return is_root
 
 
+# -- the build's own cgroup beside a container's (the harness out of the build's figures) -------
+def container_parent_refused(driver: str) -> str | None:
+    """Why an engine with this cgroup driver cannot run a container below a cgroup the runner
+    made, beside the build's own cgroup there (None: it can). The cgroupfs driver takes any
+    path as ``cgroup_parent``; cgroup namespaces are not used by default on v1, and v1 lets a
+    process write itself into any cgroup whose cgroup.procs it may write."""
+    if driver == "cgroupfs":
+        return None
+    return (f"the engine's {driver} cgroup driver takes only systemd slices as a container's "
+            "parent cgroup")
+
+
+def engine_made(root: str, relative: str) -> list[str]:
+    """The directories an engine makes for a container's ``cgroup_parent`` ``relative``
+    besides the memory one: the same path in every other hierarchy under ``root``."""
+    try:
+        hierarchies = sorted(os.listdir(root))
+    except OSError:
+        return []
+    found = [os.path.join(root, name, relative.lstrip("/")) for name in hierarchies
+             if name != "memory"]
+    return [path for path in found if os.path.isdir(path)]
+
+
 # -- parsers -------------------------------------------------------------------------------------
 def parse_stat(text: str) -> dict[str, int]:
     stats: dict[str, int] = {}

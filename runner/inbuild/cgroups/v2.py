@@ -69,6 +69,23 @@ def peak_resettable(is_root: bool) -> bool:
     return True
 
 
+# -- the build's own cgroup beside a container's (the harness out of the build's figures) -------
+def container_parent_refused(driver: str) -> str | None:
+    """Why the build of a container cannot enter a cgroup the runner made beside the
+    container's (None: it can). On v2 a process may move only between cgroups visible in its
+    cgroup namespace (private for containers, the v2 default) and needs write access to the
+    common ancestor's cgroup.procs, which would let it leave its own limit: memsla does not
+    do it there, it subtracts the idle harness instead."""
+    return ("cgroup v2: a container's build cannot enter a cgroup outside the container's "
+            "cgroup namespace without delegation")
+
+
+def engine_made(root: str, relative: str) -> list[str]:
+    """The directories an engine makes for a container's ``cgroup_parent`` besides the
+    memory one: none, the unified hierarchy is the only one."""
+    return []
+
+
 # -- parsers -------------------------------------------------------------------------------------
 def parse_stat(text: str) -> dict[str, int]:
     stats: dict[str, int] = {}
