@@ -529,10 +529,11 @@ class Scenario(Settings):
                 filled += len(literal)
                 if name is None:
                     continue
-                if path[0] in ("python", "requirements") and name in PATH_PLACEHOLDERS:
-                    raise NodeError(f"{{{name}}} in {clip(text)}: python: and requirements: "
-                                    "take matrix parameters (an environment is made once per "
-                                    "combination, before any run)", *path)
+                if path[0] in ENVIRONMENT_FIELDS and name in PATH_PLACEHOLDERS:
+                    raise NodeError(f"{{{name}}} in {clip(text)}: python:, requirements:, "
+                                    "image: and dockerfile: take matrix parameters (an "
+                                    "environment is made once per combination, before any "
+                                    "run)", *path)
                 if name not in known:
                     if path == ("generate", "sitegen", "pages") and text == "{pages}":
                         raise NodeError("sitegen makes '{pages}' pages by default, so the "
@@ -650,6 +651,10 @@ class Scenario(Settings):
         """``python:`` for one case, its matrix placeholders filled."""
         return _fill(self.python, params) if self.python is not None else None
 
+    def dockerfile_for(self, params: Mapping[str, int | str]) -> str | None:
+        """``dockerfile:`` for one case, its matrix placeholders filled."""
+        return _fill(self.dockerfile, params) if self.dockerfile is not None else None
+
     def requirements_for(self, params: Mapping[str, int | str]) -> list[str]:
         """``requirements:`` for one case, its matrix placeholders filled."""
         return [_fill(text, params) for text in self.requirements]
@@ -668,7 +673,8 @@ class Scenario(Settings):
     def swept(self) -> list[str]:
         """The matrix parameters the environment or a rule across values compares: the
         reports keep their values side by side."""
-        names = [name for text in (self.python or "", *self.requirements)
+        names = [name for text in (self.python or "", *self.requirements, self.image or "",
+                                   self.dockerfile or "")
                  for name in placeholders(text)]
         names += [key for rule in self.slas if rule.metric.across
                   for key in rule.metric.across.keys]
@@ -704,6 +710,9 @@ class Scenario(Settings):
         if self.python is not None:
             fields.append((("python",), self.python))
         fields.extend((("requirements", i), text) for i, text in enumerate(self.requirements))
+        fields.extend(((key,), text) for key, text in (("image", self.image),
+                                                        ("dockerfile", self.dockerfile))
+                      if text is not None)
         return fields
 
     def _templates(self) -> list[str]:
@@ -818,6 +827,9 @@ def _no_nul(text: str, *path: str | int, key: bool = False) -> None:
     if "\0" in text:
         raise NodeError(f"{clip(text)} contains a NUL character", *path, key=key)
 
+
+# The settings that decide a case's environment: matrix placeholders only, filled per case.
+ENVIRONMENT_FIELDS = ("python", "requirements", "image", "dockerfile")
 
 PYTHON_VERSION = re.compile(r"^(?:python)?(3\.[0-9]{1,2})$")
 
