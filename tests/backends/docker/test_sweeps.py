@@ -71,3 +71,35 @@ def test_a_sweep_gets_an_image_per_combination_and_errors_per_case(
         assert "pip could not download" in unavailable, unavailable
         assert "No matching distribution found for memsla-tiny==9.9" in unavailable, unavailable
     assert run.exit_code == 3, run.stderr + run.stdout
+
+
+def test_an_image_and_a_dockerfile_per_matrix_value(image: str, tmp_path: Path) -> None:
+    """Each case runs in its own image, checked and measured with the case: one that does not
+    exist is that case's error, not the check's."""
+    for flavour in ("a", "b"):
+        (tmp_path / flavour).mkdir()
+        (tmp_path / flavour / "Dockerfile").write_text(
+            f"FROM memsla-base:bookworm\nENV FLAVOUR=flavour-{flavour}\n")
+    (tmp_path / "sla.yaml").write_text(json.dumps({
+        "version": 1, "defaults": {"backend": "docker", "repeats": 1, "tracker": "none",
+                                   "limit": "256MiB"},
+        "scenarios": {
+            "img": {"image": "{img}", "command": ["python3", "-c", "pass"],
+                    "matrix": {"img": [image, "memsla-base:bookworm", "memsla-missing:nope"]},
+                    "slas": ["peak < 200MiB"]},
+            "file": {"dockerfile": "{flavour}/Dockerfile",
+                     "command": ["python3", "-c", "import os; assert os.environ['FLAVOUR'] == "
+                                 "'flavour-{flavour}', os.environ.get('FLAVOUR')"],
+                     "matrix": {"flavour": ["a", "b"]}, "slas": ["peak < 200MiB"]}}}))
+    run = run_cli(["check", "sla.yaml"], tmp_path,
+                  env={"MEMSLA_CACHE_DIR": str(tmp_path / "cache")})
+    assert run.results is not None, run.stderr
+    for params in ({"img": image}, {"img": "memsla-base:bookworm"}, {"flavour": "a"},
+                   {"flavour": "b"}):
+        case = run.case(**params)
+        assert case["error"] is None and all(v["passed"] for v in case["verdicts"]), case
+        assert case["backend"] == "docker"
+    missing = run.case(img="memsla-missing:nope")["error"]
+    assert "memsla-missing:nope does not exist" in missing, missing
+    assert run.results["host"]["harness_baseline"] > 0
+    assert run.exit_code == 3, run.stderr + run.stdout
