@@ -670,12 +670,18 @@ class Scenario(Settings):
             for combo in itertools.product(*(self.matrix[name] for name in names))))
 
     @property
+    def environment_parameters(self) -> list[str]:
+        """The matrix parameters that decide a case's environment (``python:``,
+        ``requirements:``, ``image:``, ``dockerfile:``): one environment per combination."""
+        names = [name for path, text in self._template_fields()
+                 if path[0] in ENVIRONMENT_FIELDS for name in placeholders(text)]
+        return [name for name in dict.fromkeys(names) if name in self.matrix]
+
+    @property
     def swept(self) -> list[str]:
         """The matrix parameters the environment or a rule across values compares: the
         reports keep their values side by side."""
-        names = [name for text in (self.python or "", *self.requirements, self.image or "",
-                                   self.dockerfile or "")
-                 for name in placeholders(text)]
+        names = list(self.environment_parameters)
         names += [key for rule in self.slas if rule.metric.across
                   for key in rule.metric.across.keys]
         return [name for name in dict.fromkeys(names) if name in self.matrix]

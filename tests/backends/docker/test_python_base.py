@@ -6,6 +6,9 @@ host lacks."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -96,3 +99,22 @@ def test_python_312_without_an_image_runs_in_312_and_measures_a_planted_allocati
     built = docker_client.images.list(name=python_base.PYTHON_REPOSITORY)
     assert any(t.startswith("memsla-python:3.12-") and not t.endswith("-unchecked")
                for image in built for t in image.tags)
+
+
+@pytest.mark.docker
+def test_image_build_makes_an_image_per_swept_version(docker_client: Any, tmp_path: Path) -> None:
+    _host_python("3.12")
+    (tmp_path / "sla.yaml").write_text(json.dumps({
+        "version": 1, "scenarios": {"s": {
+            "python": "{py}", "command": ["python3", "-c", "pass"],
+            "matrix": {"py": ["3.11", "3.12", "3.99"], "pages": [1, 2]}}}}))
+    built = subprocess.run([sys.executable, "-m", "runner", "image", "build", "sla.yaml"],
+                           cwd=tmp_path, capture_output=True, text=True, check=False,
+                           timeout=600, env={**os.environ,
+                                             "MEMSLA_CACHE_DIR": str(tmp_path / "cache")})
+    assert built.returncode == 3, built.stdout + built.stderr
+    lines = dict(line.split("\t") for line in built.stdout.strip().splitlines())
+    assert list(lines) == ["s[py=3.11]", "s[py=3.12]"], built.stdout
+    assert lines["s[py=3.11]"].startswith("memsla-base:bookworm-")  # Debian's python3
+    assert lines["s[py=3.12]"].startswith("memsla-python:3.12-")
+    assert "s[py=3.99]: " in built.stderr and "pyenv install 3.99" in built.stderr, built.stderr
