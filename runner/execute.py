@@ -81,7 +81,7 @@ class Executor:
         the case's matrix values) in a check: the project is taken as it is when its first case
         starts."""
         key = (plan.scenario_name, backend.name, plan.settings.image, plan.python or "",
-               "\0".join(plan.requirements))
+               "\0".join(plan.requirements), plan.dockerfile or "")
         if key not in self._environments:
             self._environments[key] = self._environment(plan, backend)
         env, options = self._environments[key]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from runner.errors import UsageError
 from runner.metrics import MetricRef, case_label
-from runner.slafile.model import CaseSettings, Scenario, Settings, Suite
+from runner.slafile.model import CaseSettings, Scenario, Settings, Suite, placeholders
 from runner.slafile.rules import Rule
 
 # Every build must complete: these hold unless the user writes a rule on the same metric.
@@ -48,6 +48,11 @@ class CasePlan:
         return self.scenario.python_for(self.params)
 
     @property
+    def dockerfile(self) -> str | None:
+        """``dockerfile:`` at this case's matrix values."""
+        return self.scenario.dockerfile_for(self.params)
+
+    @property
     def requirements(self) -> list[str]:
         """``requirements:`` at this case's matrix values."""
         return self.scenario.requirements_for(self.params)
@@ -75,8 +80,20 @@ def build_plan(suite: Suite, *, only: list[str] | None = None,
             size_name = scenario.size_parameter
             if sizes and size_name and params.get(size_name) not in sizes:
                 continue
-            plans.append(CasePlan(name, scenario, params, settings))
+            plans.append(CasePlan(name, scenario, params, _with_image(settings, params)))
     return plans
+
+
+def _with_image(settings: CaseSettings, params: Mapping[str, int | str]) -> CaseSettings:
+    """The settings with ``image:`` at the case's matrix values (an image per Python version);
+    a suite default naming a parameter this scenario's matrix lacks is left as written."""
+    try:
+        names = placeholders(settings.image)
+    except ValueError:  # a default's stray brace: the engine says what is wrong with the name
+        return settings
+    if not names or not set(names) <= set(params):
+        return settings
+    return settings.model_copy(update={"image": fill(settings.image, params)})
 
 
 def case_rules(suite: Suite, scenario_name: str,

@@ -183,6 +183,8 @@ class Session:
             results.interrupted = ended = True
         finally:
             self.close()
+            if results.host.harness_baseline is None:  # measured with the first case's image
+                results.host.harness_baseline = chosen.harness_baseline
             scheduler.mark_neighbours(results.cases)
             if ended:
                 history = self.history(results) if self.history is not None else None

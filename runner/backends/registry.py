@@ -88,8 +88,10 @@ BACKENDS: tuple[BackendSpec, ...] = (
         name="docker", where="a Docker container", title="Docker", make=_make_docker,
         picked=lambda backend, image: f"Docker engine answers and image {image} exists",
         cannot_honour={
-            "python": "runs the image's python3: a host interpreter cannot run in a container "
-                      "(name a version, e.g. python: '3.12', and memsla checks the image has it)",
+            "python": "runs the image's python3: a host interpreter's path cannot run in a "
+                      "container (name a version, e.g. python: '3.12': memsla checks the "
+                      "image: has it, or without one copies this host's Python of that "
+                      "version into its base)",
         },
         on_host=False),
     BackendSpec(
@@ -190,7 +192,8 @@ def select(among: Sequence[BackendSpec] = BACKENDS, image: str | None = None,
     failures: list[str] = []
     for spec in among:
         try:
-            backend = spec.make(image)
+            # a backend the settings leave no choice of checks each case's image with the case
+            backend = spec.make(image if len(among) > 1 else None)
         except BackendError as exc:
             if spec is among[-1]:
                 raise
@@ -224,8 +227,8 @@ class BackendPool:
             removed = self._before_new(not self._open)
             if name == AUTO:
                 backend, reason = select(image=image)
-            else:
-                backend = create(name, image)
+            else:  # each case's image is checked with the case (a sweep may vary it)
+                backend = create(name)
                 reason = f"asked for by name; builds run in {backend.where}"
             self._adopt(name, backend, reason, removed)
         return self._open[name]

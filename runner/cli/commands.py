@@ -24,6 +24,7 @@ from runner.errors import (
     EXIT_OK,
     EXIT_SLA_FAILED,
     HostError,
+    MemslaError,
     UsageError,
 )
 from runner.history.base import add_regression_arguments, base_loader
@@ -258,6 +259,7 @@ class ImageCommand:
 
     def _for_file(self, sla_file: Path, ensure_images: Any, log: Any) -> int:
         from runner.backends.docker import DockerRunOptions
+        from runner.metrics import case_label
         from runner.session import Session
         from runner.slafile.model import BUILTIN_SETTINGS
 
@@ -267,26 +269,35 @@ class ImageCommand:
             backend = backends.create("docker")
             executor = session.executor()
             executor.on_progress = log
-            done: set[str] = set()
+            done: set[tuple[str, ...]] = set()
+            failed = False  # an image that cannot be made: the others are still built
             for plan in plans:
-                if plan.scenario_name in done:
+                # one image per scenario and environment's matrix values (a version sweep)
+                swept = {k: plan.params[k] for k in plan.scenario.environment_parameters}
+                combination = (plan.scenario_name, *map(str, swept.values()))
+                if combination in done:
                     continue
-                done.add(plan.scenario_name)
+                done.add(combination)
+                label = case_label(plan.scenario_name, swept)
                 explicit = backends.explicit_settings(plan.scenario, session.suite.defaults)
                 for key, why in backends.unhonoured("docker", explicit):
-                    log(f"{plan.scenario_name}: not for docker: {key}: {why}")
+                    log(f"{label}: not for docker: {key}: {why}")
                     break
                 else:
-                    _, options = executor.environment(plan, backend)
+                    if plan.settings.image == BUILTIN_SETTINGS.image:  # memsla's own: built
+                        ensure_images(log)  # here if missing, before a case checks it
+                    try:
+                        _, options = executor.environment(plan, backend)
+                    except MemslaError as exc:
+                        log(f"{label}: {exc}")
+                        failed = True
+                        continue
                     assert isinstance(options, DockerRunOptions)
-                    image = options.image
-                    if image == BUILTIN_SETTINGS.image:  # memsla's own: built here if missing
-                        image = ensure_images(log)
-                    print(f"{plan.scenario_name}\t{image}")
+                    print(f"{label}\t{options.image}")
             backend.close()
         finally:
             session.close()
-        return EXIT_OK
+        return EXIT_HOST if failed else EXIT_OK
 
 
 COMMANDS: list[type[Command]] = [CheckCommand, MergeCommand, DoctorCommand, ImageCommand,

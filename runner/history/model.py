@@ -159,7 +159,7 @@ def environment_of(results: Results, case: Case,
         memsla=results.memsla_version, backend=case.backend, limit=case.limit,
         python=results.host.python, build_python=_filled(settings.python, case),
         requirements=[_filled(text, case) or text for text in settings.requirements],
-        image=settings.image if case.backend == "docker" else None,
+        image=_filled(settings.image, case) if case.backend == "docker" else None,
         kernel=str(kind["kernel"]), cgroup_version=results.host.cgroup_version, host_kind=host)
 
 

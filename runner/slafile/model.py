@@ -529,10 +529,11 @@ class Scenario(Settings):
                 filled += len(literal)
                 if name is None:
                     continue
-                if path[0] in ("python", "requirements") and name in PATH_PLACEHOLDERS:
-                    raise NodeError(f"{{{name}}} in {clip(text)}: python: and requirements: "
-                                    "take matrix parameters (an environment is made once per "
-                                    "combination, before any run)", *path)
+                if path[0] in ENVIRONMENT_FIELDS and name in PATH_PLACEHOLDERS:
+                    raise NodeError(f"{{{name}}} in {clip(text)}: python:, requirements:, "
+                                    "image: and dockerfile: take matrix parameters (an "
+                                    "environment is made once per combination, before any "
+                                    "run)", *path)
                 if name not in known:
                     if path == ("generate", "sitegen", "pages") and text == "{pages}":
                         raise NodeError("sitegen makes '{pages}' pages by default, so the "
@@ -650,6 +651,10 @@ class Scenario(Settings):
         """``python:`` for one case, its matrix placeholders filled."""
         return _fill(self.python, params) if self.python is not None else None
 
+    def dockerfile_for(self, params: Mapping[str, int | str]) -> str | None:
+        """``dockerfile:`` for one case, its matrix placeholders filled."""
+        return _fill(self.dockerfile, params) if self.dockerfile is not None else None
+
     def requirements_for(self, params: Mapping[str, int | str]) -> list[str]:
         """``requirements:`` for one case, its matrix placeholders filled."""
         return [_fill(text, params) for text in self.requirements]
@@ -665,11 +670,18 @@ class Scenario(Settings):
             for combo in itertools.product(*(self.matrix[name] for name in names))))
 
     @property
+    def environment_parameters(self) -> list[str]:
+        """The matrix parameters that decide a case's environment (``python:``,
+        ``requirements:``, ``image:``, ``dockerfile:``): one environment per combination."""
+        names = [name for path, text in self._template_fields()
+                 if path[0] in ENVIRONMENT_FIELDS for name in placeholders(text)]
+        return [name for name in dict.fromkeys(names) if name in self.matrix]
+
+    @property
     def swept(self) -> list[str]:
         """The matrix parameters the environment or a rule across values compares: the
         reports keep their values side by side."""
-        names = [name for text in (self.python or "", *self.requirements)
-                 for name in placeholders(text)]
+        names = list(self.environment_parameters)
         names += [key for rule in self.slas if rule.metric.across
                   for key in rule.metric.across.keys]
         return [name for name in dict.fromkeys(names) if name in self.matrix]
@@ -704,6 +716,9 @@ class Scenario(Settings):
         if self.python is not None:
             fields.append((("python",), self.python))
         fields.extend((("requirements", i), text) for i, text in enumerate(self.requirements))
+        fields.extend(((key,), text) for key, text in (("image", self.image),
+                                                        ("dockerfile", self.dockerfile))
+                      if text is not None)
         return fields
 
     def _templates(self) -> list[str]:
@@ -818,6 +833,9 @@ def _no_nul(text: str, *path: str | int, key: bool = False) -> None:
     if "\0" in text:
         raise NodeError(f"{clip(text)} contains a NUL character", *path, key=key)
 
+
+# The settings that decide a case's environment: matrix placeholders only, filled per case.
+ENVIRONMENT_FIELDS = ("python", "requirements", "image", "dockerfile")
 
 PYTHON_VERSION = re.compile(r"^(?:python)?(3\.[0-9]{1,2})$")
 

@@ -73,6 +73,9 @@ def test_bad_rules_across_values(text: str, message: str) -> None:
     ("    python: '{py}'\n", 5, "unknown placeholder {py}"),
     ("    requirements: ['jinja2=={jinja}']\n", 5, "unknown placeholder {jinja}"),
     ("    requirements: ['{output}/x.whl']\n", 5, "take matrix parameters"),
+    # so do image: and dockerfile:
+    ("    image: 'python:{py}'\n", 5, "unknown placeholder {py}"),
+    ("    dockerfile: '{scratch}/Dockerfile'\n", 5, "take matrix parameters"),
 ])
 def test_a_rule_or_sweep_naming_no_case_is_an_error_at_its_line(text: str, line: int,
                                                                  message: str) -> None:
@@ -112,3 +115,17 @@ def test_a_python_sweep_of_versions_is_honoured_by_every_backend() -> None:
     paths = parse_suite('version: 1\nscenarios:\n  s:\n    command: ["true"]\n'
                         '    python: "{py}"\n    matrix: {py: ["3.12", /opt/py/bin/python]}\n')
     assert "python" in explicit_settings(paths.scenarios["s"], paths.defaults)
+
+
+def test_an_image_or_dockerfile_per_matrix_value_is_filled_per_case() -> None:
+    suite = parse_suite('version: 1\ndefaults: {image: "memsla-{py}:x"}\nscenarios:\n'
+                        '  s:\n    command: ["true"]\n    matrix: {py: ["3.11", "3.12"]}\n'
+                        '    dockerfile: "docker/{py}/Dockerfile"\n'
+                        '  t:\n    command: ["true"]\n    image: "img:{v}"\n'
+                        '    matrix: {n: [1, 2], v: [a, b]}\n')
+    plans = build_plan(suite)
+    assert [(p.settings.image, p.dockerfile) for p in plans if p.scenario_name == "s"] == [
+        ("memsla-3.11:x", "docker/3.11/Dockerfile"), ("memsla-3.12:x", "docker/3.12/Dockerfile")]
+    # the swept image's values sit side by side
+    assert [(p.params["n"], p.settings.image) for p in plans if p.scenario_name == "t"] == [
+        (1, "img:a"), (1, "img:b"), (2, "img:a"), (2, "img:b")]

@@ -211,6 +211,8 @@ class DockerBackend(Backend):
         # later runs find it cached, so the smaller of two runs is what each of them carries.
         self._baselines[image] = min(self._measure_baseline(image),
                                      self._measure_baseline(image))
+        if self.harness_baseline is None:  # the check's figure: its first image's
+            self.harness_baseline = self._baselines[image]
 
     def _measure_baseline(self, image: str) -> int:
         """The cgroup peak of the harness running ``true``, the build sharing its cgroup: the
@@ -245,6 +247,9 @@ class DockerBackend(Backend):
         if (case.requirements or case.project_wheel is not None or case.python
                 or scenario.dockerfile is not None):
             image = self._scenario_image(case)
+        # checked and its idle harness measured now, before any build: an image that cannot
+        # run builds is this case's error
+        self._prepare_image(image)
         return DockerRunOptions(image=image, container=scenario.docker)
 
     def _scenario_image(self, case: CaseEnvironment) -> str:
@@ -254,12 +259,13 @@ class DockerBackend(Backend):
         from runner.backends.docker import scenario_images
         from runner.backends.docker.imaging import ImageError
 
-        settings, scenario = case.plan.settings, case.plan.scenario
+        settings = case.plan.settings
         try:
             base = settings.image if settings.image != BUILTIN_SETTINGS.image else None
-            if scenario.dockerfile is not None:
+            dockerfile = case.plan.dockerfile
+            if dockerfile is not None:
                 base = scenario_images.user_image(
-                    (case.spec_dir / scenario.dockerfile).resolve(), case.log, self.client)
+                    (case.spec_dir / dockerfile).resolve(), case.log, self.client)
             return scenario_images.scenario_environment_image(
                 base, case.requirements, case.project_wheel, case.project_hash,
                 log=case.log, client=self.client, python=case.python)

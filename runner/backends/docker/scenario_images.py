@@ -18,6 +18,7 @@ from runner.backends.docker.imaging import (
     IMAGE_CONTRACT,
     RECIPE_VERSION,
     WHEEL_PLATFORMS,
+    WHEEL_PYTHON_VERSION,
     ImageBuildError,
     Log,
     WheelDownloadError,
@@ -98,7 +99,9 @@ def scenario_environment_image(base: str | None, requirements: Sequence[str],
                                log: Log = stderr_log,
                                client: docker.DockerClient | None = None,
                                python: str | None = None) -> str:
-    """The image a scenario's builds run in: ``base`` (None: memsla's offline Debian base),
+    """The image a scenario's builds run in: ``base`` (None: memsla's offline Debian base;
+    for a ``python`` version it lacks, that base with the host's interpreter of the version,
+    ``runner.backends.docker.python_base``),
     then a virtualenv with the requirements (``memsla-env:<hash>``, keyed by the base's image
     id and the requirements), then the project's wheel on top (``memsla-project:<hash>``, keyed
     by that and the project's content hash). Each is built only when its tag is missing, so
@@ -107,6 +110,10 @@ def scenario_environment_image(base: str | None, requirements: Sequence[str],
     with build_lock():
         if base is None:
             base = build_base_image(log, client)
+            if python is not None and python != WHEEL_PYTHON_VERSION:  # not Debian's python3
+                from runner.backends.docker.python_base import python_base_image
+
+                base = python_base_image(client, base, python, log)
         try:
             base_id = client.images.get(base).id
         except docker.errors.ImageNotFound:
