@@ -58,6 +58,34 @@ PyMODINIT_FUNC PyInit_memsla_native(void) { return PyModule_Create(&module); }
 """
 
 
+# A PEP 517 build backend of its own, published only as a source distribution: a project
+# built by it needs it built first (a build requirement with no wheel).
+BACKEND = r"""
+import base64, hashlib, os, tomllib, zipfile
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    with open("pyproject.toml", "rb") as handle:
+        project = tomllib.load(handle)["project"]
+    name, version = project["name"], project["version"]
+    module = name.replace("-", "_")
+    info = f"{module}-{version}.dist-info"
+    with open(f"{module}.py", "rb") as handle:
+        files = {f"{module}.py": handle.read()}
+    files[f"{info}/METADATA"] = (f"Metadata-Version: 2.1\nName: {name}\n"
+                                 f"Version: {version}\n").encode()
+    files[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    digest = lambda data: base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+    record = "".join(f"{path},sha256={digest(data).decode()},{len(data)}\n"
+                     for path, data in files.items()) + f"{info}/RECORD,,\n"
+    wheel = f"{module}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, wheel), "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+        archive.writestr(f"{info}/RECORD", record)
+    return wheel
+"""
+
+
 def write_sdist(folder: Path, name: str, version: str, files: dict[str, str]) -> Path:
     """A source distribution ``name-version.tar.gz`` holding ``files`` (dedented) under its
     top folder."""
@@ -110,6 +138,22 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "pyproject.toml": _setuptools_project("memsla-native", [f"memsla-purely=={VERSION}"]),
         "setup.py": native_setup.format(module="memsla_native"),
         "memsla_native.c": HOLD_C})
+    write_sdist(folder, "memsla-backend", VERSION, {
+        "pyproject.toml": _setuptools_project("memsla-backend", [], """
+            [tool.setuptools]
+            py-modules = ["memsla_backend"]
+            """),
+        "memsla_backend.py": BACKEND})
+    write_sdist(folder, "memsla-custom", VERSION, {
+        "pyproject.toml": f"""
+            [build-system]
+            requires = ["memsla-backend=={VERSION}"]
+            build-backend = "memsla_backend"
+            [project]
+            name = "memsla-custom"
+            version = "{VERSION}"
+            """,
+        "memsla_custom.py": "BUILT_BY = 'memsla-backend'\n"})
     write_sdist(folder, "memsla-broken", VERSION, {
         "pyproject.toml": _setuptools_project("memsla-broken", []),
         "setup.py": native_setup.format(module="memsla_broken"),
@@ -137,11 +181,13 @@ def _check(folder: Path, index: Path, scenario: dict[str, Any], limit: str = "51
 def test_source_distributions_are_built_in_the_image_and_measured(
         image: str, index: Path, tmp_path: Path) -> None:
     # the measured image has the built extension and no compiler
-    code = ("import shutil, memsla_native, memsla_purely; "
+    code = ("import shutil, memsla_custom, memsla_native, memsla_purely; "
             "assert memsla_purely.TINY == '1.0'; "
+            "assert memsla_custom.BUILT_BY == 'memsla-backend'; "
             "assert shutil.which('cc') is None and shutil.which('gcc') is None, 'a compiler'; "
             "assert memsla_native.hold({mib}) == {mib} * 256")
-    run = _check(tmp_path, index, {"requirements": [f"memsla-native=={VERSION}"],
+    run = _check(tmp_path, index, {"requirements": [f"memsla-native=={VERSION}",
+                                                    f"memsla-custom=={VERSION}"],
                                    "command": ["python3", "-c", code],
                                    "matrix": {"mib": [0, PLANTED_MIB]}})
     assert run.exit_code == 0, run.stderr + run.stdout
@@ -151,10 +197,35 @@ def test_source_distributions_are_built_in_the_image_and_measured(
     delta = planted["metrics"]["peak"]["median"] - idle["metrics"]["peak"]["median"]
     truth = PLANTED_MIB * 2**20
     assert abs(delta - truth) / truth < 0.02, delta / 2**20
-    # both source distributions went through the builder, each once
+    # every source distribution went through the builder, the build backend one included
     built = sorted(p.name for p in (tmp_path / "cache" / "built").glob("*/wheels/*.whl"))
-    assert [name.split("-")[0] for name in built] == ["memsla_native", "memsla_purely"], built
-    assert "-cp311-cp311-linux_x86_64.whl" in built[0], built
+    assert [name.split("-")[0] for name in built] == [
+        "memsla_backend", "memsla_custom", "memsla_native", "memsla_purely"], built
+    assert "-cp311-cp311-linux_x86_64.whl" in built[2], built
+
+
+def test_the_host_downloads_source_distributions_and_what_builds_them(
+        index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMSLA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    said: list[str] = []
+    downloaded = wheels.download([f"memsla-custom=={VERSION}", f"memsla-purely=={VERSION}"],
+                                 "3.11", said.append)
+    # a build requirement before what it builds; the resolution's stand-ins are gone
+    assert downloaded.sdists[:2] == (f"memsla_backend-{VERSION}.tar.gz",
+                                     f"memsla_custom-{VERSION}.tar.gz"), downloaded
+    assert set(downloaded.sdists) == {f"memsla_{name}-{VERSION}.tar.gz"
+                                      for name in ("backend", "custom", "purely")}
+    names = {path.name.split("-")[0] for path in downloaded.wheels()}
+    assert {"memsla_tiny", "setuptools", "wheel"} <= names, names
+    assert not names & {"memsla_backend", "memsla_custom", "memsla_purely"}, names
+    assert wheels.download([f"memsla-custom=={VERSION}", f"memsla-purely=={VERSION}"],
+                           "3.11", said.append) == downloaded  # cached
+    assert wheels.build_requirements(index / f"memsla_custom-{VERSION}.tar.gz") == [
+        f"memsla-backend=={VERSION}"]
+    assert wheels.build_requirements(index / f"memsla_purely-{VERSION}.tar.gz") == [
+        "setuptools>=61", "wheel"]
 
 
 def test_a_source_distribution_that_does_not_build_names_itself_and_why(
