@@ -285,7 +285,8 @@ def pip_reason(text: str, most: int = 4) -> str:
 
 # The builder's script: "$@" are the source distributions in build order. It stops at the
 # first one that fails and says which in /out/failed; what the image lacks for native code
-# goes in /out/no-compiler and /out/no-headers.
+# goes in /out/no-compiler and /out/no-headers. --use-pep517: an older pip would build a
+# project without pyproject.toml with the venv's own setuptools, and no wheel package there.
 _BUILD_SCRIPT = """
 set -u
 mkdir -p /out/wheels /out/logs
@@ -297,7 +298,8 @@ sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Pyth
 python3 -m venv /tmp/venv >/out/logs/venv.log 2>&1 || { echo venv >/out/failed; exit 0; }
 for sdist in "$@"; do
     /tmp/venv/bin/pip wheel --disable-pip-version-check --no-cache-dir --no-index \
-        --find-links /dists --find-links /out/wheels --no-deps --wheel-dir /out/wheels \
+        --use-pep517 --find-links /dists --find-links /out/wheels --no-deps \
+        --wheel-dir /out/wheels \
         "/dists/$sdist" >"/out/logs/$sdist.log" 2>&1 || { echo "$sdist" >/out/failed; exit 0; }
 done
 """
