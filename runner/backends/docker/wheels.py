@@ -45,7 +45,7 @@ from runner.backends.docker.imaging import (
     pip_download_argv,
     sha12,
 )
-from runner.workload.cache import cache_dir
+from runner.workload.cache import cache_dir, log_path
 
 # memsla's offline base plus what turns a source distribution with native code into a wheel.
 BUILDER_PARAMS = BaseParams(include=(*BaseParams().include, "build-essential", "python3-dev"))
@@ -131,9 +131,11 @@ class _Resolver:
                     return
             missing = _MISSING.findall(done.stderr)
             if not missing:
+                kept = keep_log("wheels", sha12({"requirements": requirements}), done.stderr)
                 raise WheelDownloadError(
                     f"pip could not download {' '.join(requirements)} for CPython "
-                    f"{self.python} on manylinux x86_64: {pip_reason(done.stderr)}")
+                    f"{self.python} on manylinux x86_64: {pip_reason(done.stderr)} (pip's "
+                    f"whole output: {kept})")
             requirement = missing[-1]
             name = _canonical(re.split(r"[\s\[<>=!~;@(]", requirement, maxsplit=1)[0])
             if name in taken:
@@ -156,6 +158,7 @@ class _Resolver:
                          requirement])
             found = [path for path in Path(scratch).iterdir() if _is_sdist(path.name)]
             if done.returncode != 0 or not found:
+                keep_log("sdist", _canonical(project), done.stderr)
                 raise WheelDownloadError(
                     f"pip could not download {requirement}: it has no wheel for CPython "
                     f"{self.python} on manylinux x86_64, and no source distribution: "
@@ -189,9 +192,10 @@ def _metadata(sdist: Path) -> dict[str, Any]:
                      "--dry-run", "--no-deps", "--ignore-installed", "--quiet",
                      "--report", str(report), str(sdist)])
         if done.returncode != 0 or not report.is_file():
+            kept = keep_log("sdist", sdist.name, done.stderr)
             raise WheelDownloadError(
                 f"pip could not read the metadata of {sdist.name} on this host: "
-                f"{pip_reason(done.stderr)}")
+                f"{pip_reason(done.stderr)} (pip's whole output: {kept})")
         installs = json.loads(report.read_text()).get("install") or [{}]
     metadata = installs[0].get("metadata")
     if not isinstance(metadata, dict) or "name" not in metadata or "version" not in metadata:
@@ -266,6 +270,14 @@ def _member(sdist: Path, name: str) -> str | None:
                 handle = archive.extractfile(entry)
                 return None if handle is None else io.TextIOWrapper(handle).read()
     return None
+
+
+def keep_log(kind: str, key: str, text: str) -> Path:
+    """Keep a failed step's whole output in the cache's ``logs/``; its path."""
+    path = log_path(cache_dir(), kind, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
 
 
 def pip_reason(text: str, most: int = 4) -> str:
@@ -376,7 +388,8 @@ def _check_built(out: Path, image: str, python: str) -> None:
     if not failed:
         return
     log_file = out / "logs" / f"{failed}.log"
-    reason = pip_reason(log_file.read_text(errors="replace")) if log_file.is_file() else "?"
+    text = log_file.read_text(errors="replace") if log_file.is_file() else ""
+    reason = f"{pip_reason(text)} (pip's whole output: {keep_log('sdist', failed, text)})"
     if failed == "venv":
         raise WheelBuildError(f"python3 -m venv failed in the builder image {image}: {reason}")
     missing = [what for what, marker in (("C compiler (cc)", "no-compiler"),

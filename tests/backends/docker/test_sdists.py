@@ -240,6 +240,9 @@ def test_a_source_distribution_that_does_not_build_names_itself_and_why(
     assert "memsla_broken.c" in error and "error" in error, error  # the compiler's own words
     assert "memsla_purely" not in error, error
     assert len(error) < 1000, error
+    kept = list((tmp_path / "cache" / "logs").glob("sdist-memsla_broken-*.log"))
+    assert len(kept) == 1 and str(kept[0]) in error, error
+    assert "Failed building wheel for memsla-broken" in kept[0].read_text()  # pip's whole say
     assert run.exit_code == 3, run.stderr + run.stdout
 
 
