@@ -292,7 +292,10 @@ def pip_reason(text: str, most: int = 4) -> str:
     if not kept:
         kept = [line for line in lines if line and not line.startswith("WARNING:")
                 and not any(noise in line for noise in _NOISE)][-most:]
-    return "; ".join(re.sub(r"^ERROR:\s*", "", line) for line in kept[:most]) or "no output"
+    shown = [re.sub(r"^ERROR:\s*", "", line) for line in kept[:most]]
+    # a failed command's line may hold its whole argv (a compiler's): its start says enough
+    return "; ".join(line if len(line) <= 200 else line[:200] + "..." for line in shown) \
+        or "no output"
 
 
 # The builder's script: "$@" are the source distributions in build order. It stops at the

@@ -282,3 +282,5 @@ def test_pip_reason_keeps_the_compiler_error_without_pips_frame() -> None:
     assert wheels.pip_reason(log) == (
         "memsla_broken.c:2:1: error: unknown type name 'this'; "
         "error: command '/usr/bin/x86_64-linux-gnu-gcc' failed with exit code 1")
+    long = "error: Command '['gcc', " + "'-O2', " * 100 + "]' returned non-zero exit status 1."
+    assert wheels.pip_reason(long) == long[:200] + "..."
