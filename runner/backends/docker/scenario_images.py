@@ -1,6 +1,7 @@
 """A scenario's own image: its ``dockerfile:`` built first (``memsla-user:<hash>``), then a
-virtualenv of its requirements on its base (``memsla-env:<hash>``), then its project's wheel on
-top (``memsla-project:<hash>``). Each tag hashes its inputs and is built only when missing."""
+virtualenv of its requirements on its base (``memsla-env:<hash>``, from wheels only: those a
+requirement has no wheel of are built by ``wheels``), then its project's wheel on top
+(``memsla-project:<hash>``). Each tag hashes its inputs and is built only when missing."""
 
 from __future__ import annotations
 
