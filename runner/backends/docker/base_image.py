@@ -207,7 +207,8 @@ def build_base_image(
         _debootstrap_rootfs(params, tarball, log)
         log(f"rootfs cached at {tarball} ({tarball.stat().st_size / 2**20:.0f} MiB)")
     _docker_import(client, tarball, tag)
-    client.images.get(tag).tag(BASE_REPOSITORY, BASE_ALIAS_TAG)
+    if params == BaseParams():  # a variant (the builder's) must not take the alias
+        client.images.get(tag).tag(BASE_REPOSITORY, BASE_ALIAS_TAG)
     log(f"imported {tag} in {time.monotonic() - started:.1f} s")
     return tag
 

@@ -1,11 +1,11 @@
 """A scenario's own image: its ``dockerfile:`` built first (``memsla-user:<hash>``), then a
-virtualenv of its requirements on its base (``memsla-env:<hash>``), then its project's wheel on
-top (``memsla-project:<hash>``). Each tag hashes its inputs and is built only when missing."""
+virtualenv of its requirements on its base (``memsla-env:<hash>``, from wheels only: those a
+requirement has no wheel of are built by ``wheels``), then its project's wheel on top
+(``memsla-project:<hash>``). Each tag hashes its inputs and is built only when missing."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,18 +17,14 @@ from runner.backends.docker.base_image import build_base_image
 from runner.backends.docker.imaging import (
     IMAGE_CONTRACT,
     RECIPE_VERSION,
-    WHEEL_PLATFORMS,
     WHEEL_PYTHON_VERSION,
     ImageBuildError,
     Log,
-    WheelDownloadError,
     build_lock,
     docker_build,
     docker_client,
     follow_build,
     image_exists,
-    pip_download_argv,
-    pip_errors,
     sha12,
     stderr_log,
 )
@@ -54,31 +50,25 @@ def image_python(client: docker.DockerClient, image: str) -> str:
     return out.decode().strip()
 
 
-def _download_requirements(requirements: Sequence[str], python: str, log: Log) -> Path:
-    """Wheels of ``requirements`` (and their dependencies) for CPython ``python`` on
-    manylinux x86_64, downloaded on the host and cached by their text."""
-    key = sha12({"requirements": sorted(requirements), "platforms": list(WHEEL_PLATFORMS),
-                  "python": python})
-    folder = cache_dir() / "wheels" / key
-    if (folder / ".complete").is_file():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"{key}-", dir=folder.parent) as scratch:
-        partial = Path(scratch) / "wheels"
-        partial.mkdir()
-        argv = pip_download_argv(partial, python)
-        log(f"downloading wheels for Python {python}: {' '.join(requirements)}")
-        done = subprocess.run([*argv, *requirements], capture_output=True, text=True,
-                              check=False)
-        if done.returncode != 0:
-            raise WheelDownloadError(
-                f"pip could not download binary wheels of {list(requirements)} for CPython "
-                f"{python} on manylinux x86_64 (a requirement with no wheel cannot be installed "
-                f"offline):\n{pip_errors(done.stderr)}")
-        (partial / ".complete").write_text("")
-        shutil.rmtree(folder, ignore_errors=True)
-        partial.rename(folder)
-    return folder
+def _requirement_wheels(client: docker.DockerClient, base: str, memsla_base: bool,
+                        requirements: Sequence[str], python: str, log: Log) -> list[Path]:
+    """The wheels of ``requirements`` for the image's Python (``runner.backends.docker.
+    wheels``): downloaded on the host, source distributions built in a builder (memsla's
+    bases: their variant with a compiler, the same interpreter on it; another base: itself)."""
+    from runner.backends.docker import wheels
+
+    def builder() -> str:
+        if not memsla_base:
+            return base
+        debian_builder = build_base_image(log, client, wheels.BUILDER_PARAMS)
+        if python == WHEEL_PYTHON_VERSION:  # Debian's own python3
+            return debian_builder
+        from runner.backends.docker.python_base import python_base_image
+
+        return python_base_image(client, debian_builder, python, log)
+
+    return wheels.build(client, wheels.download(requirements, python, log), builder, python,
+                        log)
 
 
 def _build_from(client: docker.DockerClient, tag: str, dockerfile: str,
@@ -87,6 +77,7 @@ def _build_from(client: docker.DockerClient, tag: str, dockerfile: str,
         context = Path(scratch)
         (context / "Dockerfile").write_text(dockerfile)
         for name, source in files.items():
+            (context / name).parent.mkdir(parents=True, exist_ok=True)
             if source.is_dir():
                 shutil.copytree(source, context / name)
             else:
@@ -108,6 +99,7 @@ def scenario_environment_image(base: str | None, requirements: Sequence[str],
     an edit of the project rebuilds only the last, small layer."""
     client = client or docker_client()
     with build_lock():
+        memsla_base = base is None
         if base is None:
             base = build_base_image(log, client)
             if python is not None and python != WHEEL_PYTHON_VERSION:  # not Debian's python3
@@ -132,8 +124,10 @@ def scenario_environment_image(base: str | None, requirements: Sequence[str],
                                                 "requirements": sorted(requirements),
                                                 "recipe": RECIPE_VERSION})
         if not image_exists(client, env_tag):
-            wheels = _download_requirements(requirements, python, log) if requirements else None
-            install = (f" && {ENV_DIR}/bin/pip install --no-index --find-links /tmp/memsla/wheels "
+            wheels = _requirement_wheels(client, base, memsla_base, requirements, python,
+                                         log) if requirements else []
+            install = (f" && {ENV_DIR}/bin/pip install --no-index --only-binary=:all: "
+                       "--find-links /tmp/memsla/wheels "
                        + " ".join(_quote(r) for r in requirements)) if requirements else ""
             dockerfile = "\n".join([
                 f"FROM {base}",
@@ -147,7 +141,8 @@ def scenario_environment_image(base: str | None, requirements: Sequence[str],
                 ""])
             log(f"building {env_tag}: the requirements on {base}")
             try:
-                _build_from(client, env_tag, dockerfile, {"wheels": wheels} if wheels else {},
+                _build_from(client, env_tag, dockerfile,
+                            {f"wheels/{wheel.name}": wheel for wheel in wheels},
                             log, {"org.memsla.base": base})
             except ImageBuildError as exc:
                 raise ImageBuildError(f"{exc}\n({IMAGE_CONTRACT})") from None
