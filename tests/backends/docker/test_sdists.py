@@ -284,3 +284,16 @@ def test_pip_reason_keeps_the_compiler_error_without_pips_frame() -> None:
         "error: command '/usr/bin/x86_64-linux-gnu-gcc' failed with exit code 1")
     long = "error: Command '['gcc', " + "'-O2', " * 100 + "]' returned non-zero exit status 1."
     assert wheels.pip_reason(long) == long[:200] + "..."
+
+
+def test_a_named_python_builds_native_source_distributions_with_that_python(
+        image: str, index: Path, tmp_path: Path) -> None:
+    # python: "3.12" with no image: the base is the host's 3.12 on memsla's Debian base, and
+    # its builder the same interpreter on the variant with a compiler
+    code = ("import sys, memsla_native; assert sys.version_info[:2] == (3, 12); "
+            "assert memsla_native.hold(1) == 256")
+    run = _check(tmp_path, index, {"requirements": [f"memsla-native=={VERSION}"],
+                                   "python": "3.12", "command": ["python3", "-c", code]})
+    assert run.exit_code == 0, run.stderr + run.stdout
+    built = sorted(p.name for p in (tmp_path / "cache" / "built").glob("*/wheels/*.whl"))
+    assert any("-cp312-cp312-linux_x86_64.whl" in name for name in built), built
