@@ -122,7 +122,8 @@ class Executor:
         backend = self.backend_for(plan.settings.backend)
         case = Case(scenario=plan.scenario_name, params=plan.params,
                     size_parameter=plan.size_parameter, size=plan.size, backend=backend.name,
-                    limit=plan.settings.limit, approximate=backend.approximate)
+                    limit=plan.settings.limit, approximate=backend.approximate,
+                    trace=plan.trace_reason or None)
         root = work_root(self.cache)
         root.mkdir(parents=True, exist_ok=True)
         reaper.ensure_watchdog(str(root))
@@ -157,7 +158,7 @@ class Executor:
             warmups: list[RunKind] = ["warmup"] * plan.settings.warmup
             timed: list[RunKind] = ["timed"] * plan.settings.repeats
             kinds = warmups + timed
-            if plan.settings.tracker in ("tracemalloc", "memray"):
+            if plan.settings.tracker in ("tracemalloc", "memray") and plan.traced:
                 kinds.append("traced")
         if scenario.leak is not None:  # repeated calls in one process (runner.inbuild.leak)
             kinds.append("leak")
@@ -213,7 +214,8 @@ class Executor:
                    **staging.probe_settings(phases=scenario.phases,
                                             stack_depth=plan.settings.stack_depth,
                                             tracker=plan.settings.tracker,
-                                            native=plan.settings.native)}
+                                            native=plan.settings.native,
+                                            aggregate=not plan.full_capture)}
         if "PYTHONPATH" in site.env and "PYTHONPATH" in scenario.env:  # the project's stays
             run_env["PYTHONPATH"] += os.pathsep + site.env["PYTHONPATH"]
         # by default the build starts in its input: the writable copy where it has one

@@ -49,6 +49,8 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
       ``disk_files`` (a folder's bytes and files after the run) and ``cache`` (the bytes of
       the sites at the heap's peak under a path prefix). Fields with defaults: a version 2 to 8
       file reads without them (its fits' intervals then rest on one value per size).
+  10 - a case says whether it got the traced run and why (``Case.trace``: ``trace_sizes``).
+      A field with a default: a version 2 to 9 file reads without it.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from runner.metrics import STATISTICS, case_label, params_label, pick
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
 
@@ -373,6 +375,8 @@ class Case(_Model):
     metrics: dict[str, Stats] = Field(default_factory=dict)
     verdicts: list[Verdict] = Field(default_factory=list)
     error: str | None = None  # the case could not be measured at all
+    # "traced: why" or "not traced: why" (trace_sizes); None where every case is traced
+    trace: str | None = None
 
     @property
     def label(self) -> str:
@@ -744,7 +748,7 @@ class Results(_Model):
             version = 2
         if version in (2, 3, 4):  # 2 -> 3 -> 4 only added fields
             data = {**upgrade_heap_figures(data), "schema_version": SCHEMA_VERSION}
-        elif version in (5, 6, 7, 8):  # 5 -> ... -> 9 only added fields
+        elif version in (5, 6, 7, 8, 9):  # 5 -> ... -> 10 only added fields
             data = {**data, "schema_version": SCHEMA_VERSION}
         elif version != SCHEMA_VERSION:
             raise ValueError(f"{path}: results schema version {version!r}; this memsla reads "

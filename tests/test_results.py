@@ -41,7 +41,7 @@ def test_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     report.write(path)
     written = json.loads(path.read_text())
-    assert written["schema_version"] == SCHEMA_VERSION == 9
+    assert written["schema_version"] == SCHEMA_VERSION == 10
     assert Results.read(path) == report
     assert Results.model_validate(written).model_dump() == report.model_dump()
 
@@ -109,7 +109,7 @@ def test_version_1_scaling_fits_and_phases_are_upgraded() -> None:
     added_to_verdicts = {"skipped": False}
     # version 6's noise is born in the judging stage: an older file reads without it
     assert all(s.noise is None for c in upgraded.cases for s in c.metrics.values())
-    unchanged = {"runs": True, "metrics": {"__all__": {"noise"}}}
+    unchanged = {"runs": True, "metrics": {"__all__": {"noise"}}, "trace": True}
     assert [c.model_dump(exclude=unchanged) for c in upgraded.cases] == [
         {**{k: v for k, v in c.items() if k != "runs"},
          "verdicts": [{**v, **added_to_verdicts} for v in c["verdicts"]]}
@@ -139,7 +139,7 @@ def test_version_1_leak_findings_are_upgraded(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"schema_version": 10}, "schema version 10; this memsla reads versions 1 to 9"),
+    ({"schema_version": 11}, "schema version 11; this memsla reads versions 1 to 10"),
     ({"schema_version": None}, "schema version None"),
 ])
 def test_unknown_versions_are_refused(tmp_path: Path, change: dict[str, Any],

@@ -27,6 +27,7 @@ from runner.reports.common import (
     status_word,
     step_rows,
     summary_line,
+    traced_sizes,
     verdict_rows,
     verdict_text,
     with_noise,
@@ -167,7 +168,7 @@ def body(results: Results, baseline: Results | None, *, level: int = 2) -> list[
         lines += [f"- {cell(case.label)}: {cell(case.error or '')}" for case in errors]
     lines += ["", "<details><summary>Measured (median of timed runs ± their run-to-run noise; "
               "heap from the traced run)</summary>", "", *measured_table(results, baseline), "",
-              "</details>", ""]
+              *(f"{cell(line)}  " for line in traced_sizes(results)), "</details>", ""]
     lines += step_table(results)
     if results.history is not None:
         lines += [*history_section(results.history, level=level + 1), ""]

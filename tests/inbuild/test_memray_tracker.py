@@ -231,3 +231,37 @@ def test_phase_growth_under_memray_is_judged_by_runner_check(tmp_path: Path) -> 
     render = verdicts["phase(render).python_growth < 100MiB"]
     assert parse["passed"] is True and parse["value"] == pytest.approx(50 * MiB, rel=0.02)
     assert render["passed"] is False and render["value"] == pytest.approx(200 * MiB, rel=0.02)
+
+
+def _run_capture(tmp_path: Path, code: str, *, aggregate: bool) -> ProbeData:
+    folder = tmp_path / ("aggregated" if aggregate else "full")
+    folder.mkdir()
+    (folder / "plant.py").write_text(textwrap.dedent(code))
+    stage = staging.stage(tmp_path / "cache")
+    out = folder / "probe"
+    out.mkdir()
+    env = {**os.environ, "PYTHONHASHSEED": "0",
+           **staging.environment(str(stage), str(out), trace=True, t0=time.time()),
+           **staging.probe_settings(phases={}, stack_depth=5, tracker="memray",
+                                    aggregate=aggregate)}
+    proc = subprocess.run([sys.executable, "plant.py"], env=env, capture_output=True,
+                          text=True, check=False, cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    return read_probe_dir(out)
+
+
+def test_the_aggregated_capture_gives_the_full_captures_heap_figures(tmp_path: Path) -> None:
+    """Where the check reads neither memray's totals nor phases, memray sums the capture up in
+    the build: its peak, heap at exit and planted site at the peak are the full capture's."""
+    full = _run_capture(tmp_path, PEAK, aggregate=False).python[0]
+    aggregated = _run_capture(tmp_path, PEAK, aggregate=True).python[0]
+    assert full.allocated is not None and aggregated.allocated is None
+    assert aggregated.allocation_calls is None
+    assert full.at_peak is not None and aggregated.at_peak is not None
+    assert abs(aggregated.peak - full.peak) < 64 * 1024, (aggregated.peak, full.peak)
+    assert full.final is not None and aggregated.final is not None
+    assert abs(aggregated.final - full.final) < 64 * 1024
+    planted = [(s.line, s.size, s.count, s.function, [f.function for f in s.stack])
+               for heap in (full, aggregated) for s in heap.at_peak.sites[:1]]
+    assert planted[0] == planted[1]
+    assert planted[0][0] == _line(PEAK, "# PEAK")

@@ -1,5 +1,7 @@
 """memray in the build's process, from the probe's start to its end, when MEMSLA_TRACKER=memray:
-a capture file per process (MEMSLA_NATIVE=1 for native stacks), read on the host by
+a capture file per process (MEMSLA_NATIVE=1 for native stacks; MEMSLA_MEMRAY_AGGREGATE=1 for
+memray's aggregated capture, summed up in the build as it runs: the high-water mark, what is
+held at exit and the sites of both, which the host reads at once), read on the host by
 ``runner/measure/memray_records.py``. Where the build's Python cannot import memray, a
 ``tracker_error`` record says so and nothing else is traced."""
 
@@ -34,6 +36,10 @@ def start(directory: str, records: Records, environ: Any) -> Any:
             where = {"destination": memray.FileDestination(capture, compress_on_exit=False)}
         except (AttributeError, TypeError):  # a memray older than 1.5
             where = {"file_name": capture}
+        if environ.get("MEMSLA_MEMRAY_AGGREGATE") == "1":
+            file_format = getattr(memray, "FileFormat", None)  # memray 1.8+
+            if file_format is not None:
+                where["file_format"] = file_format.AGGREGATED_ALLOCATIONS
         tracker = memray.Tracker(
             native_traces=environ.get("MEMSLA_NATIVE") == "1", follow_fork=True, **where)
         tracker.__enter__()
