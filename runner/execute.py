@@ -30,6 +30,7 @@ from runner.errors import MemslaError, UsageError
 from runner.inbuild import reaper
 from runner.measure import staging
 from runner.measure.assemble import assemble, assemble_run, assemble_steps, disk_usage
+from runner.measure.background import BackgroundReads
 from runner.plan import CasePlan, fill
 from runner.results import Case, Run, RunKind, StepResult
 from runner.slafile.model import Scenario, python_version
@@ -55,6 +56,9 @@ class Executor:
     on_progress: ProgressHook = field(default=lambda message: None)
     keep_outputs: bool = False
     clock_origin: float = field(default_factory=time.monotonic)  # Run.started/ended count from
+    # where memray's full captures are read while the next runs go on (None: at once); the
+    # caller calls its finish() before judging
+    reads: BackgroundReads | None = None
     _environments: dict[tuple[str, ...], tuple[dict[str, str], BackendOptions | None]] = field(
         default_factory=dict, init=False, repr=False)
 
@@ -229,8 +233,15 @@ class Executor:
             trace=site.kind == "traced", probe_stage=site.stage, probe_out=probe_out,
             output=site.output, scratch=scratch, fixture=site.fixture,
             fixture_copy=site.fixture_copy, options=site.options, cpus=site.cpus)
-        return assemble_run(site.kind, site.index, site.backend.run(request), probe_out,
-                            site.plan.scenario.cache_sites)
+        deferred = (self.reads is not None and site.kind == "traced" and scenario.steps is None
+                    and plan.settings.tracker == "memray" and plan.full_capture)
+        if deferred and self.reads is not None:
+            self.reads.warm()  # the worker starts beside the build, outside its cgroup
+        readings = site.backend.run(request)
+        if deferred and self.reads is not None:
+            return self.reads.defer(site.kind, site.index, readings, probe_out,
+                                    dict(scenario.cache_sites), keep=self.keep_outputs)
+        return assemble_run(site.kind, site.index, readings, probe_out, scenario.cache_sites)
 
     def _run_steps(self, site: _RunSite, run_dir: Path) -> Run:
         """A step scenario's run: its steps in order, each a build of its own (its own cgroup

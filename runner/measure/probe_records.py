@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runner.measure.memray_records import PhaseJob, read_memray_dir
+from runner.measure.memray_records import MemrayData, PhaseJob, read_memray_dir
 from runner.results import AllocationSite, PeakSites, PhaseResult, PythonHeap, StackFrame
 
 # The probe writes a few KB per process (more with many phases); a larger file is not its own.
@@ -63,10 +63,10 @@ def _growth(peak: Any, entry: Any) -> int | None:
 HOOK_ORDER = ("wrapped", "not wrapped", "never imported")
 
 
-def read_probe_dir(directory: Path) -> ProbeData:
-    """Every process's records in ``directory`` (the probe's JSON lines, memray's captures):
-    its heap, its phases with their own peaks and times, the cgroup's peaks before the probe
-    reset them; what could not be read as notes."""
+def read_probe_dir(directory: Path, *, captures: bool = True) -> ProbeData:
+    """Every process's records in ``directory`` (the probe's JSON lines, memray's captures
+    unless not ``captures``): its heap, its phases with their own peaks and times, the cgroup's
+    peaks before the probe reset them; what could not be read as notes."""
     data = ProbeData()
     phase_jobs: dict[str, PhaseJob] = {}  # by capture file: read with the process's heap
     for path in sorted(directory.glob("probe-*.jsonl")):
@@ -109,7 +109,7 @@ def read_probe_dir(directory: Path) -> ProbeData:
         if found.vm_hwm is not None:
             data.vm_hwm = max(data.vm_hwm or 0, found.vm_hwm)
     data.phases.sort(key=lambda p: (p.start, p.depth))
-    memray = read_memray_dir(directory, phase_jobs)
+    memray = read_memray_dir(directory, phase_jobs) if captures else MemrayData()
     data.python += memray.python
     data.problems += memray.problems
     if data.tracker_error:
