@@ -11,7 +11,13 @@ import re
 from typing import TextIO
 
 from runner.judging.baseline import context_differences
-from runner.metrics import KEY_METRICS, METRIC_TITLES, TRACKER_METRICS
+from runner.metrics import (
+    KEY_METRICS,
+    METRIC_TITLES,
+    RUN_METRICS,
+    TRACKER_METRICS,
+    Source,
+)
 from runner.reports.common import (
     STEP_COLUMNS,
     Baseline,
@@ -28,6 +34,7 @@ from runner.reports.common import (
     step_rows,
     summary_line,
     traced_sizes,
+    untraced,
     verdict_rows,
     verdict_text,
     with_noise,
@@ -112,6 +119,9 @@ def measured_table(results: Results, baseline: Results | None) -> list[str]:
         cells = [cell(case.label + (" (approx.)" if case.approximate else ""))]
         for metric in shown:
             new, figure = case.pick(metric), with_noise(metric, case.metrics.get(metric))
+            known = RUN_METRICS.get(metric)
+            if new is None and untraced(case) and known and known.source is Source.TRACED:
+                figure = "not traced"
             if base:
                 old = base.median(case.label, metric)
                 cells.append(cell(figure) if old is None else
