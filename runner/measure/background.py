@@ -9,8 +9,10 @@ process of its own: memray's readers hold the GIL for a whole pass, which would 
 runner's own waiting and sampling. It runs outside every measured cgroup (the runner's own),
 at idle priority (``SCHED_IDLE``: it gets only CPU time no build wants), and ignores Ctrl-C, so
 an interrupted check still keeps what was measured. The figures are the serial read's: the
-worker runs the same ``read_probe_dir`` on the same files, and where it fails the runner reads
-them itself."""
+workers run the same ``read_probe_dir`` on the same files, and where they fail the runner reads
+them itself. Two workers: the totals over the run (memray's statistics, a pass of their own)
+are read beside the other passes, so the last capture, which the user waits for, is read in
+about the time of its longest part on a host with a CPU to spare."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from runner.inbuild import reaper
 from runner.measure.assemble import assemble
+from runner.measure.memray_records import capture_totals
 from runner.measure.probe_records import ProbeData, read_probe_dir
 from runner.measure.readings import Readings
 from runner.results import Run, RunKind
@@ -49,7 +52,11 @@ def _idle() -> None:
 
 
 def _read(folder: str) -> ProbeData:
-    return read_probe_dir(Path(folder))
+    return read_probe_dir(Path(folder), totals=False)
+
+
+def _totals(folder: str) -> dict[int, tuple[int, int]]:
+    return capture_totals(Path(folder))
 
 
 def _ready() -> None:
@@ -64,6 +71,7 @@ class _Pending:
     owned: bool  # the folder is this reader's to remove
     cache_sites: dict[str, str]
     future: Future[ProbeData] | None
+    totals: Future[dict[int, tuple[int, int]]] | None
 
 
 @dataclass
@@ -86,7 +94,7 @@ class BackgroundReads:
 
             # spawn, not fork: the runner has threads (the scheduler's, the sampler's)
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                max_workers=2, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_idle)
         return self._pool
 
@@ -104,11 +112,15 @@ class BackgroundReads:
                        cache_sites)
         run.notes.append(PENDING_NOTE)
         with self._lock:
+            future: Future[ProbeData] | None = None
+            totals: Future[dict[int, tuple[int, int]]] | None = None
             try:
-                future: Future[ProbeData] | None = self._start().submit(_read, str(folder))
+                future = self._start().submit(_read, str(folder))
+                totals = self._start().submit(_totals, str(folder))
             except Exception:  # no worker here: read at the end, by the runner
-                future = None
-            self._pending.append(_Pending(run, readings, folder, owned, cache_sites, future))
+                future = totals = None
+            self._pending.append(_Pending(run, readings, folder, owned, cache_sites, future,
+                                          totals))
         return run
 
     def finish(self) -> None:
@@ -118,13 +130,8 @@ class BackgroundReads:
             pending, self._pending = self._pending, []
         try:
             for entry in pending:
-                probe = None
-                if entry.future is not None:
-                    try:
-                        probe = entry.future.result()
-                    except Exception:  # the worker died or could not read: read it here
-                        probe = None
-                if probe is None:
+                probe = _joined(entry)
+                if probe is None:  # a worker died or could not read: the runner reads it
                     probe = read_probe_dir(entry.folder)
                 full = assemble(entry.run.kind, entry.run.index, entry.readings, probe, None,
                                 entry.cache_sites)
@@ -139,3 +146,20 @@ class BackgroundReads:
                 pool, self._pool = self._pool, None
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _joined(entry: _Pending) -> ProbeData | None:
+    """The workers' two parts of one run's read put together; None where either failed or
+    they do not match (the runner then reads the files itself)."""
+    if entry.future is None or entry.totals is None:
+        return None
+    try:
+        probe, totals = entry.future.result(), entry.totals.result()
+    except Exception:
+        return None
+    captured = [heap for heap in probe.python if heap.tracker == "memray"]
+    if len(captured) != len(totals) or any(heap.pid not in totals for heap in captured):
+        return None
+    for heap in captured:
+        heap.allocated, heap.allocation_calls = totals[heap.pid]
+    return probe

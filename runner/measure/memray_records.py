@@ -66,11 +66,12 @@ class PhaseJob:
     quiet_from: dict[PhaseKey, float]
 
 
-def read_memray_dir(directory: Path, phase_jobs: dict[str, PhaseJob] | None = None
-                    ) -> MemrayData:
+def read_memray_dir(directory: Path, phase_jobs: dict[str, PhaseJob] | None = None, *,
+                    totals: bool = True) -> MemrayData:
     """Every capture file in ``directory``: each process's heap figures, and the heap figures
     of the phases in ``phase_jobs`` (by capture file name), read with the same reader: memray
-    reads the whole file once whenever a reader is opened."""
+    reads the whole file once whenever a reader is opened. Without ``totals`` the full
+    captures' totals are left to ``capture_totals`` (another pass, which may run beside)."""
     data = MemrayData()
     files = capture_files(directory)
     if not files:
@@ -83,7 +84,7 @@ def read_memray_dir(directory: Path, phase_jobs: dict[str, PhaseJob] | None = No
         return data
     for path in files:
         try:
-            data.python.append(_read_file(path, memray, compute_statistics,
+            data.python.append(_read_file(path, memray, compute_statistics if totals else None,
                                           (phase_jobs or {}).get(path.name), data.problems))
         except Exception as exc:  # a file from inside the build is untrusted
             data.problems.append(f"{path.name}: memray could not read it ({type(exc).__name__}: "
@@ -101,7 +102,8 @@ def _read_file(path: Path, memray: Any, compute_statistics: Any, phases: PhaseJo
     try:
         meta = reader.metadata
         aggregated = _aggregated(memray, meta)
-        stats = None if aggregated else compute_statistics(str(path))
+        stats = None if aggregated or compute_statistics is None else compute_statistics(
+            str(path))
         at_peak = list(reader.get_high_watermark_allocation_records(merge_threads=True))
         native = bool(meta.has_native_traces)
         held = list(reader.get_leaked_allocation_records(merge_threads=True))
@@ -126,6 +128,18 @@ def _read_file(path: Path, memray: Any, compute_statistics: Any, phases: PhaseJo
                               sites=sites(at_peak, native)))
     finally:
         reader.close()
+
+
+def capture_totals(directory: Path) -> dict[int, tuple[int, int]]:
+    """Each capture's totals over the run, by the pid that wrote it: (bytes allocated,
+    allocation calls), as ``read_memray_dir`` reads them. Raises what memray raises."""
+    from memray._memray import compute_statistics
+
+    found = {}
+    for path in capture_files(directory):
+        stats = compute_statistics(str(path))
+        found[stats.metadata.pid] = (stats.total_memory_allocated, stats.total_num_allocations)
+    return found
 
 
 def _aggregated(memray: Any, meta: Any) -> bool:

@@ -63,10 +63,12 @@ def _growth(peak: Any, entry: Any) -> int | None:
 HOOK_ORDER = ("wrapped", "not wrapped", "never imported")
 
 
-def read_probe_dir(directory: Path, *, captures: bool = True) -> ProbeData:
+def read_probe_dir(directory: Path, *, captures: bool = True, totals: bool = True
+                   ) -> ProbeData:
     """Every process's records in ``directory`` (the probe's JSON lines, memray's captures
-    unless not ``captures``): its heap, its phases with their own peaks and times, the cgroup's
-    peaks before the probe reset them; what could not be read as notes."""
+    unless not ``captures``, their totals over the run unless not ``totals``): its heap, its
+    phases with their own peaks and times, the cgroup's peaks before the probe reset them; what
+    could not be read as notes."""
     data = ProbeData()
     phase_jobs: dict[str, PhaseJob] = {}  # by capture file: read with the process's heap
     for path in sorted(directory.glob("probe-*.jsonl")):
@@ -109,7 +111,8 @@ def read_probe_dir(directory: Path, *, captures: bool = True) -> ProbeData:
         if found.vm_hwm is not None:
             data.vm_hwm = max(data.vm_hwm or 0, found.vm_hwm)
     data.phases.sort(key=lambda p: (p.start, p.depth))
-    memray = read_memray_dir(directory, phase_jobs) if captures else MemrayData()
+    memray = (read_memray_dir(directory, phase_jobs, totals=totals) if captures
+              else MemrayData())
     data.python += memray.python
     data.problems += memray.problems
     if data.tracker_error:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.measure import background
 from runner.measure.assemble import assemble
 from runner.measure.background import PENDING_NOTE, BackgroundReads
 from runner.measure.probe_records import read_probe_dir
@@ -25,7 +26,8 @@ PLANTED = """
     """
 
 
-def test_the_background_read_gives_the_serial_reads_figures(tmp_path: Path) -> None:
+def test_the_background_read_gives_the_serial_reads_figures(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _run_capture(tmp_path, PLANTED, aggregate=False)
     captured = tmp_path / "full" / "probe"
     serial_copy, background_copy = tmp_path / "serial", tmp_path / "run" / "probe"
@@ -38,6 +40,11 @@ def test_the_background_read_gives_the_serial_reads_figures(tmp_path: Path) -> N
     assert not background_copy.exists(), "moved aside: the executor removes the run's folder"
     assert run.python_peak is None and PENDING_NOTE in run.notes
     run.started, run.ended, run.disk = 5.0, 6.0, {"out": 12}  # set by the executor meanwhile
+
+    def serially(*args: object, **kwargs: object) -> None:
+        raise AssertionError("read by the runner: the workers' read was not used")
+
+    monkeypatch.setattr(background, "read_probe_dir", serially)
     reads.finish()
     assert run.started == 5.0 and run.disk == {"out": 12}
     assert run.model_dump(exclude={"started", "ended", "disk"}) == serial.model_dump(
