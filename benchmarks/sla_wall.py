@@ -78,6 +78,8 @@ def main() -> None:
         before_sla = work / "before" / "sla.yaml"
         if args.before_flag:
             before_code, label = REPO, "trace_sizes: all"
+            if "\ndefaults:\n" not in shipped:
+                raise SystemExit("sla.yaml has no 'defaults:' block to add trace_sizes to")
             before_sla.write_text(shipped.replace("\ndefaults:\n", "\ndefaults:\n"
                                                   "  trace_sizes: all\n", 1))
         else:
