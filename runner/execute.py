@@ -127,7 +127,7 @@ class Executor:
         case = Case(scenario=plan.scenario_name, params=plan.params,
                     size_parameter=plan.size_parameter, size=plan.size, backend=backend.name,
                     limit=plan.settings.limit, approximate=backend.approximate,
-                    trace=plan.trace_reason or None)
+                    trace=(plan.trace_reason or None) if plan.settings.tracker != "none" else None)
         root = work_root(self.cache)
         root.mkdir(parents=True, exist_ok=True)
         reaper.ensure_watchdog(str(root))
