@@ -103,7 +103,9 @@ def choose_traced(suite: Suite, plans: list[CasePlan]) -> list[CasePlan]:
     for plan in plans:
         written, _ = case_rules(suite, plan.scenario_name, plan.params)
         heap = [r for r in written if reads_heap(r.metric)]
-        full = bool(plan.scenario.phases) or any(reads_full_capture(r.metric) for r in written)
+        # a step scenario's steps run once each: none could be traced again alone
+        full = (bool(plan.scenario.phases) or plan.scenario.steps is not None
+                or any(reads_full_capture(r.metric) for r in written))
         setting = plan.settings.trace_sizes
         at = f"{plan.size_parameter}={plan.size}"
         if plan.settings.tracker == "none":

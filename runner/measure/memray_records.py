@@ -130,6 +130,23 @@ def _read_file(path: Path, memray: Any, compute_statistics: Any, phases: PhaseJo
         reader.close()
 
 
+def unwritten_captures(directory: Path) -> list[str]:
+    """The capture files in ``directory`` memray cannot open: under its aggregated capture, a
+    process that ended without stopping its tracker (killed by a signal) never wrote its
+    figures. [] where memray is not installed here (``read_memray_dir`` says so)."""
+    try:
+        import memray
+    except ImportError:
+        return []
+    unwritten = []
+    for path in capture_files(directory):
+        try:
+            memray.FileReader(str(path)).close()
+        except Exception:  # a file from inside the build is untrusted
+            unwritten.append(path.name)
+    return unwritten
+
+
 def capture_totals(directory: Path) -> dict[int, tuple[int, int]]:
     """Each capture's totals over the run, by the pid that wrote it: (bytes allocated,
     allocation calls), as ``read_memray_dir`` reads them. Raises what memray raises."""

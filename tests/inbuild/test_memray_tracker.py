@@ -265,3 +265,64 @@ def test_the_aggregated_capture_gives_the_full_captures_heap_figures(tmp_path: P
                for heap in (full, aggregated) for s in heap.at_peak.sites[:1]]
     assert planted[0] == planted[1]
     assert planted[0][0] == _line(PEAK, "# PEAK")
+
+
+FORKED = """
+    import os
+    held = bytearray(16 * 1024 * 1024)
+    pid = os.fork()
+    if pid == 0:  # as multiprocessing's workers leave: os._exit, no exit handlers
+        child = bytearray(32 * 1024 * 1024)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    """
+
+
+def test_a_forked_child_leaving_by_os_exit_writes_its_aggregated_capture(
+        tmp_path: Path) -> None:
+    full = _run_capture(tmp_path, FORKED, aggregate=False)
+    aggregated = _run_capture(tmp_path, FORKED, aggregate=True)
+    assert aggregated.problems == [] and len(aggregated.python) == 2
+    assert sorted(h.peak for h in aggregated.python) == sorted(h.peak for h in full.python)
+    assert max(h.peak for h in aggregated.python) >= 32 * MiB
+
+
+KILLED = """
+    import os, signal, sys, time
+    held = bytearray(8 * 1024 * 1024)
+    ready, tell = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        child = bytearray(48 * 1024 * 1024)
+        os.write(tell, b"x")
+        time.sleep(60)
+        os._exit(0)
+    os.read(ready, 1)
+    time.sleep(0.5)
+    os.kill(pid, signal.SIGTERM)  # as multiprocessing.Pool.terminate() ends its workers
+    os.waitpid(pid, 0)
+    """
+
+
+@pytest.mark.cgroup
+@pytest.mark.usefixtures("writable_cgroup")
+def test_a_child_killed_before_writing_its_aggregated_capture_is_traced_again(
+        tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    (tmp_path / "killed.py").write_text(textwrap.dedent(KILLED))
+    (tmp_path / "sla.yaml").write_text(textwrap.dedent(f"""
+        version: 1
+        defaults: {{backend: cgroup, repeats: 1, tracker: memray}}
+        scenarios:
+          killed:
+            command: [{sys.executable}, killed.py]
+            slas: [python_peak < 1GiB]
+        """))
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    assert run.results is not None, run.stderr
+    (traced,) = [r for r in run.results["cases"][0]["runs"] if r["kind"] == "traced"]
+    assert any(n.startswith("traced again with memray's full capture") for n in traced["notes"])
+    assert not any("could not read" in n for n in traced["notes"]), traced["notes"]
+    assert len(traced["python"]) == 2, "the killed child's heap is read from the full capture"
+    assert traced["python_peak"] == pytest.approx(48 * MiB, rel=0.02)
