@@ -30,6 +30,8 @@ from runner.errors import MemslaError, UsageError
 from runner.inbuild import reaper
 from runner.measure import staging
 from runner.measure.assemble import assemble, assemble_run, assemble_steps, disk_usage
+from runner.measure.background import BackgroundReads
+from runner.measure.memray_records import unwritten_captures
 from runner.plan import CasePlan, fill
 from runner.results import Case, Run, RunKind, StepResult
 from runner.slafile.model import Scenario, python_version
@@ -55,6 +57,9 @@ class Executor:
     on_progress: ProgressHook = field(default=lambda message: None)
     keep_outputs: bool = False
     clock_origin: float = field(default_factory=time.monotonic)  # Run.started/ended count from
+    # where memray's full captures are read while the next runs go on (None: at once); the
+    # caller calls its finish() before judging
+    reads: BackgroundReads | None = None
     _environments: dict[tuple[str, ...], tuple[dict[str, str], BackendOptions | None]] = field(
         default_factory=dict, init=False, repr=False)
 
@@ -122,7 +127,8 @@ class Executor:
         backend = self.backend_for(plan.settings.backend)
         case = Case(scenario=plan.scenario_name, params=plan.params,
                     size_parameter=plan.size_parameter, size=plan.size, backend=backend.name,
-                    limit=plan.settings.limit, approximate=backend.approximate)
+                    limit=plan.settings.limit, approximate=backend.approximate,
+                    trace=(plan.trace_reason or None) if plan.settings.tracker != "none" else None)
         root = work_root(self.cache)
         root.mkdir(parents=True, exist_ok=True)
         reaper.ensure_watchdog(str(root))
@@ -157,7 +163,7 @@ class Executor:
             warmups: list[RunKind] = ["warmup"] * plan.settings.warmup
             timed: list[RunKind] = ["timed"] * plan.settings.repeats
             kinds = warmups + timed
-            if plan.settings.tracker in ("tracemalloc", "memray"):
+            if plan.settings.tracker in ("tracemalloc", "memray") and plan.traced:
                 kinds.append("traced")
         if scenario.leak is not None:  # repeated calls in one process (runner.inbuild.leak)
             kinds.append("leak")
@@ -205,15 +211,20 @@ class Executor:
             if not self.keep_outputs:
                 shutil.rmtree(run_dir, ignore_errors=True)
 
-    def _build(self, site: _RunSite, argv: list[str], scratch: Path, probe_out: Path) -> Run:
-        """One build of a run, through the backend, with the run's placeholders filled."""
+    def _build(self, site: _RunSite, argv: list[str], scratch: Path, probe_out: Path,
+               full_capture: bool = False) -> Run:
+        """One build of a run, through the backend, with the run's placeholders filled;
+        ``full_capture``: memray's full capture whatever the plan says."""
         plan, scenario = site.plan, site.plan.scenario
+        aggregated = (site.kind == "traced" and plan.settings.tracker == "memray"
+                      and not (plan.full_capture or full_capture))
         filled = site.filled(scratch)
         run_env = {**site.env, **{k: fill(v, filled) for k, v in scenario.env.items()},
                    **staging.probe_settings(phases=scenario.phases,
                                             stack_depth=plan.settings.stack_depth,
                                             tracker=plan.settings.tracker,
-                                            native=plan.settings.native)}
+                                            native=plan.settings.native,
+                                            aggregate=aggregated)}
         if "PYTHONPATH" in site.env and "PYTHONPATH" in scenario.env:  # the project's stays
             run_env["PYTHONPATH"] += os.pathsep + site.env["PYTHONPATH"]
         # by default the build starts in its input: the writable copy where it has one
@@ -227,8 +238,31 @@ class Executor:
             trace=site.kind == "traced", probe_stage=site.stage, probe_out=probe_out,
             output=site.output, scratch=scratch, fixture=site.fixture,
             fixture_copy=site.fixture_copy, options=site.options, cpus=site.cpus)
-        return assemble_run(site.kind, site.index, site.backend.run(request), probe_out,
-                            site.plan.scenario.cache_sites)
+        deferred = (self.reads is not None and site.kind == "traced" and scenario.steps is None
+                    and plan.settings.tracker == "memray" and plan.full_capture)
+        if deferred and self.reads is not None:
+            self.reads.warm()  # the worker starts beside the build, outside its cgroup
+        readings = site.backend.run(request)
+        lost = unwritten_captures(probe_out) if aggregated else []
+        if lost:
+            # a process killed by a signal never wrote its aggregated capture: its heap would
+            # be missing from the figures, so the run is made again, its folders as they were
+            self.on_progress(f"{plan.label}: traced run again, with memray's full capture")
+            for folder in (site.output, scratch, probe_out):
+                _emptied(folder)
+            if site.fixture is not None and site.fixture_copy is not None:
+                shutil.rmtree(site.fixture_copy, ignore_errors=True)
+                shutil.copytree(site.fixture, site.fixture_copy, symlinks=True,
+                                ignore=shutil.ignore_patterns(COMPLETE))
+            run = self._build(site, argv, scratch, probe_out, full_capture=True)
+            run.notes.append(f"traced again with memray's full capture: {', '.join(lost)} "
+                             "(memray's aggregated capture) was never written: its process "
+                             "ended without stopping memray (killed by a signal)")
+            return run
+        if deferred and self.reads is not None:
+            return self.reads.defer(site.kind, site.index, readings, probe_out,
+                                    dict(scenario.cache_sites), keep=self.keep_outputs)
+        return assemble_run(site.kind, site.index, readings, probe_out, scenario.cache_sites)
 
     def _run_steps(self, site: _RunSite, run_dir: Path) -> Run:
         """A step scenario's run: its steps in order, each a build of its own (its own cgroup
@@ -300,6 +334,14 @@ class _RunSite:
         paths = self.backend.placeholder_paths(self.fixture, self.output, scratch,
                                                self.fixture_copy)
         return {**self.values, **paths}
+
+
+def _emptied(folder: Path) -> None:
+    for entry in list(folder.iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def fixture_state(fixture: Path) -> dict[str, tuple[int, int]]:

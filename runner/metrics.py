@@ -526,3 +526,30 @@ def case_label(scenario: str, params: Mapping[str, object]) -> str:
     """``pelican[pages=500]``: how every report and message names a case."""
     shown = params_label(params)
     return f"{scenario}[{shown}]" if shown else scenario
+
+
+def reads_heap(ref: MetricRef) -> bool:
+    """Whether a rule on ``ref`` needs the traced run's heap figures where it applies: a traced
+    metric itself (of a run, a phase, a step or two cases across), or a fit, history or
+    baseline figure made of one."""
+    if ref.definition.source is Source.TRACED:
+        return True
+    if ref.phase is None and ref.step is None and (
+            ref.name in FIT_METRICS or ref.name in HISTORY_METRICS):
+        base = RUN_METRICS.get(ref.of or "peak")
+        return base is not None and base.source is Source.TRACED
+    if ref.baseline_growth:
+        return RUN_METRICS[ref.name[: -len(GROWTH_SUFFIX)]].source is Source.TRACED
+    return False
+
+
+def reads_full_capture(ref: MetricRef) -> bool:
+    """Whether a rule on ``ref`` reads what only memray's full capture holds: the totals over
+    the run (``allocated``, ``allocation_calls``) or a phase's heap figures; the high-water
+    mark, the heap at exit and the sites at the peak are in its aggregated capture too."""
+    if ref.phase is not None:
+        return ref.definition.source is Source.TRACED
+    name = ref.of if ref.name in FIT_METRICS or ref.name in HISTORY_METRICS else ref.name
+    if ref.baseline_growth:
+        name = ref.name[: -len(GROWTH_SUFFIX)]
+    return name in TRACKER_METRICS

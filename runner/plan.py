@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from runner.errors import UsageError
-from runner.metrics import MetricRef, case_label
+from runner.metrics import MetricRef, case_label, reads_full_capture, reads_heap
 from runner.slafile.model import CaseSettings, Scenario, Settings, Suite, placeholders
 from runner.slafile.rules import Rule
 
@@ -27,6 +27,12 @@ class CasePlan:
     scenario: Scenario
     params: dict[str, int | str]
     settings: CaseSettings
+    # whether the case gets its traced run (its tracker permitting) and why: trace_sizes
+    traced: bool = True
+    trace_reason: str = ""
+    # memray: a full capture (the run's totals, phases' heap figures) or the aggregated one,
+    # which holds the high-water mark, the heap at exit and the sites at the peak
+    full_capture: bool = True
 
     @property
     def size_parameter(self) -> str | None:
@@ -76,12 +82,60 @@ def build_plan(suite: Suite, *, only: list[str] | None = None,
             update=overrides.model_dump(exclude_none=True) if overrides else {})
         swept = [*scenario.swept, *(key for rule in suite.slas if rule.metric.across
                                     for key in rule.metric.across.keys)]
+        chosen = []
         for params in expand_matrix(scenario.matrix, fastest=swept):
             size_name = scenario.size_parameter
             if sizes and size_name and params.get(size_name) not in sizes:
                 continue
-            plans.append(CasePlan(name, scenario, params, _with_image(settings, params)))
+            chosen.append(CasePlan(name, scenario, params, _with_image(settings, params)))
+        plans += choose_traced(suite, chosen)
     return plans
+
+
+def choose_traced(suite: Suite, plans: list[CasePlan]) -> list[CasePlan]:
+    """One scenario's cases, each told whether it gets the traced run and why (``trace_sizes``:
+    ``auto`` traces the sizes where a rule reads heap figures, and the largest size of each
+    combination of the other matrix values, where the sites at the heap's peak are read;
+    ``largest``, ``all`` or a list of sizes as written), and whether a memray capture must be
+    full. The SLA file's validation already refused a rule that reads heap figures at a size
+    ``trace_sizes`` leaves untraced."""
+    largest: dict[tuple[tuple[str, str], ...], int] = {}
+    for plan in plans:
+        if plan.size is not None:
+            key = _others(plan)
+            largest[key] = max(largest.get(key, plan.size), plan.size)
+    chosen = []
+    for plan in plans:
+        written, _ = case_rules(suite, plan.scenario_name, plan.params)
+        heap = [r for r in written if reads_heap(r.metric)]
+        # a step scenario's steps run once each: none could be traced again alone
+        full = (bool(plan.scenario.phases) or plan.scenario.steps is not None
+                or any(reads_full_capture(r.metric) for r in written))
+        setting = plan.settings.trace_sizes
+        at = f"{plan.size_parameter}={plan.size}"
+        if plan.settings.tracker == "none":
+            traced, why = False, ""
+        elif plan.size is None or setting == "all":
+            traced, why = True, ("" if plan.size is None else "trace_sizes: all")
+        elif setting == "auto" and heap:
+            traced, why = True, f"rule {heap[0].text!r} reads heap figures at {at}"
+        elif setting in ("auto", "largest"):
+            traced = plan.size == largest[_others(plan)]
+            why = ("the largest size: the sites at the heap's peak are read there" if traced
+                   else f"no rule at {at} reads heap figures (trace_sizes: {setting})"
+                   if setting == "auto" else "trace_sizes: largest")
+        else:
+            traced = plan.size in setting
+            why = f"trace_sizes: {', '.join(map(str, setting))}"
+        chosen.append(replace(plan, traced=traced, full_capture=full,
+                              trace_reason=f"{'traced' if traced else 'not traced'}: {why}"
+                              if why else ""))
+    return chosen
+
+
+def _others(plan: CasePlan) -> tuple[tuple[str, str], ...]:
+    """The case's matrix values other than its size."""
+    return tuple((k, str(v)) for k, v in plan.params.items() if k != plan.size_parameter)
 
 
 def _with_image(settings: CaseSettings, params: Mapping[str, int | str]) -> CaseSettings:

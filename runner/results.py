@@ -53,6 +53,8 @@ Format history (``schema_version``; older files are upgraded on load, see ``Resu
       cgroup (``Run.harness_subtracted``: a container on an engine that could not give the
       build a cgroup of its own; None where the harness was kept out). A field with a default:
       a version 2 to 9 file reads without it.
+  11 - a case says whether it got the traced run and why (``Case.trace``: ``trace_sizes``).
+      A field with a default: a version 2 to 10 file reads without it.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from runner.metrics import STATISTICS, case_label, params_label, pick
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 RunKind = Literal["warmup", "timed", "traced", "leak", "capacity"]
 
 
@@ -380,6 +382,8 @@ class Case(_Model):
     metrics: dict[str, Stats] = Field(default_factory=dict)
     verdicts: list[Verdict] = Field(default_factory=list)
     error: str | None = None  # the case could not be measured at all
+    # "traced: why" or "not traced: why" (trace_sizes); None where every case is traced
+    trace: str | None = None
 
     @property
     def label(self) -> str:

@@ -21,6 +21,7 @@ from runner.inbuild import reaper
 from runner.judging.history_base import HistoryBase
 from runner.judging.stage import judge
 from runner.judging.status import settle
+from runner.measure.background import BackgroundReads
 from runner.measure.host import host_facts
 from runner.plan import CasePlan, build_plan
 from runner.results import Case, Results, Selection, Shard
@@ -112,11 +113,14 @@ class Session:
             raise UsageError(f"--{problem['loc'][0]}: {problem['msg']}") from None
         return build_plan(self.suite, only=only, overrides=overrides, sizes=sizes)
 
-    def executor(self, *, keep_outputs: bool = False) -> Executor:
-        """An executor whose backends come from (and are closed with) this session."""
+    def executor(self, *, keep_outputs: bool = False, background: bool = False) -> Executor:
+        """An executor whose backends come from (and are closed with) this session;
+        ``background``: memray's full captures are read while the next runs go on, and
+        ``executor.reads.finish()`` must be called before judging."""
         return Executor(backend_for=self.backend_for, cache=cache_dir(),
                         spec_dir=self.sla_file.resolve().parent, keep_outputs=keep_outputs,
-                        on_progress=self.progress.say)
+                        on_progress=self.progress.say,
+                        reads=BackgroundReads(work_root(cache_dir())) if background else None)
 
     def check(self, *, backend: str | None = None, only: list[str] | None = None,
               sizes: list[int] | None = None, repeats: int | None = None,
@@ -152,7 +156,7 @@ class Session:
                                          for p in plans)}.values())
         jobs_now, budget = self._jobs(plans, used, jobs, memory_budget)
         results.jobs, results.memory_budget = jobs_now, budget
-        executor = self.executor(keep_outputs=keep_outputs)
+        executor = self.executor(keep_outputs=keep_outputs, background=True)
         ended = False  # the loop ran to its end or was interrupted; else memsla itself failed
         try:
             if json_path:
@@ -182,7 +186,11 @@ class Session:
         except KeyboardInterrupt:
             results.interrupted = ended = True
         finally:
-            self.close()
+            try:
+                if executor.reads is not None:
+                    executor.reads.finish()  # every run's figures, before any is judged
+            finally:
+                self.close()
             if results.host.harness_baseline is None:  # measured with the first case's image
                 results.host.harness_baseline = chosen.harness_baseline
             scheduler.mark_neighbours(results.cases)

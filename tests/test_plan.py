@@ -76,3 +76,86 @@ def test_fill_and_with_size() -> None:
     assert bigger.size == 5000 and bigger.params["theme"] == "light" and plan.size == 100
     with pytest.raises(UsageError, match="no size parameter"):
         with_size(build_plan(SUITE, only=["tool"])[0], 10)
+
+
+TRACED = parse_suite("""
+version: 1
+scenarios:
+  site:
+    command: [build, "{pages}"]
+    matrix: {pages: [100, 200, 400], py: ["3.11", "3.13"]}
+    slas:
+      - rule: python_peak < 1GiB
+        when: {pages: 200}
+      - peak < 1GiB
+  plain:
+    command: [build, "{pages}"]
+    matrix: {pages: [10, 20]}
+  everywhere:
+    command: [build, "{pages}"]
+    matrix: {pages: [10, 20, 30]}
+    slas: [per_page(python_peak) < 1MiB]
+  counted:
+    command: [build, "{pages}"]
+    matrix: {pages: [10, 20]}
+    tracker: memray
+    trace_sizes: all
+    slas: [allocated < 1GiB]
+  listed:
+    command: [build, "{pages}"]
+    matrix: {pages: [10, 20, 30]}
+    trace_sizes: [10, 30]
+  untraced:
+    command: [build]
+    tracker: none
+""")
+
+
+def _traced(name: str) -> dict[str, bool]:
+    return {p.label: p.traced for p in build_plan(TRACED, only=[name])}
+
+
+def test_auto_traces_where_a_rule_reads_heap_figures_and_the_largest_size() -> None:
+    assert _traced("site") == {
+        "site[pages=100, py=3.11]": False, "site[pages=100, py=3.13]": False,
+        "site[pages=200, py=3.11]": True, "site[pages=200, py=3.13]": True,
+        "site[pages=400, py=3.11]": True, "site[pages=400, py=3.13]": True}
+    why = {p.label: p.trace_reason for p in build_plan(TRACED, only=["site"])}
+    assert why["site[pages=100, py=3.11]"] == (
+        "not traced: no rule at pages=100 reads heap figures (trace_sizes: auto)")
+    assert why["site[pages=200, py=3.11]"] == (
+        "traced: rule 'python_peak < 1GiB' reads heap figures at pages=200")
+    assert why["site[pages=400, py=3.11]"].startswith("traced: the largest size")
+    assert _traced("plain") == {"plain[pages=10]": False, "plain[pages=20]": True}
+    assert all(_traced("everywhere").values())
+
+
+def test_trace_sizes_written_is_followed() -> None:
+    assert _traced("counted") == {"counted[pages=10]": True, "counted[pages=20]": True}
+    assert _traced("listed") == {"listed[pages=10]": True, "listed[pages=20]": False,
+                                 "listed[pages=30]": True}
+    (off,) = build_plan(TRACED, only=["untraced"])
+    assert not off.traced and off.trace_reason == ""
+
+
+def test_the_largest_size_is_of_the_sizes_this_check_runs() -> None:
+    assert {p.label: p.traced for p in build_plan(TRACED, only=["plain"], sizes=[10])} == {
+        "plain[pages=10]": True}
+
+
+def test_memray_captures_in_full_only_where_a_rule_reads_totals_or_phase_heaps() -> None:
+    full = {p.scenario_name: p.full_capture for p in build_plan(TRACED)}
+    assert full["counted"] and not full["site"] and not full["plain"]
+    phases = parse_suite("""
+version: 1
+scenarios:
+  a:
+    command: [x]
+    tracker: memray
+    slas: [phase(render).python_growth < 1MiB]
+  b:
+    command: [x]
+    tracker: memray
+    phases: {render: "m:f"}
+""")
+    assert all(p.full_capture for p in build_plan(phases))

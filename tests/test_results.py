@@ -109,7 +109,7 @@ def test_version_1_scaling_fits_and_phases_are_upgraded() -> None:
     added_to_verdicts = {"skipped": False}
     # version 6's noise is born in the judging stage: an older file reads without it
     assert all(s.noise is None for c in upgraded.cases for s in c.metrics.values())
-    unchanged = {"runs": True, "metrics": {"__all__": {"noise"}}}
+    unchanged = {"runs": True, "metrics": {"__all__": {"noise"}}, "trace": True}
     assert [c.model_dump(exclude=unchanged) for c in upgraded.cases] == [
         {**{k: v for k, v in c.items() if k != "runs"},
          "verdicts": [{**v, **added_to_verdicts} for v in c["verdicts"]]}

@@ -84,6 +84,8 @@ def judge_points(rule: Rule, points: Series, *, approximate: bool) -> Verdict:
 def _missing_reason(case: Case, rule: Rule) -> str:
     metric = rule.metric
     if metric.source is Source.TRACED and not any(r.kind == "traced" for r in case.runs):
+        if case.trace and case.trace.startswith("not traced"):
+            return f"not measured: this size was {case.trace}"
         return "no traced run: set tracker: tracemalloc (or memray) for this scenario"
     failed = next((r.tracker_error for r in case.runs if r.tracker_error), None)
     if metric.source is Source.TRACED and failed:

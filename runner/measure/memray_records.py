@@ -53,7 +53,25 @@ def capture_files(directory: Path) -> list[Path]:
     return sorted(directory.glob("memray-*.bin*"))
 
 
-def read_memray_dir(directory: Path) -> MemrayData:
+PhaseKey = tuple[str, int, float]  # a phase's name, depth and start, as the probe wrote them
+
+
+@dataclass
+class PhaseJob:
+    """One process's phases whose heap figures its capture holds: their times in seconds since
+    ``t0`` (an epoch time), and when the build was kept still before each phase's start."""
+
+    phases: list[PhaseResult]
+    t0: float
+    quiet_from: dict[PhaseKey, float]
+
+
+def read_memray_dir(directory: Path, phase_jobs: dict[str, PhaseJob] | None = None, *,
+                    totals: bool = True) -> MemrayData:
+    """Every capture file in ``directory``: each process's heap figures, and the heap figures
+    of the phases in ``phase_jobs`` (by capture file name), read with the same reader: memray
+    reads the whole file once whenever a reader is opened. Without ``totals`` the full
+    captures' totals are left to ``capture_totals`` (another pass, which may run beside)."""
     data = MemrayData()
     files = capture_files(directory)
     if not files:
@@ -66,31 +84,86 @@ def read_memray_dir(directory: Path) -> MemrayData:
         return data
     for path in files:
         try:
-            data.python.append(_read_file(path, memray, compute_statistics))
+            data.python.append(_read_file(path, memray, compute_statistics if totals else None,
+                                          (phase_jobs or {}).get(path.name), data.problems))
         except Exception as exc:  # a file from inside the build is untrusted
             data.problems.append(f"{path.name}: memray could not read it ({type(exc).__name__}: "
                                  f"{exc})"[:400])
     return data
 
 
-def _read_file(path: Path, memray: Any, compute_statistics: Any) -> PythonHeap:
+def _read_file(path: Path, memray: Any, compute_statistics: Any, phases: PhaseJob | None,
+               problems: list[str]) -> PythonHeap:
+    """One capture: its high-water mark with the sites held there, what was held at the end,
+    and (a full capture) the totals over the run and the phases' heap figures. An aggregated
+    capture (``tracker: memray`` where the check reads neither) holds the first three only,
+    summed up by memray in the build: reading it takes a fraction of a full capture's passes."""
     reader = memray.FileReader(str(path))
     try:
         meta = reader.metadata
-        stats = compute_statistics(str(path))
+        aggregated = _aggregated(memray, meta)
+        stats = None if aggregated or compute_statistics is None else compute_statistics(
+            str(path))
         at_peak = list(reader.get_high_watermark_allocation_records(merge_threads=True))
         native = bool(meta.has_native_traces)
         held = list(reader.get_leaked_allocation_records(merge_threads=True))
         final = sum(record.size for record in held)
+        if phases is not None and aggregated:
+            problems.append(f"{path.name}: memray's aggregated capture has no heap figures of "
+                            "phases; a rule on a phase's python_peak or python_growth, or the "
+                            "scenario's phases:, make the capture a full one")
+        elif phases is not None:
+            try:
+                _add_phase_heaps(reader, phases.phases, phases.t0, phases.quiet_from)
+            except Exception as exc:  # a file from inside the build is untrusted
+                problems.append(f"{path.name}: its phases' heap figures could not be read "
+                                f"({type(exc).__name__}: {exc})"[:400])
         return PythonHeap(
             pid=meta.pid, peak=meta.peak_memory, final=final, tracker="memray",
-            allocated=stats.total_memory_allocated,
-            allocation_calls=stats.total_num_allocations, native=native,
+            allocated=None if stats is None else stats.total_memory_allocated,
+            allocation_calls=None if stats is None else stats.total_num_allocations,
+            native=native,
             at_peak=PeakSites(heap=sum(r.size for r in at_peak),
                               peak=meta.peak_memory, tolerance=0.0, tolerance_bytes=0,
                               sites=sites(at_peak, native)))
     finally:
         reader.close()
+
+
+def unwritten_captures(directory: Path) -> list[str]:
+    """The capture files in ``directory`` memray cannot open: under its aggregated capture, a
+    process that ended without stopping its tracker (killed by a signal) never wrote its
+    figures. [] where memray is not installed here (``read_memray_dir`` says so)."""
+    try:
+        import memray
+    except ImportError:
+        return []
+    unwritten = []
+    for path in capture_files(directory):
+        try:
+            memray.FileReader(str(path)).close()
+        except Exception:  # a file from inside the build is untrusted
+            unwritten.append(path.name)
+    return unwritten
+
+
+def capture_totals(directory: Path) -> dict[int, tuple[int, int]]:
+    """Each capture's totals over the run, by the pid that wrote it: (bytes allocated,
+    allocation calls), as ``read_memray_dir`` reads them. Raises what memray raises."""
+    from memray._memray import compute_statistics
+
+    found = {}
+    for path in capture_files(directory):
+        stats = compute_statistics(str(path))
+        found[stats.metadata.pid] = (stats.total_memory_allocated, stats.total_num_allocations)
+    return found
+
+
+def _aggregated(memray: Any, meta: Any) -> bool:
+    """Whether the capture is memray's aggregated one (no record of each allocation)."""
+    file_format = getattr(memray, "FileFormat", None)
+    return file_format is not None and getattr(meta, "file_format", None) == (
+        file_format.AGGREGATED_ALLOCATIONS)
 
 
 def sites(records: list[Any], native: bool, limit: int = TOP_SITES) -> list[AllocationSite]:
@@ -123,28 +196,31 @@ def sites(records: list[Any], native: bool, limit: int = TOP_SITES) -> list[Allo
     return found
 
 
-PhaseKey = tuple[str, int, float]  # a phase's name, depth and start, as the probe wrote them
-
-
 def add_phase_heaps(path: Path, phases: list[PhaseResult], t0: float,
                     quiet_from: dict[PhaseKey, float]) -> None:
-    """Fill the heap figures of ``phases`` (one process's, times in seconds since ``t0``, an
-    epoch time) from that process's capture file ``path``; ``quiet_from``: when the build was
-    kept still before each phase's start. The module docstring says how. Raises what memray
-    raises on a file it cannot read."""
+    """``phases``' heap figures from the capture file ``path`` alone (``read_memray_dir`` reads
+    them with the process's heap, from one reader)."""
     import memray
 
     reader = memray.FileReader(str(path))
     try:
-        native = bool(reader.metadata.has_native_traces)
-        snapshots = [(snap.time / 1000, int(snap.heap)) for snap in reader.get_memory_snapshots()]
-        times = [time for time, _ in snapshots]
-        latest = [time + SNAPSHOT_SLACK_S for time in times]
-        found, peaks = reader.get_temporal_high_water_mark_allocation_records(
-            merge_threads=True)
-        records = list(found)
+        _add_phase_heaps(reader, phases, t0, quiet_from)
     finally:
         reader.close()
+
+
+def _add_phase_heaps(reader: Any, phases: list[PhaseResult], t0: float,
+                     quiet_from: dict[PhaseKey, float]) -> None:
+    """Fill the heap figures of ``phases`` (one process's, times in seconds since ``t0``, an
+    epoch time) from that process's open capture ``reader``; ``quiet_from``: when the build was
+    kept still before each phase's start. The module docstring says how. Raises what memray
+    raises on a file it cannot read."""
+    native = bool(reader.metadata.has_native_traces)
+    snapshots = [(snap.time / 1000, int(snap.heap)) for snap in reader.get_memory_snapshots()]
+    times = [time for time, _ in snapshots]
+    latest = [time + SNAPSHOT_SLACK_S for time in times]
+    found, peaks = reader.get_temporal_high_water_mark_allocation_records(merge_threads=True)
+    records = list(found)
     if not peaks:
         return
     held_across = _held_across(records, len(peaks))

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runner.measure.memray_records import add_phase_heaps, read_memray_dir
+from runner.measure.memray_records import MemrayData, PhaseJob, read_memray_dir
 from runner.results import AllocationSite, PeakSites, PhaseResult, PythonHeap, StackFrame
 
 # The probe writes a few KB per process (more with many phases); a larger file is not its own.
@@ -63,11 +63,14 @@ def _growth(peak: Any, entry: Any) -> int | None:
 HOOK_ORDER = ("wrapped", "not wrapped", "never imported")
 
 
-def read_probe_dir(directory: Path) -> ProbeData:
-    """Every process's records in ``directory`` (the probe's JSON lines, memray's captures):
-    its heap, its phases with their own peaks and times, the cgroup's peaks before the probe
-    reset them; what could not be read as notes."""
+def read_probe_dir(directory: Path, *, captures: bool = True, totals: bool = True
+                   ) -> ProbeData:
+    """Every process's records in ``directory`` (the probe's JSON lines, memray's captures
+    unless not ``captures``, their totals over the run unless not ``totals``): its heap, its
+    phases with their own peaks and times, the cgroup's peaks before the probe reset them; what
+    could not be read as notes."""
     data = ProbeData()
+    phase_jobs: dict[str, PhaseJob] = {}  # by capture file: read with the process's heap
     for path in sorted(directory.glob("probe-*.jsonl")):
         try:
             with path.open("rb") as handle:
@@ -97,7 +100,7 @@ def read_probe_dir(directory: Path) -> ProbeData:
             data.problems.append(f"{path.name}: records the probe does not write were found "
                                  f"and the file was skipped ({type(exc).__name__}: {exc})"[:400])
             continue
-        _add_memray_phase_heaps(directory, records, found)
+        _memray_phases(directory, records, found, phase_jobs)
         data.python += found.python
         data.phases += found.phases
         data.cgroup_segments += found.cgroup_segments
@@ -108,7 +111,8 @@ def read_probe_dir(directory: Path) -> ProbeData:
         if found.vm_hwm is not None:
             data.vm_hwm = max(data.vm_hwm or 0, found.vm_hwm)
     data.phases.sort(key=lambda p: (p.start, p.depth))
-    memray = read_memray_dir(directory)
+    memray = (read_memray_dir(directory, phase_jobs, totals=totals) if captures
+              else MemrayData())
     data.python += memray.python
     data.problems += memray.problems
     if data.tracker_error:
@@ -122,10 +126,10 @@ def read_probe_dir(directory: Path) -> ProbeData:
     return data
 
 
-def _add_memray_phase_heaps(directory: Path, records: list[dict[str, Any]],
-                            found: ProbeData) -> None:
+def _memray_phases(directory: Path, records: list[dict[str, Any]], found: ProbeData,
+                   jobs: dict[str, PhaseJob]) -> None:
     """Under memray the probe times the phases and memray's capture of the same process holds
-    their heap: read them together (``memray_records.add_phase_heaps``)."""
+    their heap: they are read together with that process's heap (``read_memray_dir``)."""
     start = next((r for r in records if r.get("type") == "start"), None)
     if not found.phases or start is None or start.get("tracker") != "memray":
         return
@@ -135,13 +139,7 @@ def _add_memray_phase_heaps(directory: Path, records: list[dict[str, Any]],
         return  # no capture (memray did not start: said so), or records not the probe's
     quiet_from = {_phase_key(r): float(r["quiet_from"]) for r in records
                   if r.get("type") == "phase" and isinstance(r.get("quiet_from"), float)}
-    try:
-        add_phase_heaps(capture, found.phases, t0, quiet_from)
-    except ImportError:
-        return  # read_memray_dir says memray is missing here
-    except Exception as exc:  # a file from inside the build is untrusted
-        found.problems.append(f"{capture.name}: its phases' heap figures could not be read "
-                              f"({type(exc).__name__}: {exc})"[:400])
+    jobs[capture.name] = PhaseJob(found.phases, t0, quiet_from)
 
 
 def _hook_rank(status: str) -> int:

@@ -67,12 +67,15 @@ def environment(staged: str, out_dir: str, *, trace: bool, t0: float,
 
 
 def probe_settings(*, phases: dict[str, str], stack_depth: int, tracker: str = "tracemalloc",
-                   native: bool = False) -> dict[str, str]:
+                   native: bool = False, aggregate: bool = False) -> dict[str, str]:
     """The probe's settings of a scenario, as environment variables the build gets beside
-    ``environment``'s: the tracker of its traced run (with native stacks or not), its
-    zero-code phases and the frames kept of each allocation's stack."""
+    ``environment``'s: the tracker of its traced run (with native stacks or not; memray's
+    aggregated capture where the check reads neither its totals nor phases' heap figures),
+    its zero-code phases and the frames kept of each allocation's stack."""
     env = {"MEMSLA_TRACE_FRAMES": str(stack_depth), "MEMSLA_TRACKER": tracker,
            "MEMSLA_NATIVE": "1" if native else "0"}
+    if aggregate and tracker == "memray":
+        env["MEMSLA_MEMRAY_AGGREGATE"] = "1"
     if phases:
         env["MEMSLA_PHASES"] = ";".join(f"{name}={target}" for name, target in phases.items())
     return env

@@ -218,3 +218,32 @@ def case_step_rows(case: Case) -> list[StepRow]:
         rows.append(StepRow(case.label, name, figures, missed, len(measured)))
     return rows
 
+
+
+def traced_sizes(results: Results) -> list[str]:
+    """For each scenario where ``trace_sizes`` left some cases without the traced run: where
+    the traced run was made and why, and where not (their heap figures are not measured)."""
+    lines = []
+    scenarios = dict.fromkeys(case.scenario for case in results.cases)
+    for scenario in scenarios:
+        cases = [c for c in results.cases if c.scenario == scenario and c.trace]
+        skipped = [c for c in cases if untraced(c)]
+        if not skipped:
+            continue
+        traced = [f"{params_text(c)} ({c.trace.removeprefix('traced: ')})" for c in cases
+                  if c not in skipped and c.trace]
+        reasons = dict.fromkeys((c.trace or "").removeprefix("not traced: ") for c in skipped)
+        lines.append(f"{scenario}: the traced run (heap figures) at "
+                     + ("; ".join(traced) or "no size")
+                     + f"; not at {', '.join(params_text(c) for c in skipped)} ("
+                     + "; ".join(reasons) + "): heap figures there are not measured")
+    return lines
+
+
+def untraced(case: Case) -> bool:
+    """Whether ``trace_sizes`` gave the case no traced run."""
+    return bool(case.trace and case.trace.startswith("not traced"))
+
+
+def params_text(case: Case) -> str:
+    return ", ".join(f"{k}={v}" for k, v in case.params.items()) or case.label

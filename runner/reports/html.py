@@ -294,6 +294,9 @@ class Page:
         if case.error:
             parts.append(f'<p class="error">Not measured: {escape(case.error)}</p>')
         notes = list(dict.fromkeys(n for r in case.runs for n in r.notes))
+        if case.trace:  # trace_sizes: whether this size got the traced run, and why
+            notes.insert(0, case.trace + ("; its heap figures are not measured"
+                                          if case.trace.startswith("not") else ""))
         parts += [f'<p class="note">{escape(n)}</p>' for n in notes]
         parts.append(self._runs(case))
         parts.append(self._steps(case))

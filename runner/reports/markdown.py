@@ -11,7 +11,13 @@ import re
 from typing import TextIO
 
 from runner.judging.baseline import context_differences
-from runner.metrics import KEY_METRICS, METRIC_TITLES, TRACKER_METRICS
+from runner.metrics import (
+    KEY_METRICS,
+    METRIC_TITLES,
+    RUN_METRICS,
+    TRACKER_METRICS,
+    Source,
+)
 from runner.reports.common import (
     STEP_COLUMNS,
     Baseline,
@@ -27,6 +33,8 @@ from runner.reports.common import (
     status_word,
     step_rows,
     summary_line,
+    traced_sizes,
+    untraced,
     verdict_rows,
     verdict_text,
     with_noise,
@@ -111,6 +119,9 @@ def measured_table(results: Results, baseline: Results | None) -> list[str]:
         cells = [cell(case.label + (" (approx.)" if case.approximate else ""))]
         for metric in shown:
             new, figure = case.pick(metric), with_noise(metric, case.metrics.get(metric))
+            known = RUN_METRICS.get(metric)
+            if new is None and untraced(case) and known and known.source is Source.TRACED:
+                figure = "not traced"
             if base:
                 old = base.median(case.label, metric)
                 cells.append(cell(figure) if old is None else
@@ -167,7 +178,7 @@ def body(results: Results, baseline: Results | None, *, level: int = 2) -> list[
         lines += [f"- {cell(case.label)}: {cell(case.error or '')}" for case in errors]
     lines += ["", "<details><summary>Measured (median of timed runs ± their run-to-run noise; "
               "heap from the traced run)</summary>", "", *measured_table(results, baseline), "",
-              "</details>", ""]
+              *(f"{cell(line)}  " for line in traced_sizes(results)), "</details>", ""]
     lines += step_table(results)
     if results.history is not None:
         lines += [*history_section(results.history, level=level + 1), ""]

@@ -15,6 +15,8 @@ from runner.reports.common import (
     format_metric,
     named_columns,
     tally,
+    traced_sizes,
+    untraced,
     verdict_text,
     with_noise,
 )
@@ -74,6 +76,8 @@ def _render(results: Results, console: Console) -> None:
             table.add_row(escape(scenario.scenario), escape(verdict.rule), verdict.stat,
                           *verdict_cells(verdict))
     console.print(table)
+    for line in traced_sizes(results):
+        console.print(escape(line))
     for case in results.cases:
         if case.error:
             console.print(f"[bold red]{escape(case.label)}: not measured:[/] {escape(case.error)}")
@@ -87,8 +91,8 @@ def _measured_row(case: Case) -> list[str]:
     oom = case.metrics.get("oom_kills")
     return [escape(case.label), case.backend + (" (approx.)" if case.approximate else ""),
             format_bytes(case.limit) if case.limit else "none",
-            *(with_noise(m, case.metrics.get(m))
-              for m in ("peak", "rss_peak", "python_peak", "duration")),
+            *(with_noise(m, case.metrics.get(m)) if m != "python_peak" or not untraced(case)
+              else "not traced" for m in ("peak", "rss_peak", "python_peak", "duration")),
             "-" if oom is None else f"{oom.max:.0f}", str(len(case.runs))]
 
 

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from runner.metrics import MIN_SIZES, MetricRef, Source
+from runner.metrics import MIN_SIZES, MetricRef, Source, reads_heap
 from runner.slafile.rules import STATS, Rule, parse_rule
 from runner.units import MAX_SECONDS, UnitError, clip, parse_bytes, parse_seconds
 
@@ -30,6 +30,9 @@ SCHEMA_VERSION = 1
 # tests/test_backend_registry.py checks the two agree.
 BackendName = Literal["auto", "cgroup", "process", "docker"]
 TrackerName = Literal["tracemalloc", "memray", "none"]
+# Which sizes get the traced run: auto (those whose rules read heap figures, and the largest),
+# all, largest, or a list of the size parameter's values (runner.plan.choose_traced)
+TraceSizes = Literal["auto", "all", "largest"] | list[int]
 # Placeholders every command may use besides the matrix parameters. ``fixture_copy`` is a
 # per-run writable copy of the fixture (made outside the measurement), for tools that write next
 # to their input: the fixture itself is read-only to the build.
@@ -167,6 +170,15 @@ class Settings(_Strict):
     native: bool | None = Field(None, description="memray: keep native (C) stacks too")
     image: str | None = Field(None, description="Docker image the docker backend runs")
     sample_interval: Seconds | None = Field(None, ge=MIN_SAMPLE_INTERVAL, le=5)
+    trace_sizes: TraceSizes | None = None
+
+    @field_validator("trace_sizes")
+    @classmethod
+    def _trace_sizes(cls, sizes: TraceSizes | None) -> TraceSizes | None:
+        if isinstance(sizes, list) and not sizes:
+            raise NodeError("trace_sizes lists the sizes to trace: give at least one, or none "
+                            "for no traced run (tracker: none)")
+        return sizes
 
     @field_validator("image")
     @classmethod
@@ -194,6 +206,7 @@ class CaseSettings(BaseModel):
     native: bool = False
     image: str = "memsla-scenarios:latest"
     sample_interval: float = 0.02
+    trace_sizes: Literal["auto", "all", "largest"] | tuple[int, ...] = "auto"
 
 
 BUILTIN_SETTINGS = CaseSettings()
@@ -457,7 +470,21 @@ class Scenario(Settings):
         self._check_templates()
         self._check_shared_folders()
         self._check_rules()
+        self._check_trace_sizes()
         return self
+
+    def _check_trace_sizes(self) -> None:
+        if not isinstance(self.trace_sizes, list):
+            return
+        if self.size_parameter is None:
+            raise NodeError("trace_sizes lists sizes, but the scenario has no size parameter "
+                            "(set 'size:', or trace_sizes: all)", "trace_sizes")
+        axis = self.matrix[self.size_parameter]
+        for index, value in enumerate(self.trace_sizes):
+            if value not in axis:
+                raise NodeError(f"trace_sizes: {clip(value)} is not a value of "
+                                f"{self.size_parameter} (" + ", ".join(map(clip, axis)) + ")",
+                                "trace_sizes", index)
 
     def _check_shared_folders(self) -> None:
         """The folders the runner reads after a run, and a step scenario's steps share, must be
@@ -792,7 +819,42 @@ class Suite(_Strict):
                     if not any(value in axis for axis in axes):
                         raise NodeError(f"rule {clip(rule.text)}: {key}={clip(value)} is in no "
                                         "scenario's matrix", "slas", index, "when", key, position)
+        self._check_untraced_rules()
         return self
+
+    def _check_untraced_rules(self) -> None:
+        """A rule that reads heap figures at a size that ``trace_sizes`` leaves untraced would
+        have nothing to judge there: an error in the file, never a rule skipped."""
+        for name, scenario in self.scenarios.items():
+            chosen = scenario.trace_sizes or self.defaults.trace_sizes or "auto"
+            size = scenario.size_parameter
+            tracker = scenario.tracker or self.defaults.tracker or "tracemalloc"
+            if chosen in ("auto", "all") or size is None or tracker == "none":
+                continue
+            axis = [v for v in scenario.matrix[size] if isinstance(v, int)]
+            traced = [max(axis)] if chosen == "largest" else [v for v in chosen if v in axis]
+            where: NodePath = ("trace_sizes",) if scenario.trace_sizes else ("defaults",
+                                                                              "trace_sizes")
+            if not traced:
+                raise NodeError(f"trace_sizes traces none of scenario {clip(name)}'s sizes "
+                                f"({', '.join(map(clip, axis))})", *where)
+            untraced = [v for v in axis if v not in traced]
+            for path, rules in ((("scenarios", name, "slas"), scenario.slas), (("slas",),
+                                                                              self.slas)):
+                for index, rule in enumerate(rules):
+                    if not reads_heap(rule.metric) or any(
+                            key not in scenario.matrix for key in rule.when) or (
+                            path == ("slas",) and (scenario.cannot_measure(rule.metric)
+                                                   or scenario.cannot_compare(rule))):
+                        continue
+                    missed = [v for v in untraced if v in rule.when.get(size, [v])]
+                    if missed:
+                        raise NodeError(
+                            f"rule {clip(rule.text)} reads heap figures at {size}="
+                            f"{clip(missed[0])} in scenario {clip(name)}, which trace_sizes: "
+                            f"{chosen if isinstance(chosen, str) else list(chosen)} "
+                            "leaves untraced: add that size to trace_sizes (or use auto, "
+                            "which traces where a rule reads heap figures)", *path, index)
 
     def settings_for(self, scenario: Scenario) -> CaseSettings:
         """The effective settings: built-in defaults < suite defaults < the scenario."""

@@ -231,3 +231,98 @@ def test_phase_growth_under_memray_is_judged_by_runner_check(tmp_path: Path) -> 
     render = verdicts["phase(render).python_growth < 100MiB"]
     assert parse["passed"] is True and parse["value"] == pytest.approx(50 * MiB, rel=0.02)
     assert render["passed"] is False and render["value"] == pytest.approx(200 * MiB, rel=0.02)
+
+
+def _run_capture(tmp_path: Path, code: str, *, aggregate: bool) -> ProbeData:
+    folder = tmp_path / ("aggregated" if aggregate else "full")
+    folder.mkdir()
+    (folder / "plant.py").write_text(textwrap.dedent(code))
+    stage = staging.stage(tmp_path / "cache")
+    out = folder / "probe"
+    out.mkdir()
+    env = {**os.environ, "PYTHONHASHSEED": "0",
+           **staging.environment(str(stage), str(out), trace=True, t0=time.time()),
+           **staging.probe_settings(phases={}, stack_depth=5, tracker="memray",
+                                    aggregate=aggregate)}
+    proc = subprocess.run([sys.executable, "plant.py"], env=env, capture_output=True,
+                          text=True, check=False, cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    return read_probe_dir(out)
+
+
+def test_the_aggregated_capture_gives_the_full_captures_heap_figures(tmp_path: Path) -> None:
+    """Where the check reads neither memray's totals nor phases, memray sums the capture up in
+    the build: its peak, heap at exit and planted site at the peak are the full capture's."""
+    full = _run_capture(tmp_path, PEAK, aggregate=False).python[0]
+    aggregated = _run_capture(tmp_path, PEAK, aggregate=True).python[0]
+    assert full.allocated is not None and aggregated.allocated is None
+    assert aggregated.allocation_calls is None
+    assert full.at_peak is not None and aggregated.at_peak is not None
+    assert abs(aggregated.peak - full.peak) < 64 * 1024, (aggregated.peak, full.peak)
+    assert full.final is not None and aggregated.final is not None
+    assert abs(aggregated.final - full.final) < 64 * 1024
+    planted = [(s.line, s.size, s.count, s.function, [f.function for f in s.stack])
+               for heap in (full, aggregated) for s in heap.at_peak.sites[:1]]
+    assert planted[0] == planted[1]
+    assert planted[0][0] == _line(PEAK, "# PEAK")
+
+
+FORKED = """
+    import os
+    held = bytearray(16 * 1024 * 1024)
+    pid = os.fork()
+    if pid == 0:  # as multiprocessing's workers leave: os._exit, no exit handlers
+        child = bytearray(32 * 1024 * 1024)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    """
+
+
+def test_a_forked_child_leaving_by_os_exit_writes_its_aggregated_capture(
+        tmp_path: Path) -> None:
+    full = _run_capture(tmp_path, FORKED, aggregate=False)
+    aggregated = _run_capture(tmp_path, FORKED, aggregate=True)
+    assert aggregated.problems == [] and len(aggregated.python) == 2
+    assert sorted(h.peak for h in aggregated.python) == sorted(h.peak for h in full.python)
+    assert max(h.peak for h in aggregated.python) >= 32 * MiB
+
+
+KILLED = """
+    import os, signal, sys, time
+    held = bytearray(8 * 1024 * 1024)
+    ready, tell = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        child = bytearray(48 * 1024 * 1024)
+        os.write(tell, b"x")
+        time.sleep(60)
+        os._exit(0)
+    os.read(ready, 1)
+    time.sleep(0.5)
+    os.kill(pid, signal.SIGTERM)  # as multiprocessing.Pool.terminate() ends its workers
+    os.waitpid(pid, 0)
+    """
+
+
+@pytest.mark.cgroup
+@pytest.mark.usefixtures("writable_cgroup")
+def test_a_child_killed_before_writing_its_aggregated_capture_is_traced_again(
+        tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    (tmp_path / "killed.py").write_text(textwrap.dedent(KILLED))
+    (tmp_path / "sla.yaml").write_text(textwrap.dedent(f"""
+        version: 1
+        defaults: {{backend: cgroup, repeats: 1, tracker: memray}}
+        scenarios:
+          killed:
+            command: [{sys.executable}, killed.py]
+            slas: [python_peak < 1GiB]
+        """))
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    assert run.results is not None, run.stderr
+    (traced,) = [r for r in run.results["cases"][0]["runs"] if r["kind"] == "traced"]
+    assert any(n.startswith("traced again with memray's full capture") for n in traced["notes"])
+    assert not any("could not read" in n for n in traced["notes"]), traced["notes"]
+    assert len(traced["python"]) == 2, "the killed child's heap is read from the full capture"
+    assert traced["python_peak"] == pytest.approx(48 * MiB, rel=0.02)

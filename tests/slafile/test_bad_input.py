@@ -1116,6 +1116,61 @@ scenarios:
     command: [x]
     backend: nowhere
 """, 5, 14, "repeats"),
+    case("trace-sizes-not-a-size", """\
+version: 1
+scenarios:
+  site:
+    command: [x]
+    matrix: {pages: [100, 200]}
+    trace_sizes: [200, 300]
+""", 6, 24, "trace_sizes: 300 is not a value of pages (100, 200)"),
+    case("trace-sizes-empty", """\
+version: 1
+scenarios:
+  site:
+    command: [x]
+    matrix: {pages: [100, 200]}
+    trace_sizes: []
+""", 6, 5, "give at least one"),
+    case("trace-sizes-unknown-word", """\
+version: 1
+scenarios:
+  site:
+    command: [x]
+    matrix: {pages: [100, 200]}
+    trace_sizes: smallest
+""", 6, 18, "trace_sizes"),
+    case("trace-sizes-without-a-size", """\
+version: 1
+scenarios:
+  site:
+    command: [x]
+    matrix: {theme: [a, b]}
+    trace_sizes: [1]
+""", 6, 5, "no size parameter"),
+    case("heap-rule-at-an-untraced-size", """\
+version: 1
+scenarios:
+  site:
+    command: [x]
+    matrix: {pages: [100, 200]}
+    trace_sizes: largest
+    slas:
+      - peak < 1GiB
+      - python_peak < 1GiB
+""", 9, 9, "reads heap figures at pages=100 in scenario 'site', which trace_sizes: largest"),
+    case("heap-fit-with-sizes-untraced", """\
+version: 1
+defaults: {trace_sizes: [200]}
+scenarios:
+  site:
+    command: [x]
+    matrix: {pages: [100, 200, 400]}
+slas:
+  - rule: python_peak < 1GiB
+    when: {pages: 200}
+  - per_page(python_peak) < 1MiB
+""", 10, 5, "per_page(python_peak) < 1MiB' reads heap figures at pages=100"),
 ]
 
 

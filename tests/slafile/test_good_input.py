@@ -138,6 +138,7 @@ def test_settings_for_merges_builtin_defaults_scenario(suite: Suite) -> None:
         "native": False,  # built in
         "image": BUILTIN_SETTINGS.image,  # built in
         "sample_interval": pytest.approx(0.05),  # scenario beats built in
+        "trace_sizes": "auto",  # built in
     }
     shell = suite.settings_for(suite.scenarios["shell-build"])
     assert (shell.limit, shell.timeout, shell.repeats) == (1_500_000_000, 90.0, 5)

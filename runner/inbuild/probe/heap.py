@@ -63,9 +63,9 @@ class Heap:
         if self.resettable:
             self.tracemalloc.reset_peak()
 
-    def top_sites(self, limit: int) -> list[dict[str, Any]]:
+    def top_sites(self, limit: int, raw: list[Any] | None = None) -> list[dict[str, Any]]:
         try:
-            return sites.top_sites(self.tracemalloc, limit)
+            return sites.top_sites(self.tracemalloc, limit, raw)
         except Exception:
             return []
 
@@ -79,8 +79,10 @@ class Heap:
         self.budget.spent += time.monotonic() - started
         return top
 
-    def live_blocks(self) -> int | None:
-        """Traced blocks still live at exit, free lists emptied first.
+    def live_traces(self) -> list[Any] | None:
+        """The traced blocks still live at exit, free lists emptied first: their count is the
+        ``allocations`` figure, and the sites at exit are summed from the same list (one pass
+        over the heap, not two).
 
         Objects parked on CPython's free lists still count as traced blocks, and how full
         those lists are depends on when the flusher thread ran; a full collection empties them.
@@ -89,7 +91,7 @@ class Heap:
             import gc
 
             gc.collect()
-            return len(self.tracemalloc.take_snapshot().traces)
+            return sites.raw_traces(self.tracemalloc)
         except Exception:
             return None
 

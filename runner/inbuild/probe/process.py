@@ -86,9 +86,11 @@ class Probe:
                 record["python_final"] = current
                 # before the collection: what cyclic garbage still held at exit shows here
                 record["top_before_collection"] = heap.top_sites(heap.top)
-                record["blocks"] = heap.live_blocks()
+                live = heap.live_traces()
+                record["blocks"] = None if live is None else len(live)
                 record["python_collected"] = heap.tracemalloc.get_traced_memory()[0]
-                record["top"] = heap.top_sites(heap.top)
+                record["top"] = heap.top_sites(heap.top, live)
+                del live
             if self.cgroup.shared_reset:
                 record["cgroup_peak"] = self.cgroup.peak()
             self.records.write(record)

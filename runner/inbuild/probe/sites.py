@@ -13,6 +13,11 @@ if TYPE_CHECKING:
 _OWN_FOLDER = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
+def raw_traces(tracemalloc: Any) -> list[Any]:
+    """Every live traced block: (domain, size, stack, ...) as tracemalloc keeps them."""
+    return _raw_traces(tracemalloc)
+
+
 def _raw_traces(tracemalloc: Any) -> list[Any]:
     try:
         import _tracemalloc  # the C module: the list it makes is not traced itself
@@ -22,14 +27,17 @@ def _raw_traces(tracemalloc: Any) -> list[Any]:
         return list(tracemalloc.take_snapshot().traces._traces)
 
 
-def top_sites(tracemalloc: Any, limit: int) -> list[dict[str, Any]]:
+def top_sites(tracemalloc: Any, limit: int, raw: list[Any] | None = None
+              ) -> list[dict[str, Any]]:
     """The ``limit`` largest allocation sites (the innermost frame's file and line) of the
-    live heap, each with its largest stack. Sorted and grouped in C: a Python loop over
-    every trace is slowed tenfold by tracemalloc itself."""
+    live heap (or of ``raw``, its traces already taken; sorted in place), each with its largest
+    stack. Sorted and grouped in C: a Python loop over every trace is slowed tenfold by
+    tracemalloc itself."""
     import itertools
     import operator
 
-    raw = _raw_traces(tracemalloc)
+    if raw is None:
+        raw = _raw_traces(tracemalloc)
     stack_of = operator.itemgetter(2)
     raw.sort(key=stack_of)
     sites: dict[Any, list[Any]] = {}
