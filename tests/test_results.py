@@ -41,7 +41,7 @@ def test_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     report.write(path)
     written = json.loads(path.read_text())
-    assert written["schema_version"] == SCHEMA_VERSION == 10
+    assert written["schema_version"] == SCHEMA_VERSION == 11
     assert Results.read(path) == report
     assert Results.model_validate(written).model_dump() == report.model_dump()
 
@@ -139,7 +139,7 @@ def test_version_1_leak_findings_are_upgraded(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"schema_version": 11}, "schema version 11; this memsla reads versions 1 to 10"),
+    ({"schema_version": 12}, "schema version 12; this memsla reads versions 1 to 11"),
     ({"schema_version": None}, "schema version None"),
 ])
 def test_unknown_versions_are_refused(tmp_path: Path, change: dict[str, Any],
