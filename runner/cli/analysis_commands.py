@@ -18,6 +18,7 @@ from runner.metrics import FITTABLE, STATISTICS
 from runner.plan import CasePlan, with_size
 from runner.reports.analysis import prediction_lines, render_changes, render_probes
 from runner.results import Results
+from runner.slafile.model import limit_problem
 from runner.units import UnitError, format_bytes, parse_bytes, parse_ratio
 
 
@@ -136,6 +137,9 @@ class CapacityCommand:
             limit = parse_bytes(args.limit) if args.limit else None
         except UnitError as exc:
             raise UsageError(str(exc)) from None
+        problem = limit_problem(limit) if limit is not None else None
+        if problem:
+            raise UsageError(f"--limit {args.limit}: {problem}")
         console = terminal_console()
         session = Session(args.sla_file, progress=RichProgress(console))
         if any("=" not in w for w in args.where):
