@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from runner import backends, scheduler, shards
 from runner.backends.interface import Backend
-from runner.errors import UsageError
+from runner.errors import MemslaError, UsageError
 from runner.execute import Executor, remove_leftover_work_folders
 from runner.inbuild import reaper
 from runner.judging.history_base import HistoryBase
@@ -69,6 +69,16 @@ class SilentProgress:
         return None
 
 
+def header(sla_file: Path, digest: str | None, backend: str | None, only: list[str] | None,
+           sizes: list[int] | None) -> Results:
+    """The results of a check whose backend is not chosen yet: what a check interrupted (or
+    stopped) that early writes, the backend named as asked for."""
+    return Results.new(
+        sla_file=str(sla_file), sla_digest=digest,
+        host=host_facts(backend or "auto", "the check ended before a backend was chosen", None),
+        selection=Selection(only=only or [], sizes=sizes or []))
+
+
 class Session:
     def __init__(self, sla_file: Path, *, progress: CheckProgress | None = None,
                  suite: Suite | None = None) -> None:
@@ -84,6 +94,7 @@ class Session:
         self.baseline: Results | None = None  # judges the <metric>_growth rules
         # loads the base branch's history for the regression rules, once the cases are measured
         self.history: Callable[[Results], HistoryBase] | None = None
+        self.wrote_results = False  # check() has written its results file (and always will)
 
     def backend_for(self, name: str, image: str | None = None) -> Backend:
         """The backend of a case whose settings name ``name`` (and ``image``)."""
@@ -127,33 +138,43 @@ class Session:
               ) -> Results:
         """Measure and judge the plan. ``jobs`` cases at a time (see ``runner.scheduler``) within
         ``memory_budget`` (default: what the host has available); ``shard`` (K, N): only the
-        K-th of N shares of the plan, balanced by the durations in ``shard_costs``."""
-        plans = self.resolve_backends(
-            self.plan(backend=backend, repeats=repeats, only=only, sizes=sizes))
-        if not plans:
-            raise UsageError("the selection (--only/--size) matches no case of "
-                             f"{self.sla_file}: nothing would be measured")
-        share = None
-        if shard is not None:
-            planned = plans
-            costs = shards.case_costs(shard_costs) if shard_costs is not None else None
-            plans = shards.select(planned, *shard, costs)
-            share = Shard(index=shard[0], count=shard[1], cases=[p.label for p in plans],
-                          planned=[p.label for p in planned], costs_from=shard_costs_from)
-        first = plans[0].settings if plans else BUILTIN_SETTINGS
-        chosen = self.backend_for(first.backend, first.image)
-        results = Results.new(
-            sla_file=str(self.sla_file), sla_digest=self.sla_digest, shard=share,
-            host=host_facts(chosen.name, self.backends.reason(first.backend), chosen.cgroup_version,
-                            chosen.engine_version, chosen.harness_baseline),
-            selection=Selection(only=only or [], sizes=sizes or []))
-        used = list({id(b): b for b in (self.backend_for(p.settings.backend, p.settings.image)
-                                         for p in plans)}.values())
-        jobs_now, budget = self._jobs(plans, used, jobs, memory_budget)
-        results.jobs, results.memory_budget = jobs_now, budget
-        executor = self.executor(keep_outputs=keep_outputs)
-        ended = False  # the loop ran to its end or was interrupted; else memsla itself failed
+        K-th of N shares of the plan, balanced by the durations in ``shard_costs``.
+
+        With ``json_path`` the results file is written first of all ("running"), after every
+        case, and at the end, however the check ends: interrupted at any moment (its cases so
+        far), or stopped by an error of memsla's (the error among its problems, then raised)."""
+        results = header(self.sla_file, self.sla_digest, backend or self.suite.defaults.backend,
+                         only, sizes)
+        ended = False  # the loop ran to its end or was interrupted; else memsla stopped it
+        failure: MemslaError | None = None
         try:
+            if json_path:
+                self.wrote_results = True
+                results.write(json_path)
+            plans = self.resolve_backends(
+                self.plan(backend=backend, repeats=repeats, only=only, sizes=sizes))
+            if not plans:
+                raise UsageError("the selection (--only/--size) matches no case of "
+                                 f"{self.sla_file}: nothing would be measured")
+            if shard is not None:
+                planned = plans
+                costs = shards.case_costs(shard_costs) if shard_costs is not None else None
+                plans = shards.select(planned, *shard, costs)
+                results.shard = Shard(index=shard[0], count=shard[1],
+                                      cases=[p.label for p in plans],
+                                      planned=[p.label for p in planned],
+                                      costs_from=shard_costs_from)
+            first = plans[0].settings if plans else BUILTIN_SETTINGS
+            chosen = self.backend_for(first.backend, first.image)
+            results.host = host_facts(chosen.name, self.backends.reason(first.backend),
+                                      chosen.cgroup_version, chosen.engine_version,
+                                      chosen.harness_baseline)
+            used = list({id(b): b for b in (self.backend_for(p.settings.backend,
+                                                             p.settings.image)
+                                             for p in plans)}.values())
+            jobs_now, budget = self._jobs(plans, used, jobs, memory_budget)
+            results.jobs, results.memory_budget = jobs_now, budget
+            executor = self.executor(keep_outputs=keep_outputs)
             if json_path:
                 results.write(json_path)
             with self.progress:
@@ -177,20 +198,29 @@ class Session:
                             results.write(json_path)
 
                     scheduler.run(plans, executor, used, jobs_now, budget, on_case=case_ended)
+            # Docker measures the idle harness of a scenario's own image at its first run
+            if results.host.harness_baseline is None:
+                results.host.harness_baseline = chosen.harness_baseline
             ended = True
         except KeyboardInterrupt:
             results.interrupted = ended = True
+        except MemslaError as exc:
+            failure = exc
+            raise
         finally:
             self.close()
             scheduler.mark_neighbours(results.cases)
             if ended:
-                history = self.history(results) if self.history is not None else None
+                history = (self.history(results) if self.history is not None and results.cases
+                           else None)
                 judge(results, self.suite, self.baseline, history)
                 settle(results)
             else:
                 results.status = "error"
-                results.problems.append("memsla stopped before the check ended (an internal "
-                                        "error); the cases listed were measured")
+                results.problems.append(
+                    f"memsla stopped before the check ended: {failure}" if failure is not None
+                    else "memsla stopped before the check ended (an internal error); the cases "
+                         "listed were measured")
             if json_path:
                 results.write(json_path)
         return results
