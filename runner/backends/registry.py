@@ -19,6 +19,7 @@ from pathlib import Path
 
 from runner.backends.interface import Backend, BackendError
 from runner.errors import SpecError
+from runner.inbuild import reaper
 from runner.plan import CasePlan
 from runner.slafile.model import BUILTIN_SETTINGS, Scenario, Settings, python_version
 
@@ -41,12 +42,16 @@ class BackendSpec:
 
 
 def _make_docker(image: str | None) -> Backend:
+    """A client of the engine (with ``image`` checked); this runner's watchdog is told, so that
+    it removes the runner's containers if the runner dies."""
     try:
         from runner.backends.docker import DockerBackend
     except ImportError as exc:
         raise BackendError(f"the docker backend is unavailable ({exc}): pip install "
                            "'docker>=7'") from None
-    return DockerBackend(image_required=image)
+    backend = DockerBackend(image_required=image)
+    reaper.watch_docker()
+    return backend
 
 
 def _make_cgroup(image: str | None) -> Backend:
