@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 from pydantic import ValidationError
 
 from runner import backends, scheduler, shards
-from runner.backends.interface import Backend
+from runner.backends.interface import Backend, BackendError, BackendOptions
 from runner.errors import MemslaError, UsageError
 from runner.execute import Executor, remove_leftover_work_folders
 from runner.inbuild import reaper
@@ -90,7 +90,10 @@ class Session:
         self.sla_digest = sla_digest(sla_file) if suite is None else None
         self.progress: CheckProgress = progress or SilentProgress()
         self.backends = backends.BackendPool(self._before_backend,
-                                             lambda message: self.progress.note(message))
+                                             lambda message: self.progress.note(message),
+                                             self._prepare_case)
+        self._environments: dict[tuple[str, ...], tuple[dict[str, str],
+                                                        BackendOptions | None]] = {}
         self.baseline: Results | None = None  # judges the <metric>_growth rules
         # loads the base branch's history for the regression rules, once the cases are measured
         self.history: Callable[[Results], HistoryBase] | None = None
@@ -113,6 +116,21 @@ class Session:
         reaper.ensure_watchdog(str(root))
         return removed
 
+    def _prepare_case(self, plan: CasePlan, backend: Backend) -> None:
+        """Make the case's environment on ``backend`` now (Docker: the scenario's image), for
+        auto's choice: a BackendError says it cannot be made there. Another failure (the
+        project does not build) is the case's, reported when it runs on whichever backend."""
+        try:
+            with self.progress:
+                self.progress.begin(0)
+                self.progress.say(f"{plan.scenario_name}: making its environment on "
+                                  f"{backend.name}")
+                self.executor().environment(plan, backend)
+        except BackendError:
+            raise
+        except (MemslaError, OSError):
+            pass
+
     def plan(self, *, only: list[str] | None = None, sizes: list[int] | None = None,
              backend: str | None = None, repeats: int | None = None) -> list[CasePlan]:
         """The cases of the SLA file, narrowed by --only/--size, with --backend/--repeats."""
@@ -127,7 +145,7 @@ class Session:
         """An executor whose backends come from (and are closed with) this session."""
         return Executor(backend_for=self.backend_for, cache=cache_dir(),
                         spec_dir=self.sla_file.resolve().parent, keep_outputs=keep_outputs,
-                        on_progress=self.progress.say)
+                        on_progress=self.progress.say, environments=self._environments)
 
     def check(self, *, backend: str | None = None, only: list[str] | None = None,
               sizes: list[int] | None = None, repeats: int | None = None,
