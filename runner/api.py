@@ -44,7 +44,7 @@ from runner.reports import plain
 from runner.results import Case, Results, ScalingFit, Verdict
 from runner.session import Session
 from runner.slafile import load_suite
-from runner.slafile.model import Suite
+from runner.slafile.model import Suite, limit_problem
 from runner.slafile.rules import Rule, parse_rule
 from runner.units import format_bytes, parse_bytes, parse_seconds
 
@@ -77,7 +77,7 @@ def check(sla_file: str | Path, *, scenarios: str | Sequence[str] | None = None,
     suite = load_suite(path)
     overrides: dict[str, Any] = {}
     if limit is not None:
-        overrides["limit"] = parse_bytes(limit)
+        overrides["limit"] = _limit_bytes(limit)
     if tracker is not None:
         overrides["tracker"] = tracker
     if overrides:
@@ -179,7 +179,7 @@ def measure_callable(func: Callable[[], object], *, name: str = "callable",
         if rule.metric.source not in CASE_SOURCES:
             raise UsageError(f"rule {rule.text!r}: a measured callable judges run metrics "
                              f"only; {rule.metric.key} needs a scenario (runner.api.check)")
-    limit_bytes = parse_bytes(limit) if limit is not None else None
+    limit_bytes = _limit_bytes(limit) if limit is not None else None
     seconds = parse_seconds(timeout)
     caller = _caller(backend)
     baseline = _fork_baseline(caller)
@@ -445,6 +445,15 @@ def _step(low: SizeRow, high: SizeRow) -> Step:
 # -- helpers -------------------------------------------------------------------------------------
 def _rule_text(rule: RuleText) -> str:
     return rule.text if isinstance(rule, Rule) else rule
+
+
+def _limit_bytes(limit: Size) -> int:
+    """A limit given to the API, in bytes; a UsageError below what any build runs under."""
+    value = parse_bytes(limit)
+    problem = limit_problem(value)
+    if problem:
+        raise UsageError(f"limit={limit!r}: {problem}")
+    return value
 
 
 def _rule(rule: RuleText) -> Rule:

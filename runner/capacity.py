@@ -17,6 +17,7 @@ from runner.errors import HostError, UsageError
 from runner.execute import Executor
 from runner.judging.probes import Probe, probe_outcome
 from runner.plan import CasePlan, with_size
+from runner.slafile.model import MIN_LIMIT
 
 PAGE = 4096
 MIN_LIMIT_STEP = 1 << 20
@@ -109,6 +110,7 @@ def smallest_limit(executor: Executor, plan: CasePlan, *, highest: int,
         return probe
 
     start = -(-free.peak // PAGE) * PAGE  # the kernel counts whole pages
-    search = bisect(test, start, good_low=False, lowest=PAGE, highest=highest,
+    search = bisect(test, max(start, MIN_LIMIT), good_low=False, lowest=MIN_LIMIT,
+                    highest=highest,
                     resolution=lambda good: max(MIN_LIMIT_STEP, math.floor(good * precision)))
     return search, free

@@ -60,8 +60,10 @@ class Executor:
     # where memray's full captures are read while the next runs go on (None: at once); the
     # caller calls its finish() before judging
     reads: BackgroundReads | None = None
-    _environments: dict[tuple[str, ...], tuple[dict[str, str], BackendOptions | None]] = field(
-        default_factory=dict, init=False, repr=False)
+    # made environments, by scenario, backend and versions: a session shares them between the
+    # executor that prepares auto's choice and the one that runs the cases
+    environments: dict[tuple[str, ...], tuple[dict[str, str], BackendOptions | None]] = field(
+        default_factory=dict, repr=False)
 
     def prepare(self, plan: CasePlan) -> None:
         """Make the case's fixture and environment now (cached), so that the case's later run
@@ -87,9 +89,9 @@ class Executor:
         starts."""
         key = (plan.scenario_name, backend.name, plan.settings.image, plan.python or "",
                "\0".join(plan.requirements), plan.dockerfile or "")
-        if key not in self._environments:
-            self._environments[key] = self._environment(plan, backend)
-        env, options = self._environments[key]
+        if key not in self.environments:
+            self.environments[key] = self._environment(plan, backend)
+        env, options = self.environments[key]
         return dict(env), options
 
     def _environment(self, plan: CasePlan, backend: Backend

@@ -14,8 +14,8 @@ from typing import Literal, Protocol
 from pydantic import ValidationError
 
 from runner import backends, scheduler, shards
-from runner.backends.interface import Backend
-from runner.errors import UsageError
+from runner.backends.interface import Backend, BackendError, BackendOptions
+from runner.errors import MemslaError, UsageError
 from runner.execute import Executor, remove_leftover_work_folders
 from runner.inbuild import reaper
 from runner.judging.history_base import HistoryBase
@@ -70,6 +70,16 @@ class SilentProgress:
         return None
 
 
+def header(sla_file: Path, digest: str | None, backend: str | None, only: list[str] | None,
+           sizes: list[int] | None) -> Results:
+    """The results of a check whose backend is not chosen yet: what a check interrupted (or
+    stopped) that early writes, the backend named as asked for."""
+    return Results.new(
+        sla_file=str(sla_file), sla_digest=digest,
+        host=host_facts(backend or "auto", "the check ended before a backend was chosen", None),
+        selection=Selection(only=only or [], sizes=sizes or []))
+
+
 class Session:
     def __init__(self, sla_file: Path, *, progress: CheckProgress | None = None,
                  suite: Suite | None = None) -> None:
@@ -81,10 +91,14 @@ class Session:
         self.sla_digest = sla_digest(sla_file) if suite is None else None
         self.progress: CheckProgress = progress or SilentProgress()
         self.backends = backends.BackendPool(self._before_backend,
-                                             lambda message: self.progress.note(message))
+                                             lambda message: self.progress.note(message),
+                                             self._prepare_case)
+        self._environments: dict[tuple[str, ...], tuple[dict[str, str],
+                                                        BackendOptions | None]] = {}
         self.baseline: Results | None = None  # judges the <metric>_growth rules
         # loads the base branch's history for the regression rules, once the cases are measured
         self.history: Callable[[Results], HistoryBase] | None = None
+        self.wrote_results = False  # check() has written its results file (and always will)
 
     def backend_for(self, name: str, image: str | None = None) -> Backend:
         """The backend of a case whose settings name ``name`` (and ``image``)."""
@@ -103,6 +117,21 @@ class Session:
         reaper.ensure_watchdog(str(root))
         return removed
 
+    def _prepare_case(self, plan: CasePlan, backend: Backend) -> None:
+        """Make the case's environment on ``backend`` now (Docker: the scenario's image), for
+        auto's choice: a BackendError says it cannot be made there. Another failure (the
+        project does not build) is the case's, reported when it runs on whichever backend."""
+        try:
+            with self.progress:
+                self.progress.begin(0)
+                self.progress.say(f"{plan.scenario_name}: making its environment on "
+                                  f"{backend.name}")
+                self.executor().environment(plan, backend)
+        except BackendError:
+            raise
+        except (MemslaError, OSError):
+            pass
+
     def plan(self, *, only: list[str] | None = None, sizes: list[int] | None = None,
              backend: str | None = None, repeats: int | None = None) -> list[CasePlan]:
         """The cases of the SLA file, narrowed by --only/--size, with --backend/--repeats."""
@@ -119,7 +148,7 @@ class Session:
         ``executor.reads.finish()`` must be called before judging."""
         return Executor(backend_for=self.backend_for, cache=cache_dir(),
                         spec_dir=self.sla_file.resolve().parent, keep_outputs=keep_outputs,
-                        on_progress=self.progress.say,
+                        on_progress=self.progress.say, environments=self._environments,
                         reads=BackgroundReads(work_root(cache_dir())) if background else None)
 
     def check(self, *, backend: str | None = None, only: list[str] | None = None,
@@ -131,34 +160,45 @@ class Session:
               ) -> Results:
         """Measure and judge the plan. ``jobs`` cases at a time (see ``runner.scheduler``) within
         ``memory_budget`` (default: what the host has available); ``shard`` (K, N): only the
-        K-th of N shares of the plan, balanced by the durations in ``shard_costs``."""
-        plans = self.resolve_backends(
-            self.plan(backend=backend, repeats=repeats, only=only, sizes=sizes))
-        if not plans:
-            raise UsageError("the selection (--only/--size) matches no case of "
-                             f"{self.sla_file}: nothing would be measured")
-        share = None
-        if shard is not None:
-            planned = plans
-            costs = shards.case_costs(shard_costs) if shard_costs is not None else None
-            plans = shards.select(planned, *shard, costs)
-            share = Shard(index=shard[0], count=shard[1], cases=[p.label for p in plans],
-                          planned=[p.label for p in planned], costs_from=shard_costs_from)
-        first = plans[0].settings if plans else BUILTIN_SETTINGS
-        chosen = self.backend_for(first.backend, first.image)
-        results = Results.new(
-            sla_file=str(self.sla_file), sla_digest=self.sla_digest, shard=share,
-            host=host_facts(chosen.name, self.backends.reason(first.backend), chosen.cgroup_version,
-                            chosen.engine_version, chosen.harness_baseline,
-                            chosen.harness_kept_out),
-            selection=Selection(only=only or [], sizes=sizes or []))
-        used = list({id(b): b for b in (self.backend_for(p.settings.backend, p.settings.image)
-                                         for p in plans)}.values())
-        jobs_now, budget = self._jobs(plans, used, jobs, memory_budget)
-        results.jobs, results.memory_budget = jobs_now, budget
-        executor = self.executor(keep_outputs=keep_outputs, background=True)
-        ended = False  # the loop ran to its end or was interrupted; else memsla itself failed
+        K-th of N shares of the plan, balanced by the durations in ``shard_costs``.
+
+        With ``json_path`` the results file is written first of all ("running"), after every
+        case, and at the end, however the check ends: interrupted at any moment (its cases so
+        far), or stopped by an error of memsla's (the error among its problems, then raised)."""
+        results = header(self.sla_file, self.sla_digest, backend or self.suite.defaults.backend,
+                         only, sizes)
+        ended = False  # the loop ran to its end or was interrupted; else memsla stopped it
+        failure: MemslaError | None = None
+        executor: Executor | None = None
+        chosen: Backend | None = None
         try:
+            if json_path:
+                self.wrote_results = True
+                results.write(json_path)
+            plans = self.resolve_backends(
+                self.plan(backend=backend, repeats=repeats, only=only, sizes=sizes))
+            if not plans:
+                raise UsageError("the selection (--only/--size) matches no case of "
+                                 f"{self.sla_file}: nothing would be measured")
+            if shard is not None:
+                planned = plans
+                costs = shards.case_costs(shard_costs) if shard_costs is not None else None
+                plans = shards.select(planned, *shard, costs)
+                results.shard = Shard(index=shard[0], count=shard[1],
+                                      cases=[p.label for p in plans],
+                                      planned=[p.label for p in planned],
+                                      costs_from=shard_costs_from)
+            first = plans[0].settings if plans else BUILTIN_SETTINGS
+            chosen = self.backend_for(first.backend, first.image)
+            results.host = host_facts(chosen.name, self.backends.reason(first.backend),
+                                      chosen.cgroup_version, chosen.engine_version,
+                                      chosen.harness_baseline, chosen.harness_kept_out)
+            used = list({id(b): b for b in (self.backend_for(p.settings.backend,
+                                                             p.settings.image)
+                                             for p in plans)}.values())
+            jobs_now, budget = self._jobs(plans, used, jobs, memory_budget)
+            results.jobs, results.memory_budget = jobs_now, budget
+            executor = self.executor(keep_outputs=keep_outputs, background=True)
             if json_path:
                 results.write(json_path)
             with self.progress:
@@ -185,23 +225,30 @@ class Session:
             ended = True
         except KeyboardInterrupt:
             results.interrupted = ended = True
+        except MemslaError as exc:
+            failure = exc
+            raise
         finally:
             try:
-                if executor.reads is not None:
+                if executor is not None and executor.reads is not None:
                     executor.reads.finish()  # every run's figures, before any is judged
             finally:
                 self.close()
-            if results.host.harness_baseline is None:  # measured with the first case's image
+            # Docker measures the idle harness of a scenario's own image at its first run
+            if chosen is not None and results.host.harness_baseline is None:
                 results.host.harness_baseline = chosen.harness_baseline
             scheduler.mark_neighbours(results.cases)
             if ended:
-                history = self.history(results) if self.history is not None else None
+                history = (self.history(results) if self.history is not None and results.cases
+                           else None)
                 judge(results, self.suite, self.baseline, history)
                 settle(results)
             else:
                 results.status = "error"
-                results.problems.append("memsla stopped before the check ended (an internal "
-                                        "error); the cases listed were measured")
+                results.problems.append(
+                    f"memsla stopped before the check ended: {failure}" if failure is not None
+                    else "memsla stopped before the check ended (an internal error); the cases "
+                         "listed were measured")
             if json_path:
                 results.write(json_path)
         return results

@@ -277,3 +277,42 @@ def write_wheel(folder: Path, name: str, version: str) -> Path:
             archive.writestr(path, data)
         archive.writestr(f"{info}/RECORD", record)
     return wheel
+
+
+@dataclass
+class Interrupted:
+    """What a runner sent SIGINT a fixed time after its start left: its exit code and stderr,
+    its results file, its pid (its work folders and cgroups carry it) and its cache."""
+
+    pid: int
+    exit_code: int
+    stderr: str
+    results: dict[str, Any] | None
+    cache: Path
+
+    def work_folders(self) -> list[Path]:
+        return sorted((self.cache / "runs").glob(f"memsla-{self.pid}-*"))
+
+    def cgroups(self) -> list[Path]:
+        from runner.inbuild import cgroups
+
+        own = cgroups.own_cgroup()
+        return sorted(Path(own.path).glob(f"memsla-{self.pid}-*")) if own is not None else []
+
+
+def interrupt_after(argv: list[str], cwd: Path, seconds: float,
+                    env: dict[str, str] | None = None) -> Interrupted:
+    """Run ``argv`` (a runner command line) with ``--json`` and a cache of its own, send it
+    SIGINT ``seconds`` after it starts (early: while it imports, loads or picks a backend), and
+    return what it left once it exited."""
+    out = cwd / "results.json"
+    out.unlink(missing_ok=True)
+    env = {"MEMSLA_CACHE_DIR": str(cwd / "cache"), **(env or {})}
+    proc = subprocess.Popen([*argv, "--json", str(out)], cwd=cwd, env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    time.sleep(seconds)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    results = json.loads(out.read_text()) if out.exists() else None
+    return Interrupted(proc.pid, proc.returncode, stderr, results, Path(env["MEMSLA_CACHE_DIR"]))

@@ -63,16 +63,17 @@ def test_every_restricted_setting_is_a_setting_of_the_sla_file() -> None:
     assert set(Scenario.model_fields) >= registry.RESTRICTED
 
 
-@pytest.mark.parametrize(("explicit", "environment", "picked", "because"), [
-    (set(), False, ["docker", "cgroup", "process"], ""),
-    (set(), True, ["cgroup", "process"], "requirements and project"),
-    ({"image"}, False, ["docker"], "the scenario sets image, which only Docker honours"),
-    ({"dockerfile"}, True, ["docker"], "only Docker honours"),
-    ({"python"}, False, ["cgroup", "process"], "which only a host backend honours"),
+@pytest.mark.parametrize(("explicit", "picked", "because"), [
+    # requirements and a project no longer keep auto on the host: the container comes first
+    # (where its image cannot be built, BackendPool falls back and says why)
+    (set(), ["docker", "cgroup", "process"], ""),
+    ({"image"}, ["docker"], "the scenario sets image, which only Docker honours"),
+    ({"dockerfile"}, ["docker"], "only Docker honours"),
+    ({"python"}, ["cgroup", "process"], "which only a host backend honours"),
 ])
 def test_auto_may_pick_only_backends_that_honour_every_setting(
-        explicit: set[str], environment: bool, picked: list[str], because: str) -> None:
-    among, why = registry.candidates(explicit, environment)
+        explicit: set[str], picked: list[str], because: str) -> None:
+    among, why = registry.candidates(explicit)
     assert [spec.name for spec in among] == picked
     assert because in why
 
@@ -80,7 +81,7 @@ def test_auto_may_pick_only_backends_that_honour_every_setting(
 def test_settings_no_backend_honours_together_are_refused() -> None:
     with pytest.raises(ValueError, match="image need Docker and python need a host backend: "
                                          "no backend honours both"):
-        registry.candidates({"image", "python"}, False)
+        registry.candidates({"image", "python"})
 
 
 def test_a_named_backend_says_which_settings_it_cannot_honour() -> None:

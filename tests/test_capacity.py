@@ -137,3 +137,11 @@ def test_min_limit_refuses_the_process_backend(tmp_path: Path,
         """)
     assert main(["capacity", str(sla), "s", "--min-limit", "--backend", "process"]) == 3
     assert "needs a backend with a hard memory limit" in capsys.readouterr().err
+
+
+def test_a_limit_below_what_any_build_runs_under_is_refused_before_any_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sla = write_planted(tmp_path, sizes=(10,))
+    assert main(["capacity", str(sla), "planted", "--limit", "1B"]) == 2
+    assert "--limit 1B: a limit of 1 B is below 6 MiB" in capsys.readouterr().err
+

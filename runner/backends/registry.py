@@ -7,7 +7,10 @@ when it picks it. Everything else is read from here: the CLI's ``--backend`` cho
 ``tests/test_backend_registry.py``) the SLA file's allowed values and the docs' tables.
 
 ``BackendPool`` holds the backends of one check: it gives every case a backend that honours
-its scenario's settings, makes each backend once, and keeps why it was chosen.
+its scenario's settings, makes each backend once, and keeps why it was chosen. For a scenario
+with requirements, a project or a Python version, ``auto`` prefers a container where the
+scenario's image can be built there (memsla builds it now, before the first case) and falls
+back to a host backend, saying why, where it cannot.
 """
 
 from __future__ import annotations
@@ -39,17 +42,24 @@ class BackendSpec:
     picked: Callable[[Backend, str], str]  # auto's reason when it answers, given the image
     # settings it cannot honour, each with why ("the <name> backend <why>")
     cannot_honour: Mapping[str, str]
-    # builds run with the host's programs: where auto sends requirements and a project
+    # builds run with the host's programs (else in an image, which a scenario's requirements,
+    # project or Python version must be built into before auto may pick it)
     on_host: bool = True
 
 
 def _make_docker(image: str | None) -> Backend:
+    """A client of the engine (with ``image`` checked); this runner's watchdog is told, so that
+    it removes the runner's containers if the runner dies."""
     try:
         from runner.backends.docker import DockerBackend
     except ImportError as exc:
         raise BackendError(f"the docker backend is unavailable ({exc}): pip install "
                            "'docker>=7'") from None
-    return DockerBackend(image_required=image)
+    from runner.inbuild import reaper
+
+    backend = DockerBackend(image_required=image)
+    reaper.watch_docker()
+    return backend
 
 
 def _make_cgroup(image: str | None) -> Backend:
@@ -153,7 +163,7 @@ def explicit_settings(scenario: Scenario, defaults: Settings) -> set[str]:
     return explicit
 
 
-def candidates(explicit: set[str], has_environment: bool) -> tuple[list[BackendSpec], str]:
+def candidates(explicit: set[str]) -> tuple[list[BackendSpec], str]:
     """The backends ``auto`` may pick for a scenario that writes ``explicit`` settings, best
     first, and the reason when that is not every backend. Raises ValueError for settings no
     backend honours together (the caller names their lines)."""
@@ -169,10 +179,6 @@ def candidates(explicit: set[str], has_environment: bool) -> tuple[list[BackendS
     if len(able) < len(BACKENDS):
         return able, (f"the scenario sets {', '.join(sorted(explicit))}, which only "
                       f"{_in_words(able)} honours")
-    if has_environment and any(spec.on_host for spec in able):
-        return [spec for spec in able if spec.on_host], (
-            "the scenario's requirements and project install into a cached virtualenv on this "
-            "host (with --backend docker memsla builds an image holding them instead)")
     return able, ""
 
 
@@ -208,15 +214,26 @@ def select(among: Sequence[BackendSpec] = BACKENDS, image: str | None = None,
     raise BackendError("no backend to choose from")
 
 
+def needs_image(plans: Sequence[CasePlan]) -> bool:
+    """Whether a container backend must build an image of its own for these cases (of one
+    scenario): they install requirements or a project, or name a Python version."""
+    return any(plan.requirements or plan.python or plan.scenario.project is not None
+               for plan in plans)
+
+
 class BackendPool:
     """The backends of one check: each made once, on first use, and kept with why it was
     chosen. ``before_new(first)`` runs before each is made (the session's housekeeping) and
-    says what it removed; ``note`` shows auto's choices."""
+    says what it removed; ``note`` shows auto's choices; ``prepare(case, backend)`` makes
+    what a case needs on a container backend (its image), raising BackendError when it cannot
+    be made there (anything else is left for the case to report when it runs)."""
 
     def __init__(self, before_new: Callable[[bool], list[str]],
-                 note: Callable[[str], None]) -> None:
+                 note: Callable[[str], None],
+                 prepare: Callable[[CasePlan, Backend], None] | None = None) -> None:
         self._before_new = before_new
         self._note = note
+        self._prepare = prepare
         self._open: dict[str, Backend] = {}
         self._reasons: dict[str, str] = {}
         self._auto: dict[tuple[str, ...], str] = {}  # what auto picked, by its candidates
@@ -243,18 +260,27 @@ class BackendPool:
         picks one per scenario and says why; a named one that cannot honour a setting is an
         error naming the setting's line."""
         resolved = []
+        picked: dict[str, str] = {}  # auto's choice for each scenario
         for plan in plans:
             scenario = plan.scenario
             explicit = explicit_settings(scenario, defaults)
             name: str = plan.settings.backend
-            if name == AUTO:
+            if name == AUTO and plan.scenario_name in picked:
+                name = picked[plan.scenario_name]
+            elif name == AUTO:
                 try:
-                    among, why = candidates(explicit,
-                                            bool(scenario.requirements or scenario.project))
+                    among, why = candidates(explicit)
                 except ValueError as exc:
                     raise _setting_error(scenario, plan.scenario_name, sorted(explicit)[0],
                                          str(exc), sla_file) from None
-                name = self._pick(among, plan.settings.image, why)
+                mine = [p for p in plans if p.scenario_name == plan.scenario_name
+                        and p.settings.backend == AUTO]
+                if self._prepare is not None and needs_image(mine) and not among[0].on_host \
+                        and len(among) > 1:
+                    name = self._pick_building(among, mine, why)
+                else:
+                    name = self._pick(among, plan.settings.image, why)
+                picked[plan.scenario_name] = name
             else:
                 for key, why in unhonoured(name, explicit):
                     raise _setting_error(scenario, plan.scenario_name, key,
@@ -266,7 +292,7 @@ class BackendPool:
 
     def _pick(self, among: list[BackendSpec], image: str, why: str) -> str:
         """Make the backend ``auto`` picks among ``among``; returns its name."""
-        key = tuple(spec.name for spec in among)
+        key = (*(spec.name for spec in among), why)
         if key not in self._auto:
             removed = self._before_new(not self._open)
             backend, reason = select(among, image, why)
@@ -278,6 +304,38 @@ class BackendPool:
             self._auto[key] = name
             self._note(f"backend auto: {name}: {reason}")
         return self._auto[key]
+
+    def _pick_building(self, among: list[BackendSpec], plans: list[CasePlan], why: str) -> str:
+        """Auto's pick for a scenario whose cases need an image of their own: the container
+        backend first, with the image of every case built on it now; where the engine does
+        not answer or an image cannot be built, the backends after it, saying why."""
+        container, rest = among[0], among[1:]
+        open_already = self._open.get(container.name)
+        backend = open_already
+        removed: list[str] = []
+        try:
+            if backend is None:
+                removed = self._before_new(not self._open)
+                backend = container.make(None)  # the scenario's image, not the default one
+            assert self._prepare is not None
+            for plan in _distinct_environments(plans):
+                self._prepare(plan, backend)
+        except BackendError as exc:
+            if backend is not None and open_already is None:
+                backend.close()
+            failed = " ".join(str(exc).split())
+            cause = (f"{container.title} cannot build the scenario's image ({_clip(failed)})"
+                     if backend is not None else f"{container.name}: {_clip(failed)}")
+            from runner.slafile.model import BUILTIN_SETTINGS
+
+            return self._pick(rest, BUILTIN_SETTINGS.image, f"{why}; {cause}" if why else cause)
+        reason = (f"{container.title} engine answers and the scenario's image (its requirements, "
+                  "project or Python) is built there")
+        reason = f"{why}; {reason}" if why else reason
+        if open_already is None:
+            self._adopt(container.name, backend, reason, removed)
+        self._note(f"backend auto: {container.name}: {reason}")
+        return container.name
 
     def _adopt(self, name: str, backend: Backend, reason: str, removed: list[str]) -> None:
         """Keep a new backend under ``name``, after removing the builds a dead runner left
@@ -292,6 +350,20 @@ class BackendPool:
         """Release every backend this pool opened."""
         for backend in self._open.values():
             backend.close()
+
+
+def _distinct_environments(plans: list[CasePlan]) -> list[CasePlan]:
+    """One case of each combination of image, Dockerfile, Python version and requirements among
+    ``plans``."""
+    seen: dict[tuple[str, ...], CasePlan] = {}
+    for plan in plans:
+        seen.setdefault((plan.settings.image, plan.dockerfile or "", plan.python or "",
+                         *plan.requirements), plan)
+    return list(seen.values())
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _setting_error(scenario: Scenario, name: str, key: str, message: str,

@@ -1,5 +1,9 @@
 """The ``runner`` command: one class per subcommand, registered in COMMANDS; ``main`` maps every
-MemslaError to one stderr line and its exit code."""
+MemslaError to one stderr line and its exit code.
+
+The subcommands are imported inside ``main``, with Ctrl-C and SIGTERM held until the command
+line is parsed: an interrupt that early arrives once the command knows its arguments, so
+``runner check --json`` still writes its "interrupted" results file."""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from runner.cli.commands import COMMANDS
 from runner.errors import EXIT_HOST, EXIT_INTERRUPTED, MemslaError, SpecError
 
 
@@ -35,6 +38,7 @@ def first_sentence(doc: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from runner import __version__
+    from runner.cli.commands import COMMANDS
 
     parser = argparse.ArgumentParser(
         prog="runner", description="memsla: memory SLAs for builds, measured by the kernel.",
@@ -58,9 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # so Ctrl-C and SIGTERM always reach the cleanup code.
     signal.signal(signal.SIGINT, _raise_interrupt)
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    args: argparse.Namespace | None = None
     try:
+        try:
+            args = build_parser().parse_args(argv)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)  # one held meanwhile arrives here
         return int(args.handler.run(args))
     except SpecError as exc:
         print(f"{exc.location_prefix()}error: {exc.message}", file=sys.stderr)
@@ -69,6 +78,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"runner: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        interrupted = getattr(getattr(args, "handler", None), "interrupted", None)
+        if interrupted is not None:  # what the command leaves when interrupted (a results file)
+            for signum in held:  # a second Ctrl-C must not stop the file being written
+                signal.signal(signum, signal.SIG_IGN)
+            try:
+                interrupted(args)
+            finally:
+                for signum in held:
+                    signal.signal(signum, _raise_interrupt)
         print("runner: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception:

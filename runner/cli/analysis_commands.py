@@ -138,12 +138,16 @@ class CapacityCommand:
 
     def run(self, args: argparse.Namespace) -> int:
         from runner.session import Session
+        from runner.slafile.model import limit_problem
 
         try:
             precision = parse_ratio(args.precision)
             limit = parse_bytes(args.limit) if args.limit else None
         except UnitError as exc:
             raise UsageError(str(exc)) from None
+        problem = limit_problem(limit) if limit is not None else None
+        if problem:
+            raise UsageError(f"--limit {args.limit}: {problem}")
         console = terminal_console()
         session = Session(args.sla_file, progress=RichProgress(console))
         if any("=" not in w for w in args.where):

@@ -63,6 +63,9 @@ class CheckCommand:
 
     name = "check"
 
+    def __init__(self) -> None:
+        self.session: Any = None  # the check's Session, once made
+
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("sla_file", type=Path, help="the SLA file, e.g. sla.yaml")
         parser.add_argument("--backend", choices=backends.choices(),
@@ -113,7 +116,7 @@ class CheckCommand:
         console = terminal_console()
         outputs = Outputs.from_args(args)
         check_history(args)
-        session = Session(args.sla_file, progress=RichProgress(console))
+        session = self.session = Session(args.sla_file, progress=RichProgress(console))
         session.baseline = outputs.load_baseline()
         session.history = base_loader(args, session.suite, args.sla_file)
         results = session.check(backend=args.backend, only=args.only, sizes=args.size,
@@ -122,6 +125,25 @@ class CheckCommand:
                                 shard=shard, shard_costs=costs,
                                 shard_costs_from=str(args.shard_costs) if costs else None)
         return show_and_write(results, args, outputs, console)
+
+    def interrupted(self, args: argparse.Namespace) -> None:
+        """Interrupted before the check began (or as it began): with --json, the results file
+        says so, with no case and never a pass. A check that began writes its own."""
+        from runner.session import header, sla_digest
+
+        if not args.json or (self.session is not None and self.session.wrote_results):
+            return
+        try:
+            digest = sla_digest(args.sla_file)
+        except OSError:
+            digest = None
+        results = header(args.sla_file, digest, args.backend, args.only, args.size)
+        results.interrupted, results.status = True, "interrupted"
+        results.problems.append("interrupted before the first case began: nothing was measured")
+        try:
+            results.write(args.json)
+        except OSError as exc:
+            print(f"runner: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
 
 
 def show_and_write(results: Results, args: argparse.Namespace, outputs: Outputs,

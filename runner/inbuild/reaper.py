@@ -9,6 +9,9 @@ its own cgroup (``memsla-<PID>-*``, which it shares with the runner) and removes
 work folders (``DIR/memsla-<PID>-*``), then exits. After a clean exit both are gone already, so
 the watchdog finds nothing to do. Builds under the harness (a container, a systemd scope, the
 process backend) die with the harness, which watches a lifeline of its own (``--lifeline``).
+A runner that uses a Docker engine says so on the pipe (``watch_docker``): the watchdog then
+first removes the runner's containers (label ``memsla.owner=<PID>``), running or exited,
+through the engine's API on ``$DOCKER_HOST`` (a unix socket or plain tcp).
 
 Stdlib-only, CPython 3.8+: the harness imports the process-tree helpers, and the watchdog runs
 without site (``-S``).
@@ -26,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Set
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from runner.inbuild import cgroups
 
@@ -45,6 +48,12 @@ KEPT_PREFIX = "memsla-kept-"
 ENGINE_TIMEOUT_S = 30.0
 # The runner's cgroups below its own: memsla-<runner pid>-<n> (runner.backends.local).
 CGROUP_PREFIX = "memsla-"
+# The labels runner.backends.docker puts on its containers.
+DOCKER_OWNER_LABEL = "memsla.owner"
+DOCKER_HOST_LABEL = "memsla.host"
+DOCKER_TIMEOUT_S = 30.0
+# A container the runner was creating as it died may appear a moment after the first look.
+DOCKER_SECOND_LOOK_S = 1.0
 
 
 def work_prefix(pid: int) -> str:
@@ -198,8 +207,81 @@ def runner_cgroups(owner: int, parent: cgroups.Cgroup) -> List[cgroups.Cgroup]:
             if os.path.isdir(path)]
 
 
-def clean_up_after(owner: int, tmpdir: str) -> None:
-    """What the watchdog does once runner ``owner`` is gone: its builds first, then its files."""
+# -- Docker containers ----------------------------------------------------------------------
+def _engine_request(address: str, method: str, path: str) -> Tuple[int, bytes]:
+    """One call of the Docker engine's HTTP API at ``address`` (``unix://PATH`` or
+    ``tcp://HOST:PORT``, as in ``$DOCKER_HOST``); returns the status and the body."""
+    import http.client
+    import socket
+
+    if address.startswith("unix://"):
+        target = address[len("unix://"):]
+
+        class UnixConnection(http.client.HTTPConnection):
+            def connect(self) -> None:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.settimeout(DOCKER_TIMEOUT_S)
+                self.sock.connect(target)
+
+        connection: http.client.HTTPConnection = UnixConnection("localhost",
+                                                                timeout=DOCKER_TIMEOUT_S)
+    elif address.startswith("tcp://") or address.startswith("http://"):
+        connection = http.client.HTTPConnection(address.split("://", 1)[1].rstrip("/"),
+                                                timeout=DOCKER_TIMEOUT_S)
+    else:
+        raise OSError("cannot reach a Docker engine at %s from the watchdog" % address)
+    try:
+        connection.request(method, path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def runner_containers(owner: int, address: str) -> List[str]:
+    """The ids of the containers runner ``owner`` of this host made on the engine at
+    ``address``, running or not."""
+    import json
+    import socket
+    from urllib.parse import quote
+
+    filters = json.dumps({"label": ["%s=%d" % (DOCKER_OWNER_LABEL, owner)]})
+    status, body = _engine_request(address, "GET",
+                                   "/containers/json?all=1&filters=" + quote(filters))
+    if status != 200:
+        raise OSError("the Docker engine answered %d listing containers" % status)
+    hostname = socket.gethostname()
+    return [str(item["Id"]) for item in json.loads(body.decode())
+            if (item.get("Labels") or {}).get(DOCKER_HOST_LABEL, hostname) == hostname]
+
+
+def remove_containers(owner: int, address: str) -> List[str]:
+    """Remove (killing) the containers of runner ``owner``; returns the ids removed."""
+    removed = []
+    for attempt in range(2):
+        if attempt:
+            time.sleep(DOCKER_SECOND_LOOK_S)
+        for container in runner_containers(owner, address):
+            status, _ = _engine_request(address, "DELETE",
+                                        "/containers/%s?force=1&v=1" % container)
+            if status in (204, 404):  # 404: it went meanwhile
+                removed.append(container)
+    return removed
+
+
+def docker_address() -> str:
+    """The engine the runner talks to: ``$DOCKER_HOST``, or the default socket."""
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def clean_up_after(owner: int, tmpdir: str, docker: bool = False) -> None:
+    """What the watchdog does once runner ``owner`` is gone: its builds first (its containers,
+    when it used Docker, then its cgroups), then its files."""
+    if docker:
+        try:
+            remove_containers(owner, docker_address())
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            sys.stderr.write("memsla-reaper: cannot remove containers: %s\n" % exc)
     parent = cgroups.own_cgroup()
     if parent is not None:
         for cgroup in runner_cgroups(owner, parent):
@@ -232,6 +314,22 @@ def remove_folders(pattern: str, timeout: float = FOLDER_TIMEOUT_S) -> List[str]
 # -- the watchdog ----------------------------------------------------------------------------
 _watchdogs: Dict[int, "subprocess.Popen[bytes]"] = {}  # runner pid -> its watchdog
 _watchdog_lock = threading.Lock()
+_docker_told: Set[int] = set()  # runners that told their watchdog they use Docker
+
+
+def watch_docker() -> None:
+    """Tell this runner's watchdog (if it has one) that it uses the Docker engine of
+    ``$DOCKER_HOST``: if the runner dies, the watchdog removes its containers too."""
+    with _watchdog_lock:
+        watchdog = _watchdogs.get(os.getpid())
+        if watchdog is None or watchdog.stdin is None or os.getpid() in _docker_told:
+            return
+        try:
+            watchdog.stdin.write(b"docker\n")
+            watchdog.stdin.flush()
+            _docker_told.add(os.getpid())
+        except OSError:
+            pass
 
 
 def ensure_watchdog(tmpdir: Optional[str] = None) -> None:
@@ -260,13 +358,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--tmpdir", required=True)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner's Ctrl-C is the runner's
+    told = b""  # what the runner said: "docker" lines
     try:
-        while os.read(0, 4096):
-            pass
+        while True:
+            chunk = os.read(0, 4096)
+            if not chunk:
+                break
+            told = (told + chunk)[-4096:]
     except OSError as exc:
         if exc.errno != errno.EBADF:
             raise
-    clean_up_after(args.owner, args.tmpdir)
+    clean_up_after(args.owner, args.tmpdir, docker=b"docker\n" in told)
     return 0
 
 

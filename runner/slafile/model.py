@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -23,7 +24,7 @@ from pydantic import (
 
 from runner.metrics import MIN_SIZES, MetricRef, Source, reads_heap
 from runner.slafile.rules import STATS, Rule, parse_rule
-from runner.units import MAX_SECONDS, UnitError, clip, parse_bytes, parse_seconds
+from runner.units import MAX_SECONDS, UnitError, clip, format_bytes, parse_bytes, parse_seconds
 
 SCHEMA_VERSION = 1
 # The backends of runner.backends.registry, and auto: this layer may not import that one, so
@@ -70,6 +71,10 @@ NAMED = re.compile(r"[A-Za-z_]\w{0,39}")
 DISK_ROOTS = ("{output}", "{scratch}", "{fixture_copy}")
 PHASE_TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 MAX_STEPS = 32  # steps of one step scenario; each is a build of its own in every repeat
+# The smallest memory limit a build can run under, on every backend: Docker refuses a container
+# limit below 6 MiB, and a local cgroup held that low cannot be made (the kernel charges the
+# new cgroup's own structures to it: "Cannot allocate memory") or starts no interpreter.
+MIN_LIMIT = 6 * 1024 * 1024
 
 
 class NodeError(ValueError):
@@ -101,6 +106,22 @@ def _seconds(value: Any) -> float:
 
 
 Bytes = Annotated[int, BeforeValidator(_bytes)]
+
+
+def limit_problem(limit: int) -> str | None:
+    """Why ``limit`` (bytes) cannot be a build's memory limit; None: it can."""
+    if limit >= MIN_LIMIT:
+        return None
+    return (f"a limit of {format_bytes(limit)} is below {format_bytes(MIN_LIMIT)}, the least a "
+            "build can run under (Docker refuses less; a local cgroup that small cannot be made, "
+            "or kills any interpreter as it starts): give at least 6MiB")
+
+
+def _limit(limit: int | None) -> int | None:
+    problem = limit_problem(limit) if limit is not None else None
+    if problem:
+        raise ValueError(problem)
+    return limit
 Seconds = Annotated[float, BeforeValidator(_seconds)]
 
 
@@ -157,8 +178,8 @@ class Settings(_Strict):
     """Values a suite sets as defaults and a scenario may override."""
 
     backend: BackendName | None = None
-    limit: Bytes | None = Field(None, gt=0,
-                                description="hard memory limit; swap is held to the same")
+    limit: Annotated[Bytes | None, AfterValidator(_limit)] = Field(
+        None, description="hard memory limit; swap is held to the same")
     repeats: int | None = Field(None, ge=1, le=100)
     # runs before the measured ones, kept in the results but in no metric: the first build
     # after a fixture is made also pays for a cold page cache (up to 18% more cgroup peak)

@@ -184,3 +184,11 @@ def test_a_callable_whose_tracker_cannot_start_is_no_pass(
     traced = [run for run in results.cases[0].runs if run.kind == "traced"]
     assert any("memray did not start in the forked child" in note for note in traced[0].notes)
     assert results.status == "error" and api.figures(results).allocated is None
+
+
+def test_a_limit_below_what_any_build_runs_under_is_refused_before_any_run(
+        tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"limit='1B': a limit of 1 B is below 6 MiB"):
+        api.measure_callable(lambda: None, limit="1B")
+    with pytest.raises(UsageError, match=r"limit='4MiB': a limit of 4 MiB is below 6 MiB"):
+        api.check(_planted_suite(tmp_path), limit="4MiB")

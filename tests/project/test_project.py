@@ -232,16 +232,53 @@ def test_a_named_backend_that_cannot_honour_a_setting_is_an_error(tmp_path: Path
     assert "sla.yaml:7:" in run.stderr and "docker:" in run.stderr, run.stderr
 
 
-@pytest.mark.cgroup
-def test_auto_says_which_backend_it_picked_and_why(tmp_path: Path,
-                                                   writable_cgroup: None) -> None:
+@pytest.mark.docker
+def test_auto_builds_a_project_s_image_and_runs_it_in_a_container(
+        tmp_path: Path, docker_client: Any) -> None:
     plant(tmp_path, 1)
     sla_file(tmp_path, SLA.replace("repeats: 1", "repeats: 1\n    backend: auto"))
     run = run_cli(["check", "sla.yaml"], tmp_path)
-    assert run.exit_code == 0, run.stderr
+    assert run.exit_code == 0, run.stderr + run.stdout
+    assert run.results is not None
+    assert run.results["host"]["backend"] == "docker"
+    assert [case["backend"] for case in run.results["cases"]] == ["docker"]
+    assert "the scenario's image (its requirements, project or Python) is built there" in \
+        run.results["host"]["backend_reason"]
+    assert "backend auto: docker:" in run.stdout
+
+
+@pytest.mark.cgroup
+def test_auto_falls_back_to_a_local_cgroup_where_no_engine_answers(
+        tmp_path: Path, writable_cgroup: None) -> None:
+    plant(tmp_path, 1)
+    sla_file(tmp_path, SLA.replace("repeats: 1", "repeats: 1\n    backend: auto"))
+    run = run_cli(["check", "sla.yaml"], tmp_path,
+                  env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
+    assert run.exit_code == 0, run.stderr + run.stdout
     assert run.results is not None
     assert run.results["host"]["backend"] == "cgroup"
-    assert "requirements and project" in run.results["host"]["backend_reason"]
+    reason = run.results["host"]["backend_reason"]
+    assert "docker: no Docker engine answers" in reason and "local" in reason, reason
+
+
+@pytest.mark.docker
+@pytest.mark.cgroup
+def test_auto_falls_back_to_a_local_cgroup_where_the_image_cannot_be_built(
+        tmp_path: Path, docker_client: Any, writable_cgroup: None) -> None:
+    plant(tmp_path, 1)
+    # a requirement no index holds: Docker cannot make
+    # the scenario's image, so auto moves it to the local cgroup, saying why; the case itself
+    # then stops there with pip's reason
+    sla_file(tmp_path, SLA.replace("repeats: 1",
+                                   'repeats: 1\n    requirements: ["memsla-nowhere==1.0"]'))
+    run = run_cli(["check", "sla.yaml"], tmp_path)
+    assert run.exit_code == 3, run.stderr + run.stdout
+    assert run.results is not None
+    assert run.results["host"]["backend"] == "cgroup"
+    reason = " ".join(run.results["host"]["backend_reason"].split())
+    assert "Docker cannot build the scenario's image" in reason, reason
+    assert "memsla-nowhere" in reason, reason
+    assert run.results["status"] != "pass"
 
 
 def test_a_generate_step_is_keyed_by_the_script_it_runs_and_its_inputs(tmp_path: Path) -> None:

@@ -876,7 +876,23 @@ scenarios:
   site:
     command: [x]
     limit: 0
-""", 5, 12, "greater than 0"),
+""", 5, 12, "below 6 MiB"),
+    # the kernel cannot make a cgroup that small ("Cannot allocate memory"), Docker refuses it
+    case("limit-one-byte", """\
+version: 1
+scenarios:
+  site:
+    command: [x]
+    limit: 1B
+""", 5, 12, "a limit of 1 B is below 6 MiB, the least a build can run under"),
+    case("limit-below-docker-minimum-in-defaults", """\
+version: 1
+defaults:
+  limit: 5.9MiB
+scenarios:
+  site:
+    command: [x]
+""", 3, 10, "give at least 6MiB"),
     case("limit-huge", """\
 version: 1
 scenarios:

@@ -30,8 +30,9 @@ The build's stdout and stderr are read through the runner's attachment (``captur
 and the engine keeps no log of them.
 
 The harness's stdin is the runner's attachment too (stdin once): if the runner dies, the engine
-closes it, the harness kills the build and exits, and the next runner removes the exited
-container (``remove_leftovers``).
+closes it and the harness kills the build and exits; the runner's watchdog
+(``runner.inbuild.reaper``, told by ``runner.backends.registry``) removes the container, and
+failing that the next runner does (``remove_leftovers``).
 
 When the runner is root the build runs as uid:gid 1000:1000 (the image's ``build`` user) and the
 writable folders are handed to that uid for the run; otherwise it runs as the runner's own uid,
@@ -742,7 +743,15 @@ def _container(request: RunRequest) -> DockerOptions:
 
 
 def _image_missing(image: str) -> BackendError:
-    return BackendError(f"the Docker image {image} does not exist: run `runner image build`")
+    """What to do for a missing image: memsla's own is built by `runner image build`; another
+    is the user's to build or pull."""
+    if image == BUILTIN_SETTINGS.image:
+        return BackendError(f"the Docker image {image} does not exist: run `runner image build` "
+                            "(it builds this image, offline)")
+    return BackendError(
+        f"the Docker image {image} does not exist on this engine: build it (docker build -t "
+        f"{image} ...), or pull it (docker pull {image}) where a registry is reachable, or give "
+        "the scenario a dockerfile: that makes it (memsla builds that itself)")
 
 
 __all__ = ["DockerBackend", "DockerRunOptions", "fence_parent"]

@@ -372,7 +372,8 @@ def test_killed_runner_leaves_no_running_container(image: str, docker_client: An
         assert not running(sleeping)
         assert wait_until(lambda: not killed.work_folders())
         assert killed.results is not None and killed.results["status"] == "running"
-        # the next run removes the exited container (any runner on this host may: no count)
+        # the watchdog removed the container (tests/backends/docker/test_teardown.py); a next
+        # run finds none of it left (any runner on this host may remove it: no count)
         run = _check(tmp_path, "--only", "quick")
         assert run.exit_code == 0, run.stderr + run.stdout
         assert _ours(docker_client, killed.pid) == []
@@ -425,13 +426,14 @@ def test_unreachable_engine_exits_3_with_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.docker
-def test_missing_image_exits_3_naming_image_build(docker_client: Any, tmp_path: Path) -> None:
+def test_missing_image_exits_3_saying_how_to_get_it(docker_client: Any, tmp_path: Path) -> None:
     _write_sla(tmp_path, {"x": {"command": ["true"]}}, image="memsla-missing:nope",
                repeats=1, tracker="none")
     run = _check(tmp_path)
     assert run.exit_code == 3, run.stderr + run.stdout
     said = " ".join((run.stdout + run.stderr).split())
-    assert "memsla-missing:nope" in said and "runner image build" in said
+    assert "memsla-missing:nope" in said and "docker pull memsla-missing:nope" in said
+    assert "runner image build" not in said, "it builds memsla's own image, not this one"
 
 
 # Says from inside the container which CPUs it may use and what its own cpuset cgroup holds
