@@ -289,11 +289,12 @@ def test_pip_reason_keeps_the_compiler_error_without_pips_frame() -> None:
 def test_a_named_python_builds_native_source_distributions_with_that_python(
         image: str, index: Path, tmp_path: Path) -> None:
     # python: "3.12" with no image: the base is the host's 3.12 on memsla's Debian base, and
-    # its builder the same interpreter on the variant with a compiler
+    # its builder the same interpreter on the variant with a compiler; the extension imports
+    # only if it was built for 3.12 (the image is kept by its requirements' text, so a second
+    # run of this test finds it made and builds nothing)
     code = ("import sys, memsla_native; assert sys.version_info[:2] == (3, 12); "
             "assert memsla_native.hold(1) == 256")
     run = _check(tmp_path, index, {"requirements": [f"memsla-native=={VERSION}"],
                                    "python": "3.12", "command": ["python3", "-c", code]})
     assert run.exit_code == 0, run.stderr + run.stdout
-    built = sorted(p.name for p in (tmp_path / "cache" / "built").glob("*/wheels/*.whl"))
-    assert any("-cp312-cp312-linux_x86_64.whl" in name for name in built), built
+    assert run.case()["error"] is None
