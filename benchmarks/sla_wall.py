@@ -32,6 +32,7 @@ def export(revision: str, into: Path) -> Path:
     """memsla's package at ``revision``, in ``into``."""
     archive = subprocess.run(["git", "-C", str(REPO), "archive", revision, "runner"],
                              check=True, capture_output=True).stdout
+    into.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
 
