@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from runner.units import format_bytes
 
@@ -154,3 +157,21 @@ def close_all(fds: dict[str, int]) -> None:
             os.close(fd)
         except OSError:
             pass
+
+
+def start_captured(argv: list[str], **popen: Any) -> tuple[subprocess.Popen[bytes], float,
+                                                            OutputCapture]:
+    """Start ``argv`` (``subprocess.Popen`` keywords in ``popen``, no stdout or stderr) with
+    its output read through pipes by this process: the process, when it started
+    (``time.monotonic``), and the capture."""
+    readers, writers = pipe_pair()
+    try:
+        start = time.monotonic()
+        process = subprocess.Popen(argv, stdout=writers["stdout"], stderr=writers["stderr"],
+                                   **popen)
+    except BaseException:
+        close_all(readers)
+        raise
+    finally:
+        close_all(writers)
+    return process, start, OutputCapture().read_fds(readers)

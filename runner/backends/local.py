@@ -124,19 +124,9 @@ class CgroupBackend(Backend):
         watch = limit_watch(cgroup, build)
         sampler = cgroups.Sampler(cgroup, request.sample_interval, watch)
         # the output goes through pipes the runner reads: a file would be the build's cache
-        readers, writers = capture.pipe_pair()
-        try:
-            start = time.monotonic()
-            process = subprocess.Popen(
-                [*_enter(build, cpuset), *request.argv],
-                cwd=request.workdir, env=env, stdin=subprocess.DEVNULL,
-                stdout=writers["stdout"], stderr=writers["stderr"], start_new_session=True)
-        except BaseException:
-            capture.close_all(readers)
-            raise
-        finally:
-            capture.close_all(writers)
-        output = capture.OutputCapture().read_fds(readers)
+        process, start, output = capture.start_captured(
+            [*_enter(build, cpuset), *request.argv], cwd=request.workdir, env=env,
+            stdin=subprocess.DEVNULL, start_new_session=True)
         sampler.started_at(start)
         sampler.start()
         waiter = Waiter(process.pid)

@@ -47,19 +47,10 @@ class ProcessBackend(Backend):
         harness = harnessed.harness_command(
             sys.executable, str(request.probe_out), request.sample_interval,
             str(request.workdir), request.argv, lifeline=True, read_cgroup=False)
-        readers, writers = capture.pipe_pair()
-        try:
-            start = time.monotonic()
-            # -m puts the working directory first on sys.path: the staged probe, not the build's
-            process = subprocess.Popen(harness, cwd=request.probe_stage, env=env,
-                                       stdin=subprocess.PIPE, stdout=writers["stdout"],
-                                       stderr=writers["stderr"], start_new_session=True)
-        except BaseException:
-            capture.close_all(readers)
-            raise
-        finally:
-            capture.close_all(writers)
-        output = capture.OutputCapture().read_fds(readers)
+        # -m puts the working directory first on sys.path: the staged probe, not the build's
+        process, start, output = capture.start_captured(
+            harness, cwd=request.probe_stage, env=env, stdin=subprocess.PIPE,
+            start_new_session=True)
         # the harness is left out of the sum; the timeline starts with the build
         sampler = TreeSampler(process.pid, request.sample_interval, rss, include_root=False,
                               zero_at_first=True)

@@ -85,20 +85,10 @@ class ScopeBackend(Backend):
             t0=time.time(), cgroup_peak_file=OWN_CGROUP_PEAK,
             existing_pythonpath=request.env.get("PYTHONPATH")))
         timed_out = False
-        readers, writers = capture.pipe_pair()
-        try:
-            start = time.monotonic()
-            # -m puts the working directory first on sys.path: the staged probe, not the build's
-            process = subprocess.Popen(
-                scope_command(harness, request.limit, unit, self.systemd_run),
-                cwd=request.probe_stage, env=env, stdin=subprocess.PIPE,
-                stdout=writers["stdout"], stderr=writers["stderr"], start_new_session=True)
-        except BaseException:
-            capture.close_all(readers)
-            raise
-        finally:
-            capture.close_all(writers)
-        output = capture.OutputCapture().read_fds(readers)
+        # -m puts the working directory first on sys.path: the staged probe, not the build's
+        process, start, output = capture.start_captured(
+            scope_command(harness, request.limit, unit, self.systemd_run),
+            cwd=request.probe_stage, env=env, stdin=subprocess.PIPE, start_new_session=True)
         try:
             try:
                 process.wait(request.timeout)
