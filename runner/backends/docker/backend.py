@@ -97,6 +97,7 @@ CONNECT_TIMEOUT_S = 10  # an engine that does not answer within this is not ther
 API_TIMEOUT_S = 120
 STOP_GRACE_S = 5  # SIGTERM lets the harness report; SIGKILL after this
 WAIT_CHUNK_S = 60  # the engine's wait call is re-issued, so long builds never hit a read timeout
+MADE_ANYWAY_WAIT_S = 0.5  # a second look for a container whose create call was cut short
 OUTPUT_GRACE_S = 5  # for the attachment to deliver the last of the output once the container ended
 # The fence above a container holds the build's limit plus the idle harness plus this: the harness
 # grows a little as it samples (its series), and it must never be what the fence's limit hits.
@@ -452,6 +453,10 @@ class DockerBackend(Backend):
                 raise BackendError(f"the Docker engine refused the container: "
                                    f"{_cause(exc)}") from None
             return self._start_and_wait(container, request)
+        except KeyboardInterrupt:
+            if container is None:  # interrupted while the engine was making it
+                container = self._made_anyway(run_id)
+            raise
         finally:
             with _signals_held():
                 if container is not None:
@@ -460,9 +465,27 @@ class DockerBackend(Backend):
                     except docker.errors.NotFound:
                         pass
                     except docker.errors.DockerException:
-                        pass  # remove_leftovers of the next runner takes it
+                        pass  # the watchdog, or the next runner, takes it
                 if handed:
                     _hand_back(writable)
+
+    def _made_anyway(self, run_id: str) -> Any:
+        """The container of run ``run_id`` where a create call was cut short: the engine may
+        have made it after the runner stopped listening (seen with Ctrl-C at 0.5 s), so look
+        twice before leaving it to the watchdog."""
+        with _signals_held():
+            for look in range(2):
+                if look:
+                    time.sleep(MADE_ANYWAY_WAIT_S)
+                try:
+                    found = self.client.containers.list(
+                        all=True, filters={"label": f"{RUN_LABEL}={run_id}"},
+                        ignore_removed=True)
+                except docker.errors.DockerException:
+                    return None
+                if found:
+                    return found[0]
+        return None
 
     def _start_and_wait(self, container: Any, request: RunRequest) -> Readings:
         try:

@@ -6,16 +6,18 @@ itself and pip's reason."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import subprocess
 import sys
 import tarfile
 import textwrap
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 
 from runner.backends.docker import images, wheels
@@ -26,8 +28,9 @@ pytestmark = pytest.mark.docker
 
 PLANTED_MIB = 64
 # The environment image is keyed by the requirements' text, not by the index's files: a version
-# from this file's content gives an edited test fresh packages and a rerun the same image.
-VERSION = "1." + str(int(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:6], 16))
+# of this run's own makes every run build its packages from their sdists (an image left by an
+# earlier run would build nothing), and the images it made are removed at the module's end.
+VERSION = f"1.{time.time_ns()}"
 
 # A C extension that touches ``mib`` MiB of malloc'd memory, holds it a moment and frees it
 # (returning one byte per page read back): a planted allocation the Python heap does not see.
@@ -162,8 +165,18 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def image(docker_client: Any) -> str:
-    return images.ensure_images(lambda _message: None, docker_client)
+def image(docker_client: Any) -> Iterator[str]:
+    def made() -> set[str]:
+        return {i.id for repository in ("memsla-env", "memsla-project")
+                for i in docker_client.images.list(name=repository)}
+
+    before = made()
+    yield images.ensure_images(lambda _message: None, docker_client)
+    for left in made() - before:
+        try:
+            docker_client.images.remove(left, force=True)
+        except docker.errors.DockerException:  # in use, or gone: the next run makes its own
+            pass
 
 
 def _check(folder: Path, index: Path, scenario: dict[str, Any], limit: str = "512MiB",
