@@ -253,30 +253,13 @@ def wait_until(condition: Any, seconds: float = 20) -> bool:
 def write_wheel(folder: Path, name: str, version: str) -> Path:
     """A pure-Python wheel of package ``name`` (one module of that name) in ``folder``, for
     installs that must not reach an index (``PIP_NO_INDEX=1``, ``PIP_FIND_LINKS=folder``)."""
-    import base64
-    import hashlib
-    import zipfile
+    from runner.backends.docker.wheels import pack_wheel
 
     module = name.replace("-", "_")
-    info = f"{module}-{version}.dist-info"
-    files = {f"{module}/__init__.py": f"VERSION = {version!r}\n".encode(),
-             f"{info}/METADATA": (f"Metadata-Version: 2.1\nName: {name}\n"
-                                  f"Version: {version}\n").encode(),
-             f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: memsla-tests\n"
-                              b"Root-Is-Purelib: true\nTag: py3-none-any\n"}
-
-    def digest(data: bytes) -> str:
-        return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-
-    record = "".join(f"{path},sha256={digest(data)},{len(data)}\n"
-                     for path, data in files.items()) + f"{info}/RECORD,,\n"
-    folder.mkdir(parents=True, exist_ok=True)
-    wheel = folder / f"{module}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, data in files.items():
-            archive.writestr(path, data)
-        archive.writestr(f"{info}/RECORD", record)
-    return wheel
+    return pack_wheel(folder, module, version, {
+        f"{module}/__init__.py": f"VERSION = {version!r}\n".encode(),
+        f"{module}-{version}.dist-info/METADATA": (f"Metadata-Version: 2.1\nName: {name}\n"
+                                                   f"Version: {version}\n").encode()})
 
 
 @dataclass

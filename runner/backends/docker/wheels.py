@@ -213,16 +213,24 @@ def _write_stub(folder: Path, metadata: dict[str, Any]) -> Path:
         lines.append(f"Requires-Python: {metadata['requires_python']}")
     lines += [f"Provides-Extra: {extra}" for extra in metadata.get("provides_extra") or []]
     lines += [f"Requires-Dist: {dep}" for dep in metadata.get("requires_dist") or []]
-    files = {f"{info}/METADATA": ("\n".join(lines) + "\n").encode(),
-             f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: memsla\nRoot-Is-Purelib: true\n"
-                              b"Tag: py3-none-any\n"}
+    files = {f"{info}/METADATA": ("\n".join(lines) + "\n").encode()}
+    return pack_wheel(folder, module, metadata["version"], files)
+
+
+def pack_wheel(folder: Path, module: str, version: str, files: dict[str, bytes]) -> Path:
+    """A pure-Python wheel ``<module>-<version>-py3-none-any.whl`` in ``folder`` holding
+    ``files`` (paths in the archive), with the WHEEL and RECORD files pip checks added."""
+    info = f"{module}-{version}.dist-info"
+    files = {**files, f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: memsla\n"
+                                       b"Root-Is-Purelib: true\nTag: py3-none-any\n"}
 
     def digest(data: bytes) -> str:
         return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
     record = "".join(f"{path},sha256={digest(data)},{len(data)}\n"
                      for path, data in files.items()) + f"{info}/RECORD,,\n"
-    wheel = folder / f"{module}-{metadata['version']}-py3-none-any.whl"
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / f"{module}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         for path, data in files.items():
             archive.writestr(path, data)
