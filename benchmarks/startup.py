@@ -9,7 +9,8 @@ range), its CPU time (user + system, less sensitive to other load than wall time
 median against the target (0.1 s for --version and --help, 0.25 s for the check). A fourth
 line, `floor`, is no memsla command: the interpreter importing pydantic, PyYAML and rich and
 building one model, which any check pays while the SLA file and the results are pydantic models
-and the tables rich's; a check's time above it is memsla's own.
+and the tables rich's; a fifth, `models`, imports memsla's SLA-file and results models (built at
+import) and nothing else of memsla: a check's time above it is the rest of memsla's own.
 
 Imports read cached bytecode, as an installed package's do: the commands run without
 PYTHONDONTWRITEBYTECODE and with PYTHONPYCACHEPREFIX in a folder of their own, filled by one
@@ -36,6 +37,7 @@ class One(pydantic.BaseModel):
     x: int = 0
 One(x=1)
 """
+MODELS = "import rich.console, rich.table, runner.slafile.model, runner.results"
 
 
 def timed(argv: list[str], work: Path, env: dict[str, str]) -> tuple[float, float]:
@@ -73,7 +75,8 @@ scenarios:
         commands = {"--version": [sys.executable, "-m", "runner", "--version"],
                     "--help": [sys.executable, "-m", "runner", "--help"],
                     "check": [sys.executable, "-m", "runner", "check", "sla.yaml"],
-                    "floor": [sys.executable, "-c", FLOOR]}
+                    "floor": [sys.executable, "-c", FLOOR],
+                    "models": [sys.executable, "-c", MODELS]}
         for argv in [bare, *commands.values()]:  # bytecode caches, the staged probe
             timed(argv, work, env)
         walls: dict[str, list[float]] = {name: [] for name in commands}

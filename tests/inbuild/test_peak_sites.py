@@ -21,7 +21,8 @@ MiB = 1024 * 1024
 
 def _run(tmp_path: Path, files: dict[str, str], main: str, *, trace: bool = True,
          phases: dict[str, str] | None = None, frames: int = 5,
-         tracker: str = "tracemalloc") -> tuple[str, ProbeData]:
+         tracker: str = "tracemalloc", args: list[str] | None = None
+         ) -> tuple[str, ProbeData]:
     for name, text in files.items():
         (tmp_path / name).write_text(textwrap.dedent(text))
     stage = staging.stage(tmp_path / "cache")
@@ -30,8 +31,8 @@ def _run(tmp_path: Path, files: dict[str, str], main: str, *, trace: bool = True
     env = {**os.environ,
            **staging.environment(str(stage), str(out), trace=trace, t0=time.time()),
            **staging.probe_settings(phases=phases or {}, stack_depth=frames, tracker=tracker)}
-    proc = subprocess.run([sys.executable, main], env=env, capture_output=True, text=True,
-                          check=False, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, main, *(args or [])], env=env, capture_output=True,
+                          text=True, check=False, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout, read_probe_dir(out)
 
@@ -83,6 +84,7 @@ def test_the_site_at_the_heap_peak_is_named_and_those_freed_around_it_are_not(
     assert heap.at_peak.heap >= heap.peak * (1 - heap.at_peak.tolerance) - MiB
     assert heap.at_peak.tolerance == 0.05 and heap.at_peak.tolerance_bytes == MiB
     assert abs(heap.peak - 64 * MiB) / (64 * MiB) < 0.02, "the summary's own memory is not kept"
+    assert heap.top_before_collection == [], "no garbage at exit: no second summary"
 
 
 CYCLIC = """
@@ -114,6 +116,41 @@ def test_cyclic_garbage_shows_at_the_peak_and_before_the_collection(tmp_path: Pa
                for s in heap.top_allocations), "after the collection the garbage is gone"
     assert heap.final is not None and heap.final_collected is not None
     assert abs(heap.final - heap.final_collected - 40 * MiB) / (40 * MiB) < 0.02
+
+
+SMALL_GARBAGE = """
+    import gc, sys
+
+    gc.disable()
+    kept = [{"n": n} for n in range(3000)]
+    class Node:
+        def __init__(self):
+            self.me = self
+    for _ in range(int(sys.argv[1])):
+        Node()  # cyclic garbage left for the exit's collection: under 1 MiB
+    """
+
+
+def test_garbage_under_the_tolerance_at_exit_leaves_the_live_blocks_exact(
+        tmp_path: Path) -> None:
+    """The exit reads the heap once when its collection frees nothing, and again after
+    freeing what it found: either way the count of live blocks is the collected heap's."""
+    heaps = {}
+    for garbage in (0, 2000):
+        out = tmp_path / str(garbage)
+        out.mkdir()
+        _, data = _run(out, {"garbage.py": SMALL_GARBAGE}, "garbage.py", args=[str(garbage)])
+        (heaps[garbage],) = data.python
+    plain, littered = heaps[0], heaps[2000]
+    assert plain.blocks is not None and littered.blocks is not None
+    assert plain.blocks > 3000
+    # the 2,000 cycles (4,000 blocks: each object and its __dict__) are not live
+    assert abs(littered.blocks - plain.blocks) <= 50, (littered.blocks, plain.blocks)
+    assert littered.final is not None and littered.final_collected is not None
+    assert littered.final - littered.final_collected > 2000 * 48, "the garbage was freed"
+    # under the tolerance (5%, 1 MiB) the heap before the collection is not summarised again
+    assert plain.top_before_collection == [] and littered.top_before_collection == []
+    assert plain.top_allocations and littered.top_allocations
 
 
 SITE = """

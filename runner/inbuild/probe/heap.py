@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from .phases import Phases
     from .records import Records
 
-SNAP_BUDGET = 0.1
-SNAP_ALLOWANCE = 0.5
+SNAP_BUDGET = 0.04
+SNAP_ALLOWANCE = 0.25
 PHASE_TOP = 5  # sites kept per phase
 
 
@@ -79,18 +79,54 @@ class Heap:
         self.budget.spent += time.monotonic() - started
         return top
 
-    def live_traces(self) -> list[Any] | None:
-        """The traced blocks still live at exit, free lists emptied first: their count is the
-        ``allocations`` figure, and the sites at exit are summed from the same list (one pass
-        over the heap, not two).
+    def exit_heap(self, phases: Phases, records: Records) -> dict[str, Any]:
+        """The heap at exit, for the ``end`` record: after a full collection, its top sites and
+        the count of blocks still live; before it, the top sites too where the collection
+        freed more than the tolerance (cyclic garbage the program still held); and, where the
+        heap grew past the last sites taken at its peak, those before it as the peak's.
 
-        Objects parked on CPython's free lists still count as traced blocks, and how full
-        those lists are depends on when the flusher thread ran; a full collection empties them.
+        The collection keeps its garbage aside (DEBUG_SAVEALL) while the heap is read, so
+        one read is the heap before it, and only if it found garbage is the heap read again
+        after freeing it. Objects parked on CPython's free lists would count as traced blocks,
+        and how full those lists are depends on when the flusher thread ran: the collection
+        empties them before either read.
         """
-        try:
-            import gc
+        import gc
 
+        current = self.tracemalloc.get_traced_memory()[0]
+        saving = not gc.get_debug() & gc.DEBUG_SAVEALL  # else gc.garbage is the program's
+        kept = len(gc.garbage)
+        if saving:
+            gc.set_debug(gc.get_debug() | gc.DEBUG_SAVEALL)
+        try:
             gc.collect()
+        finally:
+            if saving:
+                gc.set_debug(gc.get_debug() & ~gc.DEBUG_SAVEALL)
+        garbage = len(gc.garbage) - kept if saving else 0
+        raw = self.raw_traces()
+        before: list[dict[str, Any]] | None = None
+        if (self.peak_poll > 0 and self.resettable
+                and (self._beyond(current, self.snap_heap) or self._grown(current, phases))):
+            before = self.top_sites(self.top, raw)
+            self.record_sites(before, current, phases, records)
+        if saving:
+            del gc.garbage[kept:]
+        gc.collect()
+        collected = self.tracemalloc.get_traced_memory()[0]
+        heap: dict[str, Any] = {"python_collected": collected, "top_before_collection": []}
+        if garbage or not saving:
+            if self._beyond(current, collected):
+                heap["top_before_collection"] = (before if before is not None
+                                                 else self.top_sites(self.top, raw))
+            raw = self.raw_traces()
+            before = None
+        heap["top"] = before if before is not None else self.top_sites(self.top, raw)
+        heap["blocks"] = None if raw is None else len(raw)
+        return heap
+
+    def raw_traces(self) -> list[Any] | None:
+        try:
             return sites.raw_traces(self.tracemalloc)
         except Exception:
             return None
@@ -99,18 +135,37 @@ class Heap:
         fraction, floor = self.tolerance
         return current > base + max(floor, int(base * fraction))
 
+    def _grown(self, current: int, phases: Phases) -> list[dict[str, Any]]:
+        """The open phases whose heap grew past the last sites taken in them."""
+        return [f for f in phases.stack if f.get("python_entry") is not None
+                and self._beyond(current, max(f["python_entry"], f["snap_heap"]))]
+
     def snapshot_if_grown(self, current: int, phases: Phases, records: Records) -> None:
         """Take the top sites now if the heap has grown past the last sites taken (globally,
         or in an open phase) by more than the tolerance."""
         with self.lock:
-            overall = self._beyond(current, self.snap_heap)
-            grown = [f for f in phases.stack if f.get("python_entry") is not None
-                     and self._beyond(current, max(f["python_entry"], f["snap_heap"]))]
-            if not (overall or grown):
+            if not (self._beyond(current, self.snap_heap) or self._grown(current, phases)):
                 return
             phases.fold()  # the program's peak so far, before the summary allocates
             started = time.monotonic()
-            top = sites.top_sites(self.tracemalloc, self.top)
+            self.record_sites(sites.top_sites(self.tracemalloc, self.top), current, phases,
+                              records)
+            # What the summary itself allocated is not the program's: forget its peak (the
+            # program's was folded above). The cost: a spike of the program's (it runs on
+            # between GIL switches) that rises above every earlier peak and falls again while
+            # the summary runs (tens to hundreds of milliseconds, a few times per build) is not
+            # in the heap peak. Subtracting a bound on the summary's own allocations instead
+            # overstated the peak by a megabyte where the bound missed one (json's import).
+            self.tracemalloc.reset_peak()
+            self.budget.spent += time.monotonic() - started
+
+    def record_sites(self, top: list[dict[str, Any]], current: int, phases: Phases,
+                     records: Records) -> None:
+        """``top``, taken at a heap of ``current``, as the sites at the peak: the heap's if it
+        grew past the last ones by more than the tolerance, and each open phase's that did."""
+        with self.lock:
+            overall = self._beyond(current, self.snap_heap)
+            grown = self._grown(current, phases)
             record = {"type": "peak_sites", "t": records.now(), "heap": current,
                       "peak": self.heap_max, "tolerance": self.tolerance[0],
                       "tolerance_bytes": self.tolerance[1], "sites": top}
@@ -123,11 +178,3 @@ class Heap:
                                     "tolerance": self.tolerance[0],
                                     "tolerance_bytes": self.tolerance[1],
                                     "sites": top[:self.phase_top]}
-            # What the summary itself allocated is not the program's: forget its peak (the
-            # program's was folded above). The cost: a spike of the program's (it runs on
-            # between GIL switches) that rises above every earlier peak and falls again while
-            # the summary runs (tens to hundreds of milliseconds, a few times per build) is not
-            # in the heap peak. Subtracting a bound on the summary's own allocations instead
-            # overstated the peak by a megabyte where the bound missed one (json's import).
-            self.tracemalloc.reset_peak()
-            self.budget.spent += time.monotonic() - started

@@ -1,6 +1,6 @@
 """The probe of one process of the build: starts what the run asks for (a tracker, the flusher
 thread), holds the parts every job shares, and writes the ``start`` and ``end`` records. At exit:
-the heap and its top sites both before and after a full collection."""
+the heap and its top sites before and after a full collection (``heap.Heap.exit_heap``)."""
 
 from __future__ import annotations
 
@@ -61,36 +61,28 @@ class Probe:
     def finish(self) -> None:
         if self.flusher is not None:
             self.flusher.stop()
-        heap = self.heap
-        if (heap is not None and heap.tracing() and heap.peak_poll > 0 and heap.resettable
-                and heap.budget.allows()):
-            try:  # a heap that grew to its peak after the last poll is often still there now
-                heap.snapshot_if_grown(heap.tracemalloc.get_traced_memory()[0], self.phases,
-                                       self.records)
-            except Exception:
-                pass
         if self.memray is not None:
             from . import memray_tracker
 
             memray_tracker.stop(self.memray)
             self.memray = None
+        heap = self.heap
         with self.lock:
+            figures: dict[str, Any] = {}
+            if heap is not None and heap.tracing():
+                self.phases.fold()
+                current, peak = heap.tracemalloc.get_traced_memory()
+                figures = {"python_peak": max(peak, heap.heap_max), "python_final": current}
+                try:
+                    figures.update(heap.exit_heap(self.phases, self.records))
+                except Exception:
+                    pass
+                heap.reset_peak()  # the summaries' own memory is not the program's
             while self.phases.stack:  # phases left open by an exception that escaped them
                 self.phases.exit(self.phases.stack[-1])
             for target, status in self.hooks.items():
                 self.records.write({"type": "phase_hook", "target": target, "status": status})
-            record = {"type": "end", "t": self.records.now(), "vm_hwm": vm_hwm()}
-            if heap is not None and heap.tracing():
-                current, peak = heap.tracemalloc.get_traced_memory()
-                record["python_peak"] = max(peak, heap.heap_max)
-                record["python_final"] = current
-                # before the collection: what cyclic garbage still held at exit shows here
-                record["top_before_collection"] = heap.top_sites(heap.top)
-                live = heap.live_traces()
-                record["blocks"] = None if live is None else len(live)
-                record["python_collected"] = heap.tracemalloc.get_traced_memory()[0]
-                record["top"] = heap.top_sites(heap.top, live)
-                del live
+            record = {"type": "end", "t": self.records.now(), "vm_hwm": vm_hwm(), **figures}
             if self.cgroup.shared_reset:
                 record["cgroup_peak"] = self.cgroup.peak()
             self.records.write(record)
