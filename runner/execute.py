@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
-from runner.backends.forked import CallError, CallTracker, ForkedCaller
 from runner.backends.interface import Backend, BackendOptions, CaseEnvironment, RunRequest
 from runner.errors import MemslaError, UsageError
 from runner.inbuild import reaper
@@ -35,7 +35,6 @@ from runner.measure.memray_records import unwritten_captures
 from runner.plan import CasePlan, fill
 from runner.results import Case, Run, RunKind, StepResult
 from runner.slafile.model import Scenario, python_version
-from runner.workload import project as projects
 from runner.workload.cache import (
     COMPLETE,
     find_interpreter,
@@ -43,6 +42,10 @@ from runner.workload.cache import (
     prepare_virtualenv,
     work_root,
 )
+
+if TYPE_CHECKING:  # imported where used: a scenario with no project, a check of no callable
+    from runner.backends.forked import CallError, CallTracker, ForkedCaller
+    from runner.workload.project import Project
 
 ProgressHook = Callable[[str], None]
 
@@ -97,11 +100,15 @@ class Executor:
     def _environment(self, plan: CasePlan, backend: Backend
                      ) -> tuple[dict[str, str], BackendOptions | None]:
         scenario = plan.scenario
-        project = None
+        project: Project | None = None
+        wheel: Path | None = None
+        requirements = list(plan.requirements)
         if scenario.project is not None:
+            from runner.workload import project as projects
+
             project = projects.scan(projects.resolve_path(scenario.project, self.spec_dir))
-        wheel = projects.build_wheel(project, self.cache) if project else None
-        requirements = [*plan.requirements, *(projects.dependencies(wheel) if wheel else ())]
+            wheel = projects.build_wheel(project, self.cache)
+            requirements += projects.dependencies(wheel)
         env: dict[str, str] = {}
         python = plan.python
         version = python_version(python)
@@ -117,6 +124,8 @@ class Executor:
         paths = [venv / "bin"]
         env["VIRTUAL_ENV"] = str(venv)
         if project is not None:
+            from runner.workload import project as projects
+
             site = projects.install_overlay(project, venv, self.cache)
             paths.insert(0, site / "bin")
             env["PYTHONPATH"] = str(site)

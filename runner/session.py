@@ -9,16 +9,15 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import ValidationError
 
-from runner import backends, scheduler, shards
+from runner import backends, scheduler
 from runner.backends.interface import Backend, BackendError, BackendOptions
 from runner.errors import MemslaError, UsageError
 from runner.execute import Executor, remove_leftover_work_folders
 from runner.inbuild import reaper
-from runner.judging.history_base import HistoryBase
 from runner.judging.stage import judge
 from runner.judging.status import settle
 from runner.measure.background import BackgroundReads
@@ -28,6 +27,9 @@ from runner.results import Case, Results, Selection, Shard
 from runner.slafile import load_suite
 from runner.slafile.model import BUILTIN_SETTINGS, Settings, Suite
 from runner.workload.cache import cache_dir, work_root
+
+if TYPE_CHECKING:  # imported where used: a check that names no history never loads it
+    from runner.judging.history_base import HistoryBase
 
 
 class CheckProgress(Protocol):
@@ -181,6 +183,8 @@ class Session:
                 raise UsageError("the selection (--only/--size) matches no case of "
                                  f"{self.sla_file}: nothing would be measured")
             if shard is not None:
+                from runner import shards
+
                 planned = plans
                 costs = shards.case_costs(shard_costs) if shard_costs is not None else None
                 plans = shards.select(planned, *shard, costs)

@@ -1,10 +1,13 @@
-"""Start-up: ``runner --version`` and every ``--help`` import no heavy module.
+"""Start-up: ``runner --version`` and every ``--help`` import no heavy module, and a trivial
+``runner check`` imports only what it uses.
 
 The CLI's entry point runs in a fresh interpreter (``python -X importtime -m runner ...``) and
 the modules it imported are read from the import-time log: a heavy third-party package
 (pydantic, rich, docker, psutil, ...) or one of memsla's model-building modules in that list
-fails the test, whatever the machine's speed. No wall-clock assertion: the timings are
-``benchmarks/startup.py``'s.
+fails the test, whatever the machine's speed; a check of one command with no tracker, sizes,
+baseline, history or report fails it by importing what only those need (Docker, memray, the
+history store, the change detector, HTML and plots, ...). No wall-clock assertion: the timings
+are ``benchmarks/startup.py``'s.
 """
 
 from __future__ import annotations
@@ -47,13 +50,15 @@ COMMANDS = [
 ]
 
 
-def imported_by(args: list[str]) -> list[str]:
+def imported_by(args: list[str], cwd: Path | None = None,
+                env: dict[str, str] | None = None) -> list[str]:
     """The modules ``python -m runner ARGS`` imports, in order, from ``-X importtime``."""
     package_root = str(Path(runner.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(
         [package_root, *filter(None, [os.environ.get("PYTHONPATH")])])}
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "runner", *args],
-                          capture_output=True, text=True, env=env, timeout=60, check=False)
+                          capture_output=True, text=True, env=env, timeout=120, check=False,
+                          cwd=cwd)
     assert proc.returncode == 0, proc.stderr[-2000:]
     names = [line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
              if line.startswith("import time:") and "|" in line]
@@ -85,3 +90,58 @@ def test_the_check_imports_them_so_the_list_can_fail(tmp_path: Path) -> None:
     names = [line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
              if line.startswith("import time:")]
     assert {"pydantic", "runner.slafile.model"} <= set(heavy(names))
+
+
+# What a check of one command (no tracker, sizes, baseline, history or report flags) uses none
+# of: other backends, trackers, stores, statistics packages and report formats.
+UNUSED_PACKAGES = frozenset({
+    "docker", "requests", "urllib3", "matplotlib", "memray", "psycopg", "psycopg2", "sqlite3",
+    "_sqlite3", "ruptures", "scipy", "numpy", "jinja2",
+    # stdlib, pulled in only by memsla modules such a check does not need: the background
+    # reader's process pool, the leak driver, the SLA file's "did you mean"
+    "concurrent", "multiprocessing", "tracemalloc", "difflib",
+})
+UNUSED_MODULES = frozenset({
+    "runner.backends.docker", "runner.backends.forked", "runner.backends.scope",
+    "runner.judging.baseline", "runner.judging.changes", "runner.judging.history_base",
+    "runner.measure.leak_records", "runner.inbuild.leak", "runner.workload.project",
+    "runner.workload.sitegen", "runner.shards", "runner.merge", "runner.capacity",
+    "runner.api", "runner.cli.doctor",
+})
+# Of runner.history and runner.reports, only these: the --history flag (unset) and the
+# terminal table.
+USED_HISTORY = frozenset({"runner.history", "runner.history.recording"})
+USED_REPORTS = frozenset({"runner.reports", "runner.reports.interface",
+                          "runner.reports.terminal", "runner.reports.findings",
+                          "runner.reports.common"})
+TRIVIAL_SLA = """\
+version: 1
+defaults: {{backend: {backend}, tracker: none, limit: 256MiB, repeats: 1}}
+scenarios:
+  nothing: {{command: [/bin/true], slas: [duration < 60s]}}
+"""
+
+
+def unused(names: list[str]) -> list[str]:
+    def within(name: str, packages: frozenset[str]) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in packages)
+
+    return [name for name in dict.fromkeys(names)
+            if name.split(".")[0] in UNUSED_PACKAGES or within(name, UNUSED_MODULES)
+            or (within(name, frozenset({"runner.history"})) and name not in USED_HISTORY)
+            or (within(name, frozenset({"runner.reports"})) and name not in USED_REPORTS)]
+
+
+@pytest.mark.parametrize("backend", [pytest.param("cgroup", marks=pytest.mark.cgroup),
+                                     "process"])
+def test_a_trivial_check_imports_only_what_it_uses(tmp_path: Path, backend: str,
+                                                   request: pytest.FixtureRequest) -> None:
+    if backend == "cgroup":
+        request.getfixturevalue("writable_cgroup")
+    (tmp_path / "sla.yaml").write_text(TRIVIAL_SLA.format(backend=backend))
+    names = imported_by(["check", "sla.yaml"], cwd=tmp_path,
+                        env={"MEMSLA_CACHE_DIR": str(tmp_path / "cache")})
+    # it measured and judged (exit 0: a pass), with the models and the table it needs
+    assert {"pydantic", "yaml", "rich", "runner.results", "runner.slafile.model",
+            "runner.judging.stage", "runner.reports.terminal"} <= set(names)
+    assert unused(names) == []

@@ -27,8 +27,12 @@ from runner.errors import (
     MemslaError,
     UsageError,
 )
-from runner.history.base import add_regression_arguments, base_loader
-from runner.history.recording import add_history_argument, check_history, record_after
+from runner.history.recording import (
+    add_history_argument,
+    add_regression_arguments,
+    check_history,
+    record_after,
+)
 from runner.units import UnitError, parse_bytes
 
 if TYPE_CHECKING:  # imported where used: the parser (--help, --version) stays light
@@ -102,14 +106,17 @@ class CheckCommand:
 
     def run(self, args: argparse.Namespace) -> int:
         from runner.session import Session
-        from runner.shards import parse_shard
 
         jobs = parse_jobs(args.jobs)
         try:
             budget = parse_bytes(args.memory_budget) if args.memory_budget else None
         except UnitError as exc:
             raise UsageError(f"--memory-budget: {exc}") from None
-        shard = parse_shard(args.shard) if args.shard else None
+        shard: tuple[int, int] | None = None
+        if args.shard:
+            from runner.shards import parse_shard
+
+            shard = parse_shard(args.shard)
         if args.shard_costs and shard is None:
             raise UsageError("--shard-costs balances shards: give --shard K/N too")
         costs = read_results(args.shard_costs, "--shard-costs") if args.shard_costs else None
@@ -118,7 +125,10 @@ class CheckCommand:
         check_history(args)
         session = self.session = Session(args.sla_file, progress=RichProgress(console))
         session.baseline = outputs.load_baseline()
-        session.history = base_loader(args, session.suite, args.sla_file)
+        if args.history or args.fail_on_regression:  # else nothing asks for the history
+            from runner.history.base import base_loader
+
+            session.history = base_loader(args, session.suite, args.sla_file)
         results = session.check(backend=args.backend, only=args.only, sizes=args.size,
                                 repeats=args.repeats, keep_outputs=args.keep_outputs,
                                 json_path=args.json, jobs=jobs, memory_budget=budget,

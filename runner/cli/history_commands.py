@@ -156,7 +156,7 @@ class ExportAction:
 
 class _BranchAction:
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
-        from runner.history.gitbranch import BRANCH, REMOTE
+        from runner.history import BRANCH, REMOTE
 
         parser.add_argument("--repo", type=Path, default=Path.cwd(),
                             help="the git repository (default: here)")

@@ -89,11 +89,14 @@ class Outputs:
 
     def write(self, results: Results, *, stdout: TextIO | None = None,
               say: Callable[[str], None] = lambda _: None) -> None:
-        from runner.judging.baseline import attach_grown_sites
         from runner.reports.interface import REPORTERS, ReportFormat, write_report
 
         baseline = self.load_baseline()
-        attach_grown_sites(results, baseline)  # against this baseline, judged or not
+        # against this baseline, judged or not; without one, the sites a judged file lists go
+        if baseline is not None or any(s.analysis.grown_sites for s in results.scenarios):
+            from runner.judging.baseline import attach_grown_sites
+
+            attach_grown_sites(results, baseline)
         for name, path in self.files:
             try:
                 write_report(ReportFormat(name), results, path, baseline=baseline)

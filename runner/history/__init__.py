@@ -5,4 +5,9 @@ from __future__ import annotations
 
 from runner.history.recording import record_check
 
-__all__ = ["record_check"]
+# The history branch (``runner.history.gitbranch``) and its remote: here, so that the CLI's
+# parser shows them without importing the git code.
+BRANCH = "memsla-history"
+REMOTE = "origin"
+
+__all__ = ["BRANCH", "REMOTE", "record_check"]

@@ -3,8 +3,8 @@ window of both the regression rule and "Memory over time": per case and metric, 
 of the base branch's most recent commits in the case's own environment, from the newest change
 point on, accepted or detected); the windows the regression rules are judged against
 (``HistoryBase``, read from the store once the cases are measured); the base branch chosen by
-default; and the ``runner check`` flags that ask for it (``--history-base``,
-``--fail-on-regression``)."""
+default; and what ``runner check``'s flags (``--history-base``, ``--fail-on-regression``,
+defined in ``runner.history.recording``) load (``base_loader``)."""
 
 from __future__ import annotations
 
@@ -26,17 +26,6 @@ if TYPE_CHECKING:  # imported where used: runner check's start-up stays light
     from runner.judging.history_base import BaseWindow, HistoryBase
     from runner.results import Results
     from runner.slafile.model import Suite
-
-
-def add_regression_arguments(parser: argparse.ArgumentParser) -> None:
-    """``runner check``'s flags for the regression rules (with ``--history URL``)."""
-    parser.add_argument("--history-base", metavar="BRANCH",
-                        help="judge regression(M) rules against this branch's recent history "
-                             "(default: $GITHUB_BASE_REF on a pull request, else main, else "
-                             "the store's most recorded branch)")
-    parser.add_argument("--fail-on-regression", action="store_true",
-                        help="judge regression(M) < 10%% on every recorded metric of every "
-                             "case against --history (fails only where significant)")
 
 
 def default_branch(store: Store) -> str:

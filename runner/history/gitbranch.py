@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.errors import HistoryError
+from runner.history import BRANCH, REMOTE
 
-if TYPE_CHECKING:  # imported where used: the CLI's parser reads BRANCH and REMOTE
+if TYPE_CHECKING:  # imported where used
     from runner.history.model import CheckRecord
     from runner.history.store import Store
 
-BRANCH = "memsla-history"
-REMOTE = "origin"
 IDENTITY = {"GIT_AUTHOR_NAME": "memsla", "GIT_AUTHOR_EMAIL": "memsla@localhost",
             "GIT_COMMITTER_NAME": "memsla", "GIT_COMMITTER_EMAIL": "memsla@localhost"}
 REJECTED = ("rejected", "non-fast-forward", "fetch first", "cannot lock ref",

@@ -1,6 +1,9 @@
 """Recording a judged check into the history store: the ``--history URL`` flag of
 ``runner check`` and ``runner merge`` (default ``$MEMSLA_HISTORY``), and the exit code it
-leaves: a store that cannot be opened or written is exit 3, never a silent pass."""
+leaves: a store that cannot be opened or written is exit 3, never a silent pass. Also
+``runner check``'s flags for the regression rules (``--history-base``,
+``--fail-on-regression``), whose base ``runner.history.base`` loads. This module imports no
+store, series or judging module: a check that names no history imports only it."""
 
 from __future__ import annotations
 
@@ -24,6 +27,17 @@ def add_history_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--history", metavar="URL", default=os.environ.get(ENV) or None,
                         help="record the results in this history store: a file, "
                              "sqlite:///PATH or postgresql://... (default: $MEMSLA_HISTORY)")
+
+
+def add_regression_arguments(parser: argparse.ArgumentParser) -> None:
+    """``runner check``'s flags for the regression rules (with ``--history URL``)."""
+    parser.add_argument("--history-base", metavar="BRANCH",
+                        help="judge regression(M) rules against this branch's recent history "
+                             "(default: $GITHUB_BASE_REF on a pull request, else main, else "
+                             "the store's most recorded branch)")
+    parser.add_argument("--fail-on-regression", action="store_true",
+                        help="judge regression(M) < 10%% on every recorded metric of every "
+                             "case against --history (fails only where significant)")
 
 
 def check_history(args: argparse.Namespace) -> None:

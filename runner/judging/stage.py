@@ -9,10 +9,9 @@ final status is ``runner.judging.status``'s."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from runner.judging import across, leaks, phases, scaling, steps
-from runner.judging.baseline import attach_grown_sites, judge_growth
-from runner.judging.history_base import HistoryBase, judge_history
 from runner.judging.outlook import add_outlooks
 from runner.judging.statistics import case_metrics
 from runner.judging.verdicts import judge_case, skipped
@@ -21,6 +20,9 @@ from runner.plan import case_rules, rules_for
 from runner.results import Case, Results, ScenarioAnalysis, ScenarioResult, Selection
 from runner.slafile.model import Scenario, Suite
 from runner.slafile.rules import Rule
+
+if TYPE_CHECKING:  # the baseline and history modules are imported where a check uses them
+    from runner.judging.history_base import HistoryBase
 
 
 def judge(results: Results, suite: Suite, baseline: Results | None = None,
@@ -37,9 +39,17 @@ def judge(results: Results, suite: Suite, baseline: Results | None = None,
         for case in cases:
             for rule in rules:
                 if rule.metric.source is Source.BASELINE and rule.applies_to(case.params):
+                    from runner.judging.baseline import judge_growth
+
                     case.verdicts.append(judge_growth(rule, case, baseline))
-            case.verdicts += judge_history(case, rules, history)
-    attach_grown_sites(results, baseline)
+            if history is not None or any(r.metric.source is Source.HISTORY for r in rules):
+                from runner.judging.history_base import judge_history
+
+                case.verdicts += judge_history(case, rules, history)
+    if baseline is not None:  # without one no site grew: the analyses above list none
+        from runner.judging.baseline import attach_grown_sites
+
+        attach_grown_sites(results, baseline)
     if results.selection.only and not results.interrupted:
         for name, scenario in suite.scenarios.items():
             if name not in measured and name not in results.selection.only:

@@ -15,7 +15,6 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 
-from runner.judging.changes import noise
 from runner.metrics import NAMED_METRICS, PHASE_METRICS, RUN_METRICS, MetricDef, Source
 from runner.results import Case, Run, Stats
 
@@ -85,6 +84,8 @@ def repeat_noise(values: list[float]) -> float | None:
     relative to their median (0.006: ±0.6%); None with fewer than two repeats."""
     if len(values) < 2:
         return None
+    from runner.judging.changes import noise  # the change detector's: none for one repeat
+
     relative = noise(values).relative
     return relative if math.isfinite(relative) else None  # a spread around a median of 0
 

@@ -10,7 +10,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from runner.measure.leak_records import read_leak
 from runner.measure.probe_records import ProbeData, read_probe_dir
 from runner.measure.readings import Readings
 from runner.results import LeakRecord, LimitChange, PythonHeap, Run, RunKind, StepResult, Timeline
@@ -34,7 +33,11 @@ def assemble_run(kind: RunKind, index: int, readings: Readings, probe_out: Path,
     """One run's result: the backend's readings plus what the probe (and leak driver) wrote.
     The scenario's named folders are read by the executor once the run (all its steps) ended,
     with ``disk_usage``."""
-    leak = read_leak(probe_out) if kind == "leak" else None
+    leak: LeakRecord | None = None
+    if kind == "leak":  # only a leak run has the leak driver's record
+        from runner.measure.leak_records import read_leak
+
+        leak = read_leak(probe_out)
     return assemble(kind, index, readings, read_probe_dir(probe_out), leak, cache_sites)
 
 

@@ -21,9 +21,9 @@ import shutil
 import signal
 import tempfile
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.inbuild import reaper
 from runner.measure.assemble import assemble
@@ -31,6 +31,9 @@ from runner.measure.memray_records import capture_totals
 from runner.measure.probe_records import ProbeData, read_probe_dir
 from runner.measure.readings import Readings
 from runner.results import Run, RunKind
+
+if TYPE_CHECKING:  # imported when the first capture is read: a check with none starts no pool
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 # What the executor sets on a run once it is assembled: kept when the run's figures arrive.
 EXECUTOR_FIELDS = frozenset({"disk", "disk_files", "fixture_changed", "started", "ended", "cpus",
@@ -91,6 +94,7 @@ class BackgroundReads:
     def _start(self) -> ProcessPoolExecutor:
         if self._pool is None:
             import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
 
             # spawn, not fork: the runner has threads (the scheduler's, the sampler's)
             self._pool = ProcessPoolExecutor(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -337,6 +336,8 @@ def _check_keys(mapping: dict[str, Any], model: type[BaseModel], path: Path_,
     for key in mapping:
         if key in allowed:
             continue
+        import difflib  # only for a bad file
+
         close = difflib.get_close_matches(str(key), allowed, n=1)
         if close:
             hint = f" (did you mean {close[0]!r}?)"
@@ -470,6 +471,8 @@ def _problem(error: Any, data: Any, positions: _Positions) -> _Problem:
         message += f", not {_shown(error.get('input'), positions.text(tuple(path)))}"
         if kind == "literal_error":
             expected = re.findall(r"'([^']*)'", str((error.get("ctx") or {}).get("expected")))
+            import difflib
+
             close = difflib.get_close_matches(str(error.get("input")), expected, n=1)
             message += f" (did you mean {close[0]!r}?)" if close else ""
     elif kind == "too_short" and tuple(path) == ("scenarios",):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import re
 import string
@@ -135,6 +134,8 @@ def _rule(value: Any) -> Rule:
         raise ValueError("a rule is a string like 'peak < 2GiB' or a mapping with rule/when/stat")
     for key in value:
         if key not in RULE_KEYS:
+            import difflib  # only for a bad file
+
             close = difflib.get_close_matches(str(key), RULE_KEYS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise NodeError(f"unknown key {clip(key)} in a rule{hint}; a rule mapping has "
