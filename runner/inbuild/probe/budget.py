@@ -13,6 +13,7 @@ class Budget:
         self.started = started  # time.monotonic() when the probe started
         self.spent = 0.0
 
-    def allows(self) -> bool:
-        """Whether more time may be spent."""
-        return self.spent <= self.allowance + self.fraction * (time.monotonic() - self.started)
+    def allows(self, upcoming: float = 0.0) -> bool:
+        """Whether ``upcoming`` seconds more may be spent."""
+        return (self.spent + upcoming
+                <= self.allowance + self.fraction * (time.monotonic() - self.started))

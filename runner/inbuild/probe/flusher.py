@@ -33,7 +33,7 @@ class Flusher:
             if not heap.tracing():
                 return
             current, peak = heap.tracemalloc.get_traced_memory()
-            if snapping and heap.budget.allows():
+            if snapping and heap.summary_allowed():
                 try:
                     heap.snapshot_if_grown(current, probe.phases, probe.records)
                 except Exception:

@@ -2,7 +2,9 @@
 allocation sites taken at its high-water mark, globally and in each open phase.
 
 The sites are summarised in the build's own process, under the GIL: their cost is held to
-SNAP_BUDGET of the build's time plus SNAP_ALLOWANCE seconds (``budget.Budget``).
+SNAP_BUDGET of the build's time plus SNAP_ALLOWANCE seconds (``budget.Budget``), a summary's
+cost foreseen from the last one's (it grows with the count of traced blocks, which the memory
+tracemalloc uses for its traces follows), so the last one does not overrun.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Heap:
         self.snap_heap = 0  # the heap when the last sites at the peak were taken
         self.heap_max = 0  # the peak folded over every reset
         self.budget = Budget(SNAP_BUDGET, SNAP_ALLOWANCE, started)
+        self.seconds_per_byte = 0.0  # the last summary's cost per byte of tracemalloc's memory
         # Python 3.8 has no reset_peak: no phase peaks, no sites at the peak
         self.resettable = hasattr(tracemalloc, "reset_peak")
 
@@ -72,12 +75,22 @@ class Heap:
     def phase_sites(self) -> list[dict[str, Any]] | None:
         """A phase's top sites at its end, while the budget allows (a phase entered a thousand
         times, one per page, would otherwise cost a summary each time); None past it."""
-        if not self.budget.allows():
+        if not self.summary_allowed():
             return None
         started = time.monotonic()
         top = self.top_sites(self.phase_top)
-        self.budget.spent += time.monotonic() - started
+        self.charge(started)
         return top
+
+    def summary_allowed(self) -> bool:
+        """Whether the budget allows one more summary of the heap."""
+        return self.budget.allows(self.seconds_per_byte * self.tracemalloc.get_tracemalloc_memory())
+
+    def charge(self, started: float) -> None:
+        """Charge a summary begun at ``started`` (monotonic) of the heap as it is now."""
+        spent = time.monotonic() - started
+        self.budget.spent += spent
+        self.seconds_per_byte = spent / max(1, self.tracemalloc.get_tracemalloc_memory())
 
     def exit_heap(self, phases: Phases, records: Records) -> dict[str, Any]:
         """The heap at exit, for the ``end`` record: after a full collection, its top sites and
@@ -157,7 +170,7 @@ class Heap:
             # in the heap peak. Subtracting a bound on the summary's own allocations instead
             # overstated the peak by a megabyte where the bound missed one (json's import).
             self.tracemalloc.reset_peak()
-            self.budget.spent += time.monotonic() - started
+            self.charge(started)
 
     def record_sites(self, top: list[dict[str, Any]], current: int, phases: Phases,
                      records: Records) -> None:
