@@ -112,7 +112,7 @@ class PeakSites(_Model):
     takes them again whenever it has grown past the last ones by more than the tolerance
     (``tolerance`` of it, and at least ``tolerance_bytes``): ``heap`` is the heap they add up
     from, within that tolerance of ``peak`` unless the peak was shorter than the probe's poll
-    (50 ms) or the summaries had spent their time budget (4% of the build's time and a quarter
+    (50 ms) or the summaries had spent their time budget (3% of the build's time and a fifth
     of a second)."""
 
     t: float | None = None  # seconds since the build started (None: memray's, not timed)

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from .phases import Phases
     from .records import Records
 
-SNAP_BUDGET = 0.04
-SNAP_ALLOWANCE = 0.25
+SNAP_BUDGET = 0.03
+SNAP_ALLOWANCE = 0.2
 PHASE_TOP = 5  # sites kept per phase
 
 
