@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
 
-from runner.units import Kind, clip
+from runner.units import Kind, clip, did_you_mean
 
 
 class Source(str, Enum):
@@ -431,8 +431,7 @@ def all_names() -> list[str]:
 
 
 def parse_metric(text: str) -> MetricRef:
-    """Parse a metric reference; raises ValueError naming the accepted metrics (difflib's
-    'did you mean' is imported only for a name that is not one)."""
+    """Parse a metric reference; raises ValueError naming the accepted metrics."""
     match = _REF.match(text.strip())
     across = parse_across(text) if not match and "=" in text else None
     if across is not None:
@@ -444,10 +443,7 @@ def parse_metric(text: str) -> MetricRef:
         if not phase:
             raise ValueError(f"{clip(text.strip())}: the phase name is empty")
         if name not in PHASE_METRICS:
-            import difflib
-
-            close = difflib.get_close_matches(name, PHASE_METRICS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(name, PHASE_METRICS)
             raise ValueError(f"unknown phase metric {clip(name)}{hint}; phases have "
                              f"{', '.join(PHASE_METRICS)}")
         return MetricRef(name=name, phase=phase)
@@ -456,10 +452,7 @@ def parse_metric(text: str) -> MetricRef:
         if not step:
             raise ValueError(f"{clip(text.strip())}: the step name is empty")
         if name not in STEP_METRICS:
-            import difflib
-
-            close = difflib.get_close_matches(name, STEP_METRICS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(name, STEP_METRICS)
             raise ValueError(f"unknown step metric {clip(name)}{hint}; steps have "
                              f"{', '.join(STEP_METRICS)}")
         return MetricRef(name=name, step=step)
@@ -487,10 +480,7 @@ def parse_metric(text: str) -> MetricRef:
     known = name in RUN_METRICS or name in OTHER_METRICS or (
         name.endswith(GROWTH_SUFFIX) and name[: -len(GROWTH_SUFFIX)] in RUN_METRICS)
     if not known:
-        import difflib
-
-        close = difflib.get_close_matches(name, all_names(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, all_names())
         raise ValueError(f"unknown metric {clip(name)}{hint}")
     return MetricRef(name=name)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from enum import Enum
 
 
@@ -87,6 +88,15 @@ def clip(value: object, limit: int = 60) -> str:
         return f"a number of {value.bit_length()} bits"  # repr() refuses > 4300 digits
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 2:]}"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` with the closest of ``choices`` to ``word``, or "" if none is
+    close. difflib is imported here, only for a name that was not one of them."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def parse_bytes(value: str | int | float) -> int:

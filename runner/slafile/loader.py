@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from runner.errors import SpecError
 from runner.slafile.model import SCHEMA_VERSION, NodeError, Scenario, Settings, Suite
-from runner.units import clip
+from runner.units import clip, did_you_mean
 
 Path_ = tuple[str | int, ...]
 Position = tuple[int, int]  # 1-based line and column
@@ -336,16 +336,12 @@ def _check_keys(mapping: dict[str, Any], model: type[BaseModel], path: Path_,
     for key in mapping:
         if key in allowed:
             continue
-        import difflib  # only for a bad file
-
-        close = difflib.get_close_matches(str(key), allowed, n=1)
-        if close:
-            hint = f" (did you mean {close[0]!r}?)"
-        elif not path and key in _TOP_LEVEL_HINTS:
+        hint = did_you_mean(str(key), allowed)
+        if not hint and not path and key in _TOP_LEVEL_HINTS:
             hint = f" ({_TOP_LEVEL_HINTS[key]})"
-        elif path == ("defaults",) and key in Scenario.model_fields:
+        elif not hint and path == ("defaults",) and key in Scenario.model_fields:
             hint = f" ({key!r} belongs in a scenario; defaults takes {', '.join(allowed)})"
-        else:
+        elif not hint:
             hint = f"; known keys: {', '.join(allowed)}"
         where = ".".join(map(str, path)) or "the top level"
         raise _error(f"unknown key {key!r} in {where}{hint}", file,
@@ -471,10 +467,7 @@ def _problem(error: Any, data: Any, positions: _Positions) -> _Problem:
         message += f", not {_shown(error.get('input'), positions.text(tuple(path)))}"
         if kind == "literal_error":
             expected = re.findall(r"'([^']*)'", str((error.get("ctx") or {}).get("expected")))
-            import difflib
-
-            close = difflib.get_close_matches(str(error.get("input")), expected, n=1)
-            message += f" (did you mean {close[0]!r}?)" if close else ""
+            message += did_you_mean(str(error.get("input")), expected)
     elif kind == "too_short" and tuple(path) == ("scenarios",):
         message = "the suite needs at least one scenario"
     return _Problem(tuple(path), key, message, branch, fits)

@@ -23,7 +23,15 @@ from pydantic import (
 
 from runner.metrics import MIN_SIZES, MetricRef, Source, reads_heap
 from runner.slafile.rules import STATS, Rule, parse_rule
-from runner.units import MAX_SECONDS, UnitError, clip, format_bytes, parse_bytes, parse_seconds
+from runner.units import (
+    MAX_SECONDS,
+    UnitError,
+    clip,
+    did_you_mean,
+    format_bytes,
+    parse_bytes,
+    parse_seconds,
+)
 
 SCHEMA_VERSION = 1
 # The backends of runner.backends.registry, and auto: this layer may not import that one, so
@@ -134,10 +142,7 @@ def _rule(value: Any) -> Rule:
         raise ValueError("a rule is a string like 'peak < 2GiB' or a mapping with rule/when/stat")
     for key in value:
         if key not in RULE_KEYS:
-            import difflib  # only for a bad file
-
-            close = difflib.get_close_matches(str(key), RULE_KEYS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(str(key), RULE_KEYS)
             raise NodeError(f"unknown key {clip(key)} in a rule{hint}; a rule mapping has "
                             "rule, when and stat", key, key=True)
     text = value.get("rule")
