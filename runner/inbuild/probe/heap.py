@@ -118,23 +118,22 @@ class Heap:
                 gc.set_debug(gc.get_debug() & ~gc.DEBUG_SAVEALL)
         garbage = len(gc.garbage) - kept if saving else 0
         raw = self.raw_traces()
-        before: list[dict[str, Any]] | None = None
-        if (self.peak_poll > 0 and self.resettable
-                and (self._beyond(current, self.snap_heap) or self._grown(current, phases))):
-            before = self.top_sites(self.top, raw)
-            self.record_sites(before, current, phases, records)
+        top: list[dict[str, Any]] | None = None  # the sites of ``raw``, once summarised
+        overall, grown = self._grown(current, phases)
+        if self.peak_poll > 0 and self.resettable and (overall or grown):
+            top = self.top_sites(self.top, raw)
+            self.record_sites(top, current, overall, grown, records)
         if saving:
             del gc.garbage[kept:]
         gc.collect()
         collected = self.tracemalloc.get_traced_memory()[0]
         heap: dict[str, Any] = {"python_collected": collected, "top_before_collection": []}
-        if garbage or not saving:
+        if garbage or not saving:  # ``raw`` is the heap before the collection: read it after
             if self._beyond(current, collected):
-                heap["top_before_collection"] = (before if before is not None
+                heap["top_before_collection"] = (top if top is not None
                                                  else self.top_sites(self.top, raw))
-            raw = self.raw_traces()
-            before = None
-        heap["top"] = before if before is not None else self.top_sites(self.top, raw)
+            raw, top = self.raw_traces(), None
+        heap["top"] = top if top is not None else self.top_sites(self.top, raw)
         heap["blocks"] = None if raw is None else len(raw)
         return heap
 
@@ -148,21 +147,24 @@ class Heap:
         fraction, floor = self.tolerance
         return current > base + max(floor, int(base * fraction))
 
-    def _grown(self, current: int, phases: Phases) -> list[dict[str, Any]]:
-        """The open phases whose heap grew past the last sites taken in them."""
-        return [f for f in phases.stack if f.get("python_entry") is not None
-                and self._beyond(current, max(f["python_entry"], f["snap_heap"]))]
+    def _grown(self, current: int, phases: Phases) -> tuple[bool, list[dict[str, Any]]]:
+        """Whether the heap grew past the last sites taken at its peak by more than the
+        tolerance, and the open phases whose heap grew past the last sites taken in them."""
+        return self._beyond(current, self.snap_heap), [
+            f for f in phases.stack if f.get("python_entry") is not None
+            and self._beyond(current, max(f["python_entry"], f["snap_heap"]))]
 
     def snapshot_if_grown(self, current: int, phases: Phases, records: Records) -> None:
         """Take the top sites now if the heap has grown past the last sites taken (globally,
         or in an open phase) by more than the tolerance."""
         with self.lock:
-            if not (self._beyond(current, self.snap_heap) or self._grown(current, phases)):
+            overall, grown = self._grown(current, phases)
+            if not (overall or grown):
                 return
             phases.fold()  # the program's peak so far, before the summary allocates
             started = time.monotonic()
-            self.record_sites(sites.top_sites(self.tracemalloc, self.top), current, phases,
-                              records)
+            self.record_sites(sites.top_sites(self.tracemalloc, self.top), current, overall,
+                              grown, records)
             # What the summary itself allocated is not the program's: forget its peak (the
             # program's was folded above). The cost: a spike of the program's (it runs on
             # between GIL switches) that rises above every earlier peak and falls again while
@@ -172,13 +174,11 @@ class Heap:
             self.tracemalloc.reset_peak()
             self.charge(started)
 
-    def record_sites(self, top: list[dict[str, Any]], current: int, phases: Phases,
-                     records: Records) -> None:
-        """``top``, taken at a heap of ``current``, as the sites at the peak: the heap's if it
-        grew past the last ones by more than the tolerance, and each open phase's that did."""
+    def record_sites(self, top: list[dict[str, Any]], current: int, overall: bool,
+                     grown: list[dict[str, Any]], records: Records) -> None:
+        """``top``, taken at a heap of ``current``, as the sites at the peak: the heap's where
+        it grew (``overall``), and each open phase's in ``grown`` (``_grown``)."""
         with self.lock:
-            overall = self._beyond(current, self.snap_heap)
-            grown = self._grown(current, phases)
             record = {"type": "peak_sites", "t": records.now(), "heap": current,
                       "peak": self.heap_max, "tolerance": self.tolerance[0],
                       "tolerance_bytes": self.tolerance[1], "sites": top}
