@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from runner import interrupts
 from runner.backends.interface import Backend
 from runner.errors import UsageError
 from runner.execute import Executor
@@ -88,6 +89,9 @@ class _Running:
     thread: threading.Thread
 
 
+_Ended = tuple[int, Case | None, BaseException | None]  # a case's index, and it or its error
+
+
 def run(plans: Sequence[CasePlan], executor: Executor, backends: Sequence[Backend], jobs: int,
         budget: int, *, cpus: Sequence[int] | None = None,
         on_case: Callable[[int, Case], None] = lambda index, case: None) -> None:
@@ -99,7 +103,7 @@ def run(plans: Sequence[CasePlan], executor: Executor, backends: Sequence[Backen
     for plan in plans:
         executor.prepare(plan)
     stop = threading.Event()
-    ended: queue.Queue[tuple[int, Case | None, BaseException | None]] = queue.Queue()
+    ended: queue.Queue[_Ended] = queue.Queue()
     pending = list(range(len(plans)))
     running: dict[int, _Running] = {}
 
@@ -128,7 +132,7 @@ def run(plans: Sequence[CasePlan], executor: Executor, backends: Sequence[Backen
                 index = pending.pop(0)
                 start(index, None if exclusive(plans[index], budget) else
                       min(set(range(len(slots))) - {r.slot for r in running.values()}))
-            index, case, error = ended.get()
+            index, case, error = _next(ended)
             running.pop(index).thread.join()
             if error is not None:
                 raise error
@@ -138,6 +142,21 @@ def run(plans: Sequence[CasePlan], executor: Executor, backends: Sequence[Backen
         stop.set()
         _stop_all(backends, running)
         raise
+
+
+def _next(ended: queue.Queue[_Ended]) -> _Ended:
+    """The next case to end (Ctrl-C, even one Python swallowed, raises meanwhile)."""
+    got: list[_Ended] = []
+
+    def arrived(seconds: float) -> bool:
+        try:
+            got.append(ended.get(timeout=seconds))
+        except queue.Empty:
+            return False
+        return True
+
+    interrupts.wait(arrived, None)
+    return got[0]
 
 
 def _fits(plan: CasePlan, running: dict[int, _Running], slots: int, budget: int) -> bool:

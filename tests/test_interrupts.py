@@ -1,15 +1,20 @@
 """Ctrl-C in the first moments of a real check on the local cgroup, while the runner imports,
 loads the SLA file, picks its backend and starts the first build: exit 130, a results file that
-says "interrupted" (never pass), and nothing left behind."""
+says "interrupted" (never pass), and nothing left behind. And the two places where plain Python
+gets a signal wrong, planted: inside an import, and swallowed by a finalizer."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from runner import interrupts
 from tests.conftest import interrupt_after, wait_until
 
 SLA = """\
@@ -34,3 +39,85 @@ def test_an_early_interrupt_writes_an_interrupted_results_file(tmp_path: Path,
     assert left.results["status"] == "interrupted" and left.results["interrupted"] is True
     assert left.results["cases"] == []
     assert wait_until(lambda: not left.work_folders() and not left.cgroups(), 10)
+
+
+# Sends itself SIGINT, then keeps running bytecode: a plain handler raises in the middle of it
+PLANTED_MODULE = """\
+import os, signal, time
+os.kill(os.getpid(), signal.SIGINT)
+deadline = time.monotonic() + 0.3
+while time.monotonic() < deadline:
+    pass
+WHOLE = True
+"""
+
+IMPORTER = """\
+import time
+from runner import interrupts
+interrupts.install()
+try:
+    import planted
+except KeyboardInterrupt:
+    print("inside the import")
+else:
+    try:
+        time.sleep(10)
+        print("lost")
+    except KeyboardInterrupt:
+        print("after the import, whole:", planted.WHOLE)
+"""
+
+
+def _python(code: str, cwd: Path) -> str:
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_signal_inside_an_import_is_raised_once_the_import_ended(tmp_path: Path) -> None:
+    (tmp_path / "planted.py").write_text(PLANTED_MODULE)
+    assert _python(IMPORTER, tmp_path) == "after the import, whole: True"
+
+
+SWALLOWER = """\
+import os, signal, threading, time
+from runner import interrupts
+interrupts.install()
+
+class Finalized:
+    def __del__(self):  # Python prints and drops what a finalizer raises
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+
+Finalized()
+started = time.monotonic()
+try:
+    interrupts.wait(threading.Event().wait, 10)
+    print("waited")
+except KeyboardInterrupt:
+    print("raised again", round(time.monotonic() - started) == 0)
+"""
+
+
+def test_an_interrupt_a_finalizer_swallowed_stops_the_next_wait(tmp_path: Path) -> None:
+    assert _python(SWALLOWER, tmp_path) == "raised again True"
+
+
+def test_the_waits_time_out_as_plain_waits_when_nothing_was_asked() -> None:
+    assert interrupts.requested() is None  # the handler is the CLI's, not the tests'
+    started = time.monotonic()
+    assert interrupts.wait(threading.Event().wait, 0.6) is False
+    assert 0.6 <= time.monotonic() - started < 5
+    done = threading.Event()
+    threading.Timer(0.3, done.set).start()
+    assert interrupts.wait(done.wait, None) is True
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            interrupts.wait_process(sleeper, 0.3)
+        sleeper.kill()
+        assert interrupts.wait_process(sleeper, 10) == -9
+    finally:
+        sleeper.kill()
+        sleeper.wait()

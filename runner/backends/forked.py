@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from runner import interrupts
 from runner.backends.fence import (  # the local backend's leftover sweep knows ours
     CGROUP_PREFIX,
     fenced,
@@ -210,7 +211,7 @@ def _call(func: Callable[[], object], cgroup: cgroups.Cgroup | None, limit: int 
     waiter = Waiter(pid, after=read_report)
     timed_out = False
     try:
-        if not waiter.done.wait(timeout):
+        if not interrupts.wait(waiter.done.wait, timeout):
             timed_out = True
             _kill(cgroup, pid, sampler)
             waiter.done.wait(10)

@@ -26,6 +26,7 @@ from types import ModuleType
 
 import psutil
 
+from runner import interrupts
 from runner.backends import capture
 from runner.backends.fence import (
     CGROUP_PREFIX,
@@ -132,7 +133,7 @@ class CgroupBackend(Backend):
         waiter = Waiter(process.pid)
         timed_out = False
         try:
-            if not waiter.done.wait(request.timeout):
+            if not interrupts.wait(waiter.done.wait, request.timeout):
                 timed_out = True
                 stop_build(cgroup, process.pid, waiter)
                 waiter.done.wait(10)

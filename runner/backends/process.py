@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from runner import interrupts
 from runner.backends import capture, harnessed
 from runner.backends.interface import Backend, RunRequest
 from runner.backends.tree import TreeSampler, rss
@@ -58,7 +59,7 @@ class ProcessBackend(Backend):
         timed_out = False
         try:
             try:
-                process.wait(request.timeout)
+                interrupts.wait_process(process, request.timeout)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 _stop(process)

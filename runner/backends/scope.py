@@ -23,6 +23,7 @@ import time
 
 import psutil
 
+from runner import interrupts
 from runner.backends import capture, harnessed
 from runner.backends.interface import Backend, BackendError, RunRequest
 from runner.inbuild import cgroups
@@ -91,7 +92,7 @@ class ScopeBackend(Backend):
             cwd=request.probe_stage, env=env, stdin=subprocess.PIPE, start_new_session=True)
         try:
             try:
-                process.wait(request.timeout)
+                interrupts.wait_process(process, request.timeout)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 self._stop(process, unit)

@@ -14,12 +14,8 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from runner import interrupts
 from runner.errors import EXIT_HOST, EXIT_INTERRUPTED, MemslaError, SpecError
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
 
 EPILOG = """\
 files:
@@ -58,11 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # A non-interactive shell may start us with SIGINT ignored: take both signals explicitly,
-    # so Ctrl-C and SIGTERM always reach the cleanup code.
-    signal.signal(signal.SIGINT, _raise_interrupt)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    held = {signal.SIGINT, signal.SIGTERM}
+    interrupts.install()
+    held = set(interrupts.SIGNALS)
     signal.pthread_sigmask(signal.SIG_BLOCK, held)
     args: argparse.Namespace | None = None
     try:
@@ -80,13 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         interrupted = getattr(getattr(args, "handler", None), "interrupted", None)
         if interrupted is not None:  # what the command leaves when interrupted (a results file)
-            for signum in held:  # a second Ctrl-C must not stop the file being written
-                signal.signal(signum, signal.SIG_IGN)
+            interrupts.ignore()  # a second Ctrl-C must not stop the file being written
             try:
                 interrupted(args)
             finally:
-                for signum in held:
-                    signal.signal(signum, _raise_interrupt)
+                interrupts.install()
         print("runner: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception:

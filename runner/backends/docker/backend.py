@@ -60,6 +60,7 @@ import docker.types
 import psutil
 import requests.exceptions
 
+from runner import interrupts
 from runner.backends import capture, harnessed
 from runner.backends.fence import CGROUP_PREFIX, fenced
 from runner.backends.interface import (
@@ -512,7 +513,7 @@ class DockerBackend(Backend):
         waiter = _Waiter(container)
         timed_out = False
         try:
-            if not waiter.done.wait(request.timeout):
+            if not interrupts.wait(waiter.done.wait, request.timeout):
                 timed_out = True
                 _stop(container)
                 waiter.done.wait(STOP_GRACE_S + 10)
