@@ -131,8 +131,9 @@ def _debootstrap_rootfs(params: BaseParams, tarball: Path, log: Log) -> None:
         )
     mirror = apt_mirror(suite=params.suite)
     tarball.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="rootfs-", dir=tarball.parent) as scratch:
-        rootfs = Path(scratch) / "rootfs"
+    scratch = Path(tempfile.mkdtemp(prefix="rootfs-", dir=tarball.parent))
+    try:
+        rootfs = scratch / "rootfs"
         argv = [
             debootstrap,
             f"--variant={params.variant}",
@@ -153,7 +154,7 @@ def _debootstrap_rootfs(params: BaseParams, tarball: Path, log: Log) -> None:
             for entry in (rootfs / leftover).glob("*"):
                 if entry.is_file():
                     entry.unlink()
-        partial = Path(scratch) / "rootfs.tar"
+        partial = scratch / "rootfs.tar"
         tar = subprocess.run(
             ["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."],
             capture_output=True,
@@ -163,6 +164,36 @@ def _debootstrap_rootfs(params: BaseParams, tarball: Path, log: Log) -> None:
         if tar.returncode != 0:
             raise DebootstrapError(f"tar of the rootfs failed: {tar.stderr.strip()}")
         partial.replace(tarball)
+    finally:
+        _remove_scratch(scratch, log)
+
+
+def _remove_scratch(scratch: Path, log: Log) -> None:
+    """Remove debootstrap's folder, never walking into what is mounted in it: what a killed
+    debootstrap left mounted (/proc, /sys, the host's device nodes) is unmounted first, and
+    a folder that still holds a mount is left, and said."""
+    for mount in sorted(mounts_below(scratch), reverse=True):  # the deepest first
+        subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
+    left = mounts_below(scratch)
+    if left:
+        log(f"left {scratch}: still mounted there: {', '.join(left)}")
+        return
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def mounts_below(folder: Path, mountinfo: str = "/proc/self/mountinfo") -> list[str]:
+    """The mount points at or below ``folder``, from the kernel's mount table."""
+    top = os.path.realpath(folder)
+    found: list[str] = []
+    for line in Path(mountinfo).read_text().splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        # the table escapes space, tab, newline and backslash as octal
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        if point == top or point.startswith(top + "/"):
+            found.append(point)
+    return found
 
 
 def _docker_import(client: docker.DockerClient, tarball: Path, tag: str) -> None:

@@ -8,8 +8,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,8 @@ Log = Callable[[str], None]
 HASH_LENGTH = 12
 # Builds and imports stream for minutes without a byte; the SDK's default is 60 s.
 DOCKER_TIMEOUT_S = 1800
+# How long an interrupted step (debootstrap) gets to clean up after itself before SIGKILL.
+STOP_GRACE_S = 30.0
 # Bumped by hand when the way an image is made changes in a way its inputs do not show.
 RECIPE_VERSION = 1
 
@@ -107,17 +112,40 @@ def build_lock() -> Iterator[None]:
 
 
 def run_streaming(argv: Sequence[str], log: Log, prefix: str) -> tuple[int, list[str]]:
-    """Run argv, passing each output line to log; return the exit code and the last lines."""
+    """Run argv in a process group of its own, passing each output line to log; return the
+    exit code and the last lines. Interrupted (Ctrl-C, SIGTERM, an error in ``log``), the group
+    gets SIGTERM, so that it cleans up after itself (debootstrap unmounts what it mounted in its
+    target), and SIGKILL after STOP_GRACE_S: nothing of it outlives the call."""
     tail: list[str] = []
-    with subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-    ) as proc:
-        assert proc.stdout is not None
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace", start_new_session=True)
+    assert proc.stdout is not None
+    try:
         for line in proc.stdout:
             line = line.rstrip()
             log(f"{prefix}{line}")
             tail = [*tail[-19:], line]
+        proc.wait()
+    except BaseException:
+        _stop_group(proc)  # its output is left to the thread that drains it
+        raise
+    proc.stdout.close()
     return proc.returncode, tail
+
+
+def _stop_group(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    # read on while it cleans up: a full pipe would hold it, a closed one kill it mid-way
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(STOP_GRACE_S)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        pass  # a second Ctrl-C: no more grace
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 
