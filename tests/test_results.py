@@ -156,3 +156,8 @@ def test_a_version_1_analysis_memsla_never_wrote_is_refused(tmp_path: Path) -> N
     data["scenarios"][0]["analysis"] = {"scaling": {"all": ["not", "a", "fit"]}}
     with pytest.raises(ValueError, match="cannot upgrade version 1 results"):
         Results.read(_write(tmp_path, data))
+
+
+def test_the_readme_gives_the_schema_version_the_results_carry() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"(versioned schema, `schema_version` {SCHEMA_VERSION};" in readme

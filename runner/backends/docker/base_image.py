@@ -21,6 +21,7 @@ from pathlib import Path
 
 # Only `import docker.errors`: ruff takes a bare `docker` for the repo's docker/ folder.
 import docker.errors
+import psutil
 
 from runner.backends.docker.imaging import (
     RECIPE_VERSION,
@@ -32,7 +33,9 @@ from runner.backends.docker.imaging import (
     run_streaming,
     sha12,
     stderr_log,
+    stop_process_group,
 )
+from runner.inbuild import reaper
 from runner.workload.cache import cache_dir
 
 BASE_REPOSITORY = "memsla-base"
@@ -40,6 +43,7 @@ BASE_REPOSITORY = "memsla-base"
 # `docker build docker/` finds a base.
 BASE_ALIAS_TAG = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
+SCRATCH = "rootfs-"  # debootstrap's folder: memsla-<runner pid>-rootfs-<random>
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,9 @@ def _debootstrap_rootfs(params: BaseParams, tarball: Path, log: Log) -> None:
         )
     mirror = apt_mirror(suite=params.suite)
     tarball.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="rootfs-", dir=tarball.parent))
+    remove_dead_runners_scratch(tarball.parent, log)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{reaper.work_prefix(os.getpid())}{SCRATCH}",
+                                    dir=tarball.parent))
     try:
         rootfs = scratch / "rootfs"
         argv = [
@@ -166,6 +172,44 @@ def _debootstrap_rootfs(params: BaseParams, tarball: Path, log: Log) -> None:
         partial.replace(tarball)
     finally:
         _remove_scratch(scratch, log)
+
+
+def remove_dead_runners_scratch(folder: Path, log: Log) -> None:
+    """What a runner killed while debootstrap ran for it left in ``folder`` (builds hold the
+    image build lock, so no live runner works there): its debootstrap, orphaned and still
+    running, is stopped as an interrupted one is; then its scratch folder goes."""
+    for scratch in folder.glob(f"{reaper.WORK_PREFIX}*-{SCRATCH}*"):
+        owner = reaper.owner_of(scratch.name)
+        if owner is None or owner == os.getpid() or psutil.pid_exists(owner):
+            continue
+        _stop_working_in(scratch)
+        log(f"removing {scratch}, left by runner {owner}, which is gone")
+        _remove_scratch(scratch, log)
+
+
+def _stop_working_in(folder: Path) -> None:
+    working = _working_in(folder)
+    groups = set()
+    for process in working:
+        with contextlib.suppress(ProcessLookupError):
+            groups.add(os.getpgid(process.pid))
+    for group in groups - {os.getpgrp()}:
+        stop_process_group(group, lambda seconds: not psutil.wait_procs(working, seconds)[1])
+
+
+def _working_in(folder: Path) -> list[psutil.Process]:
+    """The processes chrooted in ``folder`` or naming it on their command line."""
+    top = os.path.realpath(folder)
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            root = os.readlink(f"/proc/{process.pid}/root")
+        except OSError:
+            root = "/"
+        named = any(top in argument for argument in process.info["cmdline"] or [])
+        if process.pid != os.getpid() and (named or root == top or root.startswith(top + "/")):
+            found.append(process)
+    return found
 
 
 def _remove_scratch(scratch: Path, log: Log) -> None:

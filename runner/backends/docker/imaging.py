@@ -137,15 +137,28 @@ def _stop_group(proc: subprocess.Popen[str]) -> None:
     assert proc.stdout is not None
     # read on while it cleans up: a full pipe would hold it, a closed one kill it mid-way
     threading.Thread(target=proc.stdout.read, daemon=True).start()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(STOP_GRACE_S)
-    except (subprocess.TimeoutExpired, KeyboardInterrupt):
-        pass  # a second Ctrl-C: no more grace
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+
+    def ended(seconds: float) -> bool:
+        try:
+            proc.wait(seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    stop_process_group(proc.pid, ended)
     proc.wait()
+
+
+def stop_process_group(group: int, ended: Callable[[float], bool]) -> None:
+    """SIGTERM to process group ``group``, so that it cleans up after itself, then SIGKILL to
+    what is left of it once ``ended(seconds)`` says it did not end within STOP_GRACE_S (or a
+    second Ctrl-C cut the grace short)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
+    with contextlib.suppress(KeyboardInterrupt):
+        ended(STOP_GRACE_S)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
 
 
 
