@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 SLICE_S = 0.25  # how often a wait looks for an interrupt that was swallowed
@@ -86,18 +87,20 @@ def wait(ready: Callable[[float], bool], timeout: float | None) -> bool:
 def wait_process(process: subprocess.Popen[bytes], timeout: float | None) -> int:
     """``process.wait(timeout)`` (raising subprocess.TimeoutExpired alike) that raises
     KeyboardInterrupt once a stop was asked for, even one Python swallowed."""
-
-    def exited(seconds: float) -> bool:
-        try:
-            process.wait(seconds)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
-
-    if not wait(exited, timeout):
+    if not wait(lambda seconds: ended_within(process, seconds), timeout):
         raise subprocess.TimeoutExpired(process.args, timeout or 0.0)
     assert process.returncode is not None
     return process.returncode
+
+
+def ended_within(process: subprocess.Popen[Any], seconds: float) -> bool:
+    """Whether ``process`` ends within ``seconds`` (a plain wait: it does not look for an
+    interrupt)."""
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def _send_again(signum: int) -> None:

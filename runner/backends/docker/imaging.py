@@ -20,6 +20,7 @@ from typing import Any
 # Only `import docker.errors`: ruff takes a bare `docker` for the repo's docker/ folder.
 import docker.errors
 
+from runner import interrupts
 from runner.errors import HostError
 from runner.workload.cache import cache_dir, key_lock
 
@@ -137,15 +138,7 @@ def _stop_group(proc: subprocess.Popen[str]) -> None:
     assert proc.stdout is not None
     # read on while it cleans up: a full pipe would hold it, a closed one kill it mid-way
     threading.Thread(target=proc.stdout.read, daemon=True).start()
-
-    def ended(seconds: float) -> bool:
-        try:
-            proc.wait(seconds)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
-
-    stop_process_group(proc.pid, ended)
+    stop_process_group(proc.pid, lambda seconds: interrupts.ended_within(proc, seconds))
     proc.wait()
 
 
