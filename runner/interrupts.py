@@ -21,7 +21,8 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -56,6 +57,26 @@ def handler(signum: int, frame: FrameType | None) -> None:
         resend.start()
         return
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextmanager
+def held() -> Iterator[Callable[[], None]]:
+    """Hold SIGINT and SIGTERM in the main thread for the block (a build being started with
+    what stops it, a container being removed): one that comes meanwhile arrives, and raises,
+    when the block ends or at the call of the release function it yields, wherever that sits
+    (inside the ``try`` that stops the build). Elsewhere than the main thread, nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+
+    def release() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+    try:
+        yield release
+    finally:
+        release()
 
 
 def requested() -> int | None:

@@ -5,6 +5,8 @@ gets a signal wrong, planted: inside an import, and swallowed by a finalizer."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -15,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from runner import interrupts
-from tests.conftest import interrupt_after, wait_until
+from runner.inbuild import cgroups
+from tests.conftest import interrupt_after, running, wait_until
 
 SLA = """\
 version: 1
@@ -121,3 +124,37 @@ def test_the_waits_time_out_as_plain_waits_when_nothing_was_asked() -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+# Ctrl-C the moment the build's process exists, before the runner waits for it
+AT_THE_BUILD_S_START = """\
+import os, signal, sys
+from runner.backends import capture
+from runner.cli import main
+
+started = capture.start_captured
+
+def start_then_interrupt(*args, **kwargs):
+    begun = started(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGINT)
+    return begun
+
+capture.start_captured = start_then_interrupt
+sys.exit(main(["check", "sla.yaml", "--json", "results.json"]))
+"""
+
+
+@pytest.mark.cgroup
+@pytest.mark.usefixtures("writable_cgroup")
+def test_an_interrupt_as_the_build_starts_stops_it_and_is_told(tmp_path: Path) -> None:
+    (tmp_path / "sla.yaml").write_text(textwrap.dedent(SLA).replace("sleep(30)", "sleep(31)"))
+    done = subprocess.run([sys.executable, "-c", AT_THE_BUILD_S_START], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "MEMSLA_CACHE_DIR": str(tmp_path / "cache")})
+    results = json.loads((tmp_path / "results.json").read_text())
+    # an interrupt, not "the build could not run" (a fence that could not go, say)
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert results["status"] == "interrupted" and results["cases"] == []
+    assert not running(["python3", "-c", "import time; time.sleep(31)"])
+    own = cgroups.own_cgroup()
+    assert own is None or wait_until(lambda: not list(Path(own.path).glob("memsla-*-*")), 10)

@@ -10,6 +10,7 @@ cgroups watched; after the build its figures are read into the run's ``Readings`
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -36,8 +37,13 @@ def fenced(parent: cgroups.Cgroup, name: str, limit: int | None,
         # the same limit again: the build sees it in its own cgroup, and a change is seen
         build.set_limit(limit)
         yield fence, build
-    finally:
-        fence.remove()
+    except BaseException:
+        # the error (or Ctrl-C) that came first is the one to tell: a fence that cannot be
+        # removed now is left to this runner's watchdog, which kills and removes it
+        with contextlib.suppress(OSError):
+            fence.remove()
+        raise
+    fence.remove()
 
 
 def limit_watch(fence: cgroups.Cgroup, build: cgroups.Cgroup) -> cgroups.LimitWatch:

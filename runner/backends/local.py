@@ -124,28 +124,31 @@ class CgroupBackend(Backend):
             existing_pythonpath=request.env.get("PYTHONPATH")))
         watch = limit_watch(cgroup, build)
         sampler = cgroups.Sampler(cgroup, request.sample_interval, watch)
-        # the output goes through pipes the runner reads: a file would be the build's cache
-        process, start, output = capture.start_captured(
-            [*_enter(build, cpuset), *request.argv], cwd=request.workdir, env=env,
-            stdin=subprocess.DEVNULL, start_new_session=True)
-        sampler.started_at(start)
-        sampler.start()
-        waiter = Waiter(process.pid)
         timed_out = False
-        try:
-            if not interrupts.wait(waiter.done.wait, request.timeout):
-                timed_out = True
+        # Ctrl-C held until the build can be stopped: one before would leave it running
+        with interrupts.held() as release:
+            # the output goes through pipes the runner reads: a file would be the build's cache
+            process, start, output = capture.start_captured(
+                [*_enter(build, cpuset), *request.argv], cwd=request.workdir, env=env,
+                stdin=subprocess.DEVNULL, start_new_session=True)
+            sampler.started_at(start)
+            sampler.start()
+            waiter = Waiter(process.pid)
+            try:
+                release()
+                if not interrupts.wait(waiter.done.wait, request.timeout):
+                    timed_out = True
+                    stop_build(cgroup, process.pid, waiter)
+                    waiter.done.wait(10)
+            except BaseException:
                 stop_build(cgroup, process.pid, waiter)
                 waiter.done.wait(10)
-        except BaseException:
-            stop_build(cgroup, process.pid, waiter)
-            waiter.done.wait(10)
-            output.wait(OUTPUT_GRACE_S)
-            raise
-        finally:
-            process.returncode = (-9 if waiter.status is None
-                                  else os.waitstatus_to_exitcode(waiter.status))
-            sampler.stop()
+                output.wait(OUTPUT_GRACE_S)
+                raise
+            finally:
+                process.returncode = (-9 if waiter.status is None
+                                      else os.waitstatus_to_exitcode(waiter.status))
+                sampler.stop()
         duration = (waiter.finished_at or time.monotonic()) - start
         exit_code, signal_number = waiter.exit
         readings = Readings(

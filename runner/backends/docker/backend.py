@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import socket
 import threading
 import time
@@ -459,7 +458,7 @@ class DockerBackend(Backend):
                 container = self._made_anyway(run_id)
             raise
         finally:
-            with _signals_held():
+            with interrupts.held():
                 if container is not None:
                     try:
                         container.remove(force=True)
@@ -474,7 +473,7 @@ class DockerBackend(Backend):
         """The container of run ``run_id`` where a create call was cut short: the engine may
         have made it after the runner stopped listening (seen with Ctrl-C at 0.5 s), so look
         twice before leaving it to the watchdog."""
-        with _signals_held():
+        with interrupts.held():
             for look in range(2):
                 if look:
                     time.sleep(MADE_ANYWAY_WAIT_S)
@@ -742,21 +741,6 @@ def _walk(folder: Path) -> Iterator[str]:
     for parent, dirs, files in os.walk(folder):
         for name in dirs + files:
             yield os.path.join(parent, name)
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM while removing a container, so a second one cannot leave it
-    behind; they arrive (and raise) right after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _container(request: RunRequest) -> DockerOptions:
