@@ -61,10 +61,11 @@ def handler(signum: int, frame: FrameType | None) -> None:
 
 @contextmanager
 def held() -> Iterator[Callable[[], None]]:
-    """Hold SIGINT and SIGTERM in the main thread for the block (a build being started with
-    what stops it, a container being removed): one that comes meanwhile arrives, and raises,
-    when the block ends or at the call of the release function it yields, wherever that sits
-    (inside the ``try`` that stops the build). Elsewhere than the main thread, nothing is held."""
+    """Hold SIGINT and SIGTERM in the main thread for the block (a build's stoppers being
+    armed, a container being removed): one that comes meanwhile arrives, and raises, when the
+    block ends or at the call of the release function it yields, wherever that sits (inside
+    the ``try`` that stops the build). Start no process inside: it would inherit the signals
+    held, and never see a SIGTERM. Elsewhere than the main thread, nothing is held."""
     if threading.current_thread() is not threading.main_thread():
         yield lambda: None
         return

@@ -18,7 +18,7 @@ import pytest
 
 from runner import interrupts
 from runner.inbuild import cgroups
-from tests.conftest import interrupt_after, running, wait_until
+from tests.conftest import interrupt_after, run_cli, running, wait_until
 
 SLA = """\
 version: 1
@@ -158,3 +158,22 @@ def test_an_interrupt_as_the_build_starts_stops_it_and_is_told(tmp_path: Path) -
     assert not running(["python3", "-c", "import time; time.sleep(31)"])
     own = cgroups.own_cgroup()
     assert own is None or wait_until(lambda: not list(Path(own.path).glob("memsla-*-*")), 10)
+
+
+BLOCKED_SIGNALS = ("import sys; blocked = open('/proc/self/status').read().split('SigBlk:')[1]; "
+                   "sys.exit(int(blocked.split()[0], 16) != 0)")
+
+
+@pytest.mark.cgroup
+@pytest.mark.usefixtures("writable_cgroup")
+def test_the_build_holds_no_signal_the_runner_held(tmp_path: Path) -> None:
+    (tmp_path / "sla.yaml").write_text(textwrap.dedent(f"""\
+        version: 1
+        defaults: {{backend: cgroup, repeats: 1, tracker: none}}
+        scenarios:
+          signals: {{command: [python3, -c, "{BLOCKED_SIGNALS}"]}}
+        slas: [exit_code == 0]
+        """))
+    run = run_cli(["check", "sla.yaml"], tmp_path,
+                  env={"MEMSLA_CACHE_DIR": str(tmp_path / "cache")})
+    assert run.exit_code == 0, run.stdout

@@ -125,12 +125,13 @@ class CgroupBackend(Backend):
         watch = limit_watch(cgroup, build)
         sampler = cgroups.Sampler(cgroup, request.sample_interval, watch)
         timed_out = False
-        # Ctrl-C held until the build can be stopped: one before would leave it running
+        # the output goes through pipes the runner reads: a file would be the build's cache
+        process, start, output = capture.start_captured(
+            [*_enter(build, cpuset), *request.argv], cwd=request.workdir, env=env,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        # Ctrl-C held until the build can be stopped: one before would leave it running. Not
+        # before the build starts: a child inherits the signals its parent holds.
         with interrupts.held() as release:
-            # the output goes through pipes the runner reads: a file would be the build's cache
-            process, start, output = capture.start_captured(
-                [*_enter(build, cpuset), *request.argv], cwd=request.workdir, env=env,
-                stdin=subprocess.DEVNULL, start_new_session=True)
             sampler.started_at(start)
             sampler.start()
             waiter = Waiter(process.pid)
