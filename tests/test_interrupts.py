@@ -1,7 +1,8 @@
 """Ctrl-C in the first moments of a real check on the local cgroup, while the runner imports,
 loads the SLA file, picks its backend and starts the first build: exit 130, a results file that
-says "interrupted" (never pass), and nothing left behind. And the two places where plain Python
-gets a signal wrong, planted: inside an import, and swallowed by a finalizer."""
+says "interrupted" (never pass), and nothing left behind. And, planted, the moments where
+plain Python gets a signal wrong (inside an import, swallowed by a finalizer) or a runner did
+(as the build's process starts); and the build holds no signal the runner held."""
 
 from __future__ import annotations
 
