@@ -18,13 +18,15 @@ plain waits.
 from __future__ import annotations
 
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the CLI imports this module: --version need not import subprocess
+    import subprocess
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 SLICE_S = 0.25  # how often a wait looks for an interrupt that was swallowed
@@ -109,6 +111,8 @@ def wait(ready: Callable[[float], bool], timeout: float | None) -> bool:
 def wait_process(process: subprocess.Popen[bytes], timeout: float | None) -> int:
     """``process.wait(timeout)`` (raising subprocess.TimeoutExpired alike) that raises
     KeyboardInterrupt once a stop was asked for, even one Python swallowed."""
+    import subprocess
+
     if not wait(lambda seconds: ended_within(process, seconds), timeout):
         raise subprocess.TimeoutExpired(process.args, timeout or 0.0)
     assert process.returncode is not None
@@ -118,6 +122,8 @@ def wait_process(process: subprocess.Popen[bytes], timeout: float | None) -> int
 def ended_within(process: subprocess.Popen[Any], seconds: float) -> bool:
     """Whether ``process`` ends within ``seconds`` (a plain wait: it does not look for an
     interrupt)."""
+    import subprocess
+
     try:
         process.wait(seconds)
     except subprocess.TimeoutExpired:
